@@ -1,0 +1,71 @@
+# The few commands people type. Each sets up what it needs first and is fast when already set up.
+#   make serve   install the runtime set into .venv and serve the bundled model on 127.0.0.1:8000
+#   make test    install the dev set (and Debian's chromium, Docker engine), lint, run every test
+#   make train   train the bundled Shakespeare model from ../shared/data/tinyshakespeare.txt
+#   make bench   print the benchmark tables (engine and HTTP)
+#   make lint    ruff + mypy
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL_DIR := model/pretrained/shakespeare
+CORPUS ?= ../shared/data/tinyshakespeare.txt
+HOST ?= 127.0.0.1
+PORT ?= 8000
+IMAGE ?= char-lstm:latest
+
+.PHONY: serve test lint bench train docker-image docker-run chromium docker-engine venv clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Stamps: reinstall only when a requirements file changes.
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+
+serve: $(VENV)/.runtime
+	@test -f $(MODEL_DIR)/model.keras || { echo "No bundled model at $(MODEL_DIR): run 'make train' first (about an hour on 2 cores)."; exit 1; }
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 10
+
+# Browser tests need Debian's chromium; install it where missing (root, or sudo without a password).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null \
+	  || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+# The Docker engine and a local python:3.11-slim stand-in where no registry can be reached.
+docker-engine:
+	@bash scripts/docker_engine.sh || echo "warning: no Docker engine could be started; docker tests will be skipped"
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: $(VENV)/.dev chromium docker-engine lint
+	$(VENV)/bin/pytest
+
+bench: $(VENV)/.runtime
+	$(PY) -m bench.engine
+	$(PY) -m bench.http
+
+train: $(VENV)/.runtime
+	$(PY) -m training.train --corpus $(CORPUS) --out $(MODEL_DIR) --name shakespeare --epochs 14
+
+docker-image: docker-engine
+	bash scripts/docker_image.sh $(IMAGE)
+
+docker-run:
+	docker run --rm --network host -e CHARLSTM_PORT=$(PORT) $(IMAGE)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

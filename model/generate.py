@@ -1,0 +1,143 @@
+"""The generation loop, pure Python/NumPy: shared by the engine, the CLI and training samples.
+
+A `Generation` holds one request's progress: it takes the logits of each step, samples the
+next char with the request's own `numpy.random.Generator`, applies stop strings and
+`max_chars`, and says what text may be emitted now.  It never touches the network, so the
+batched engine (model/engine.py) and the single-sequence `generate()` below drive the same
+code, and a seed gives the same text either way.
+
+    for chunk in generate(stack, vocab, GenerationRequest(prompt="ROMEO:", seed=1)):
+        print(chunk.text, end="")
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from model.sampling import SamplingParams, log_softmax, sample, top_alternatives
+from model.vocab import Vocab
+
+MAX_SEED = 2**63
+
+
+class Stepper(Protocol):
+    """What the loop needs from a network (model/cell.py's LSTMStack provides it)."""
+
+    def prime(self, ids: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any]: ...
+    def step(self, ids: np.ndarray, state: Any) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str = ""
+    max_chars: int = 500
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: tuple[str, ...] = ()
+    logprobs: int = 0
+    seed: int | None = None
+
+
+@dataclass
+class Chunk:
+    """Text that may be shown now, with per-char logprob entries when asked for."""
+
+    text: str
+    logprobs: list[dict[str, Any]] | None = None
+
+
+def draw_seed() -> int:
+    return secrets.randbelow(MAX_SEED)
+
+
+class Generation:
+    """One request's sampling state. Feed it logits with `advance`; read `finish_reason`."""
+
+    def __init__(self, request: GenerationRequest, vocab: Vocab):
+        self.request = request
+        self.vocab = vocab
+        self.seed = draw_seed() if request.seed is None else request.seed
+        self.rng = np.random.default_rng(self.seed)
+        self.sampled = 0  # chars drawn so far
+        self.emitted = 0  # chars released to the client
+        self.finish_reason: str | None = None
+        self._pending = ""  # chars held back: they could still start a stop string
+        self._pending_lp: list[dict[str, Any]] = []
+
+    @property
+    def done(self) -> bool:
+        return self.finish_reason is not None
+
+    def advance(self, logits: np.ndarray) -> tuple[int, Chunk]:
+        """Sample the next char from `logits` (vocab,); return its id and what to emit now."""
+        req = self.request
+        next_id = sample(logits, req.sampling, self.rng)
+        self.sampled += 1
+        text = self._pending + self.vocab.chars[next_id]
+        if req.logprobs:
+            lp = log_softmax(logits)
+            alts = [[self.vocab.chars[i], round(float(lp[i]), 4)] for i in top_alternatives(lp, req.logprobs)]
+            entry = {"char": self.vocab.chars[next_id], "logprob": round(float(lp[next_id]), 4), "top": alts}
+            self._pending_lp.append(entry)
+        hits = [i for i in (text.find(s) for s in req.stop) if i >= 0]
+        if hits:
+            return next_id, self._release(text, min(hits), "stop")
+        if self.sampled >= req.max_chars:
+            return next_id, self._release(text, len(text), "length")
+        hold = self._held_back(text)
+        return next_id, self._release(text, len(text) - hold, None)
+
+    def _held_back(self, text: str) -> int:
+        """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
+        best = 0
+        for s in self.request.stop:
+            for k in range(min(len(s) - 1, len(text)), best, -1):
+                if text.endswith(s[:k]):
+                    best = k
+                    break
+        return best
+
+    def _release(self, text: str, upto: int, finish: str | None) -> Chunk:
+        out, self._pending = text[:upto], ("" if finish else text[upto:])
+        lps = None
+        if self.request.logprobs:
+            lps, self._pending_lp = self._pending_lp[:upto], ([] if finish else self._pending_lp[upto:])
+        self.emitted += len(out)
+        self.finish_reason = finish
+        return Chunk(out, lps)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.finish_reason = reason
+
+
+def generate(
+    stepper: Stepper,
+    vocab: Vocab,
+    request: GenerationRequest,
+    on_start: Callable[[Generation], None] | None = None,
+) -> Iterator[Chunk]:
+    """Generate for one request on its own; yields non-empty chunks as they are released."""
+    gen = Generation(request, vocab)
+    if on_start:
+        on_start(gen)
+    prompt_ids = vocab.encode(request.prompt) if request.prompt else np.zeros(0, np.int32)
+    if len(prompt_ids):
+        logits, state = stepper.prime(prompt_ids)
+    else:
+        logits, state = start_logits(stepper)
+    while not gen.done:
+        next_id, chunk = gen.advance(logits)
+        if chunk.text:
+            yield chunk
+        if not gen.done:
+            logits = stepper.step(np.array([next_id], np.int32), state)[0]
+
+
+def start_logits(stepper: Any) -> tuple[np.ndarray, Any]:
+    """The model's start state for an empty prompt: zero state, logits of the zero output."""
+    state = stepper.zero_state(1)
+    return stepper.dense_b.astype(np.float32).copy(), state

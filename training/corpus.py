@@ -1,0 +1,125 @@
+"""Read a corpus as a stream, encode it once to a memory-mapped id file, and feed tf.data.
+
+    corpus = read_corpus(Path("data.txt"), work_dir=Path("checkpoints/x"))
+    train_ds = window_dataset(corpus.train_ids, seq_len=128, batch_size=64, seed=1)
+
+The corpus is a UTF-8 file or a directory of them (read in sorted order).  Two streaming
+passes: the first validates UTF-8 (naming the byte offset of a bad byte), counts chars,
+collects the vocab and the sha256; the second writes ids to a `.npy` memory-map.  Memory
+stays bounded by the chunk size, whatever the corpus size.  The held-out split is the last
+10% of chars, contiguous (as nanoGPT splits tiny shakespeare).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.vocab import Vocab
+
+CHUNK_BYTES = 1 << 22
+HELD_OUT_FRACTION = 0.1
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be trained on; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    sha256: str
+    num_bytes: int
+    num_chars: int
+    vocab: Vocab
+    ids: np.ndarray  # (num_chars,) memory-mapped
+
+    @property
+    def split(self) -> int:
+        return self.num_chars - int(self.num_chars * HELD_OUT_FRACTION)
+
+    @property
+    def train_ids(self) -> np.ndarray:
+        return self.ids[: self.split]
+
+    @property
+    def held_out_ids(self) -> np.ndarray:
+        return self.ids[self.split :]
+
+
+def corpus_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise CorpusError(f"{path}: corpus not found")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise CorpusError(f"{path}: corpus directory holds no files")
+        return files
+    return [path]
+
+
+def _chunks(files: list[Path]) -> Iterator[str]:
+    """Decoded text of each file, chunk by chunk; a bad byte raises CorpusError with its offset."""
+    for file in files:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        with open(file, "rb") as fh:
+            while True:
+                raw = fh.read(CHUNK_BYTES)
+                buffered = len(decoder.getstate()[0])
+                try:
+                    text = decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as exc:
+                    at = offset - buffered + exc.start
+                    raise CorpusError(f"{file}: not valid UTF-8 (bad byte at offset {at})") from None
+                offset += len(raw)
+                if text:
+                    yield text
+                if not raw:
+                    break
+
+
+def read_corpus(path: Path, work_dir: Path, min_chars: int = 2) -> Corpus:
+    """Validate and encode `path`; ids are cached in `work_dir` by the corpus's sha256."""
+    files = corpus_files(Path(path))
+    digest, chars, count, size = hashlib.sha256(), set[str](), 0, 0
+    for file in files:
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(CHUNK_BYTES), b""):
+                digest.update(block)
+                size += len(block)
+    for text in _chunks(files):
+        chars.update(text)
+        count += len(text)
+    if count == 0:
+        raise CorpusError(f"{path}: corpus is empty")
+    if count < min_chars:
+        raise CorpusError(f"{path}: corpus has {count} chars, fewer than one training window ({min_chars})")
+    vocab = Vocab.from_chars(chars)
+    sha = digest.hexdigest()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    ids_path = work_dir / f"ids-{sha[:16]}.npy"
+    dtype = np.uint16 if len(vocab) <= 1 << 16 else np.int32
+    if not ids_path.exists():
+        _write_ids(files, vocab, ids_path, count, dtype)
+    ids = np.load(ids_path, mmap_mode="r")
+    return Corpus(Path(path).name, sha, size, count, vocab, ids)
+
+
+def _write_ids(files: list[Path], vocab: Vocab, target: Path, count: int, dtype: type) -> None:
+    table = vocab.lookup_table()
+    tmp = target.with_suffix(".partial.npy")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(count,))
+    pos = 0
+    for text in _chunks(files):
+        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        out[pos : pos + len(codepoints)] = table[codepoints]
+        pos += len(codepoints)
+    out.flush()
+    del out
+    tmp.replace(target)
