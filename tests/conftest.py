@@ -1,0 +1,114 @@
+"""Shared fixtures: a tiny model directory built in the test session, free loopback ports and
+a real uvicorn server (the in-process test client buffers streams and never disconnects)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_CHARS = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz<>/\"&é—"
+
+
+def build_tiny_model_dir(path: Path, name: str = "tiny", chars: str = TINY_CHARS, units: int = 16, seed: int = 0) -> Path:
+    """Save a tiny random-weight char-LSTM (2 layers) as a complete model directory."""
+    import keras
+
+    from model.artifact import save_artifact
+    from model.network import NetworkConfig, build_model
+    from model.vocab import Vocab
+
+    keras.utils.set_random_seed(seed)
+    vocab = Vocab.from_chars(chars)
+    config = NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=units, layers=2, dropout=0.0)
+    model = build_model(config)
+    card = {"name": name, "vocab_size": len(vocab), "params": int(model.count_params()),
+            "held_out_loss_nats": None, "held_out_bits_per_char": None, "config": config.to_dict()}
+    save_artifact(path, model, vocab, card)
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding one tiny model named 'tiny'."""
+    root = tmp_path_factory.mktemp("models")
+    build_tiny_model_dir(root / "tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(models_dir: Path) -> Path:
+    return models_dir / "tiny"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A real `uvicorn app.main:app` subprocess on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], args: list[str] | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+               "--timeout-graceful-shutdown", "5", *(args or [])]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server not ready in {timeout}s")
+
+    def output(self) -> str:
+        if self.proc.poll() is None:
+            return ""
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+
+def start_server(models_dir: Path, **settings: str) -> LiveServer:
+    env = {"CHARLSTM_MODELS_DIR": str(models_dir), **{f"CHARLSTM_{k.upper()}": v for k, v in settings.items()}}
+    server = LiveServer(env)
+    try:
+        server.wait_ready()
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def live_server(models_dir: Path) -> Iterator[LiveServer]:
+    """One uvicorn per test module, serving the tiny model."""
+    server = start_server(models_dir)
+    yield server
+    server.stop()
