@@ -123,16 +123,16 @@ def test_defaults_shown_in_the_form(client: TestClient) -> None:
     page = parse(client.get("/").text)
     assert page.body["data-default-model"] == ""
     temperature = page.inputs["temperature"]
-    assert (temperature["type"], temperature["min"], temperature["max"], temperature["value"]) == ("range", "0", "2", "0.8")
+    shown = tuple(temperature[k] for k in ("type", "min", "max", "value"))
+    assert shown == ("range", "0", "2", "0.8")
     assert page.inputs["max_chars"]["value"] == "500"
     assert page.inputs["seed"].get("value") is None  # blank: a random seed
 
 
 def test_every_control_has_a_label(client: TestClient) -> None:
     page = parse(client.get("/").text)
-    assert {"prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop-strings", "confidence"} <= set(
-        page.inputs
-    )
+    controls = {"prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop-strings", "confidence"}
+    assert controls <= set(page.inputs)
     unlabelled = set(page.inputs) - page.labels - {"confidence"}  # the checkbox sits inside its label
     assert unlabelled == set()
 
