@@ -1,0 +1,54 @@
+# The char-LSTM text-generation server with its bundled model, on CPU.
+#
+#   docker build -t char-lstm .                      (or: make docker-image, which also works offline)
+#   docker run --rm -p 8000:8000 char-lstm           → http://127.0.0.1:8000
+#   docker run --rm --network host -e UVICORN_PORT=8001 char-lstm   (host network, another port)
+#
+# Settings are environment variables: CHARLSTM_* for the app (see the README), UVICORN_PORT for
+# the port. Runs as uid 10001 and works with --read-only (it writes nothing but /tmp).
+
+# ---- builder: a venv with the runtime set; nothing from this stage but /opt/venv is kept ----
+FROM python:3.11-slim AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+# tensorflow/include holds C++ headers for compiling custom ops (~290 MB): never used at run time.
+RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include
+
+# ---- final: the base image, the venv, the server code and the bundled model ----
+FROM python:3.11-slim
+
+# uvicorn reads UVICORN_* for options not given in CMD: the port stays overridable without a shell.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TF_CPP_MIN_LOG_LEVEL=1 \
+    KERAS_HOME=/tmp/.keras \
+    CHARLSTM_MODELS_DIR=/app/model/pretrained \
+    UVICORN_PORT=8000
+
+# A fixed uid/gid so file ownership and runAsNonRoot policies are predictable.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin app
+
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# Owned by root, readable by all: the server cannot change its own code or model.
+COPY app/ app/
+COPY model/ model/
+COPY templates/ templates/
+
+USER 10001:10001
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('UVICORN_PORT', '8000'), timeout=4)"]
+
+# docker stop waits 10 s before SIGKILL: open streams get 8 s to finish, then uvicorn exits 0.
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--timeout-graceful-shutdown", "8"]
