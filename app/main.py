@@ -1,0 +1,157 @@
+"""The FastAPI application: `create_app(settings)` and the lifespan that loads the models.
+
+    uvicorn app.main:app --host 127.0.0.1 --port 8000      # settings from CHARLSTM_* variables
+
+Importing this module is cheap (settings are read, nothing is loaded); the lifespan loads
+every model directory once, starts one engine thread per model, and on shutdown ends the
+open streams (`event: done` with finish_reason "cancelled") and stops the engines.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import install_handlers
+from app.generation import ServerState
+from app.metrics import Metrics, RequestMetrics
+from app.middleware import BodyGuard
+from app.registry import StartupError, load_registry
+from app.routes import api, openai, ops, pages
+from app.settings import Settings, load_settings
+from app.streaming import Admission
+
+log = logging.getLogger("app.main")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def configure_logging(level: str) -> None:
+    logger = logging.getLogger("app")
+    logger.setLevel(level.upper())
+    if not logger.handlers:  # uvicorn configures only its own loggers
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
+    """Call `on_stop` on SIGTERM/SIGINT before uvicorn's own handler starts its graceful shutdown.
+
+    uvicorn waits for open responses before running the lifespan's shutdown, so this is the
+    moment to stop admitting and end the streams.  Returns a function restoring the handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        prev = signal.getsignal(sig)
+        if not callable(prev):
+            continue  # not under uvicorn's handler: leave the default behaviour alone
+
+        def handler(signum: int, frame: FrameType | None, prev: Callable[..., Any] = prev) -> None:
+            on_stop()  # runs on the main thread, between two steps of the event loop
+            prev(signum, frame)
+
+        previous[sig] = prev
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+    return restore
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServerState = app.state.server
+    try:
+        registry = load_registry(state.settings)
+    except StartupError as exc:
+        state.startup_error = f"start-up refused: {exc}"
+        raise
+    registry.start()
+    state.registry = registry
+
+    def drain() -> None:
+        if not state.admission.draining:
+            log.info("stopping: ending %d open request(s)", state.admission.drain())
+
+    restore = chain_stop_signals(drain)
+    log.info("ready: models %s (default %s)", sorted(registry.models), registry.default)
+    try:
+        yield
+    finally:
+        restore()
+        drain()
+        registry.stop()
+
+
+class QuietStartupFailure:
+    """Report a refused start-up (bad model dir or setting) as one line, not Starlette's traceback."""
+
+    def __init__(self, app: ASGIApp, state: ServerState):
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and self.state.startup_error:
+                message = {**message, "message": self.state.startup_error}
+            await send(message)
+
+        await self.app(scope, receive, quiet)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+    state = ServerState(settings, metrics, Admission(settings.max_active))
+    metrics.watch(lambda: state.admission.active, lambda: state.registry.queued if state.registry else 0)
+    app = FastAPI(
+        title="char-lstm",
+        version="0.1.0",
+        lifespan=lifespan,
+        description='Character-level LSTM text generation. Errors: `{"error": {message, type, param, code}}`.',
+    )
+    app.state.settings, app.state.server, app.state.metrics = settings, state, metrics
+    install_handlers(app)
+    for module in (api, openai, ops, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added innermost first: the request counter sees the body guard's 413s and 400s.
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, on_reject=metrics.rejected)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(QuietStartupFailure, state=state)
+    return app
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def exit_zero_after_sigterm() -> None:
+    """After its graceful shutdown uvicorn re-raises SIGTERM under the handler it found at start;
+    with the default one the process would die by the signal (status −15) although it stopped
+    cleanly.  Installed before uvicorn starts (at import), this makes that last step exit 0."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_zero)
+
+
+app = create_app()
+exit_zero_after_sigterm()

@@ -1,0 +1,76 @@
+"""Plain ASGI middleware: the request-body limit and the UTF-8 check, before any route runs.
+
+The body is read here (it is small: at most MAX_BODY_BYTES), counted while it arrives so a
+chunked upload without Content-Length is refused as soon as it passes the limit, then
+replayed to the app.  Later `receive()` calls go straight through, so routes still see the
+client's `http.disconnect`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import ApiError, send_error
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return True  # no type given: the route will refuse it, but never as a decode crash
+    media = content_type.split(b";")[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+class BodyGuard:
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[str], None] | None = None):
+        self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
+
+    async def _refuse(self, send: Send, error: ApiError) -> None:
+        if self.on_reject:
+            self.on_reject(error.code or error.type)
+        await send_error(send, error)
+
+    def _too_large(self) -> ApiError:
+        return ApiError(413, f"request body over {self.max_bytes} bytes", code="body_too_large")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
+            await self._refuse(send, self._too_large())  # refused before reading a byte
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left while sending: nobody to answer
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._refuse(send, self._too_large())
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        data = b"".join(chunks)
+        if data and _is_json(headers.get(b"content-type")):
+            try:
+                data.decode("utf-8")  # strict: also refuses encoded surrogates and overlongs
+            except UnicodeDecodeError:
+                await self._refuse(send, ApiError(400, "the body is not valid UTF-8", code="invalid_utf8"))
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": data, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

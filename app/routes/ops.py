@@ -1,0 +1,43 @@
+"""Operations routes: liveness, readiness and Prometheus metrics.
+
+curl localhost:8000/healthz   # 200 while the process serves
+curl localhost:8000/readyz    # 200 once the models are loaded; 503 before, and while shutting down
+curl localhost:8000/metrics   # Prometheus text format
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from app.errors import UNAVAILABLE, ApiError
+from app.generation import State
+from app.schemas import Status, error_responses
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Status)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Status, responses=error_responses(503))
+async def readyz(state: State) -> dict[str, str]:
+    if state.registry is None:
+        raise ApiError(503, "models are not loaded yet", UNAVAILABLE, code="not_ready")
+    if state.admission.draining:
+        raise ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down")
+    return {"status": "ready"}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
+async def metrics(state: State) -> Response:
+    body, content_type = state.metrics.render()
+    return Response(body, media_type=content_type)

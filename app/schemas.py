@@ -1,0 +1,118 @@
+"""Request and response bodies of `/api/*` and the error envelope (pydantic v2).
+
+Validation lives here and happens once, at the edge: strict types (`2.5`, `"10"` or `true`
+for an int → 422), finite floats (NaN, Infinity, 1e999 → 422), no lone surrogates, and on
+`/api/*` no unknown fields.  Limits that are settings (MAX_CHARS, MAX_PROMPT_CHARS) are
+checked by `app.generation.check_limits`, so the schema stays static.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_SEED = 2**63
+
+
+def _no_lone_surrogates(value: str) -> str:
+    # JSON can spell "\ud800"; such a string cannot be encoded, shown or tokenised.
+    for ch in value:
+        if "\ud800" <= ch <= "\udfff":
+            raise ValueError(f"contains a lone surrogate (U+{ord(ch):04X})")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_lone_surrogates)]
+StopText = Annotated[Text, Field(min_length=1, max_length=64)]
+Temperature = Annotated[float, Field(ge=0, le=5, allow_inf_nan=False, description="0 = greedy (argmax)")]
+TopK = Annotated[int, Field(ge=1, description="keep the k most likely chars")]
+TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, description="nucleus sampling")]
+Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text")]
+
+
+class GenerateParams(BaseModel):
+    """The generation parameters shared by `/api/generate` and `/api/generate/stream`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    prompt: Text = Field("", description="at most MAX_PROMPT_CHARS chars, all in the model's vocabulary")
+    max_chars: int = Field(500, ge=1, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)")
+    temperature: Temperature = 0.8
+    top_k: TopK | None = None
+    top_p: TopP | None = None
+    seed: Seed | None = None
+    stop: list[StopText] | None = Field(None, max_length=4, description="generation ends before the first one")
+    logprobs: int = Field(0, ge=0, le=5, description="top-N alternatives per generated char")
+    model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
+
+
+class LogprobEntry(BaseModel):
+    char: str
+    logprob: float
+    top: list[tuple[str, float]]
+
+
+class Usage(BaseModel):
+    prompt_chars: int
+    generated_chars: int
+
+
+class GenerateResponse(BaseModel):
+    text: str
+    finish_reason: Literal["length", "stop"]
+    usage: Usage
+    seed: int
+    model: str
+    logprobs: list[LogprobEntry] | None = Field(None, description="present only when asked for")
+
+
+class StreamDone(BaseModel):
+    """The data of the last stream event, `event: done`."""
+
+    finish_reason: Literal["length", "stop", "cancelled"]
+    usage: Usage
+    seed: int
+    model: str
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the rest of the model card
+
+    name: str
+    default: bool
+    vocab_size: int
+    params: int | None = None
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Status(BaseModel):
+    status: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries saying that these statuses carry the error envelope."""
+    described = {
+        400: "the body is not valid UTF-8",
+        404: "unknown model",
+        413: "body over MAX_BODY_BYTES",
+        422: "invalid parameters, malformed JSON or wrong content type",
+        429: "MAX_ACTIVE sequences already running; see Retry-After",
+        500: "a failure inside generation",
+        503: "models not loaded yet, or shutting down",
+    }
+    return {s: {"model": ErrorResponse, "description": described.get(s, "error")} for s in statuses}

@@ -1,0 +1,54 @@
+"""Server settings, read once from `CHARLSTM_*` environment variables (pydantic-settings).
+
+    CHARLSTM_MODELS_DIR=model/pretrained CHARLSTM_MAX_ACTIVE=64 uvicorn app.main:app
+
+A bad value stops start-up with one line naming the variable (`load_settings` turns
+pydantic's validation error into `SystemExit`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CHARLSTM_"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    models_dir: Path = Field(default=ROOT / "model" / "pretrained", description="each sub-directory is one model")
+    default_model: str | None = Field(default=None, description='null: "shakespeare" if present, else the first by name')
+    max_active: int = Field(default=64, ge=1, le=100_000, description="sequences generating at once, all models together")
+    max_prompt_chars: int = Field(default=10_000, ge=0, le=1_000_000)
+    max_chars: int = Field(default=5_000, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=64 * 1024 * 1024)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    coalesce_ms: float = Field(default=20, ge=0, le=1000, description="at most one stream event per this many ms")
+
+    @field_validator("models_dir")
+    @classmethod
+    def _relative_to_repo(cls, value: Path) -> Path:
+        # A relative path means the same thing whatever directory uvicorn was started from.
+        return value if value.is_absolute() else ROOT / value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+def load_settings() -> Settings:
+    """Read the environment; on a bad value exit with a message naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False, include_input=False):
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise SystemExit("invalid setting: " + "; ".join(lines)) from None
