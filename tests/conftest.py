@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_CHARS = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz<>/\"&é—"
 
 
-def build_tiny_model_dir(path: Path, name: str = "tiny", chars: str = TINY_CHARS, units: int = 16, seed: int = 0) -> Path:
+def build_tiny_model_dir(
+    path: Path, name: str = "tiny", chars: str = TINY_CHARS, units: int = 16, seed: int = 0
+) -> Path:
     """Save a tiny random-weight char-LSTM (2 layers) as a complete model directory."""
     import keras
 
@@ -30,8 +32,14 @@ def build_tiny_model_dir(path: Path, name: str = "tiny", chars: str = TINY_CHARS
     vocab = Vocab.from_chars(chars)
     config = NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=units, layers=2, dropout=0.0)
     model = build_model(config)
-    card = {"name": name, "vocab_size": len(vocab), "params": int(model.count_params()),
-            "held_out_loss_nats": None, "held_out_bits_per_char": None, "config": config.to_dict()}
+    card = {
+        "name": name,
+        "vocab_size": len(vocab),
+        "params": int(model.count_params()),
+        "held_out_loss_nats": None,
+        "held_out_bits_per_char": None,
+        "config": config.to_dict(),
+    }
     save_artifact(path, model, vocab, card)
     return path
 
@@ -61,10 +69,22 @@ class LiveServer:
     def __init__(self, env: dict[str, str], args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-               "--timeout-graceful-shutdown", "5", *(args or [])]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--timeout-graceful-shutdown",
+            "5",
+            *(args or []),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -7,6 +7,8 @@ is ever built, so memory stays bounded for any corpus size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 
@@ -16,7 +18,7 @@ def num_windows(num_ids: int, seq_len: int) -> int:
     return max(0, (num_ids - 1) // seq_len - 1)
 
 
-def _reader(ids: np.ndarray, seq_len: int):  # type: ignore[no-untyped-def]
+def _reader(ids: np.ndarray, seq_len: int) -> Callable[[np.ndarray], np.ndarray]:
     span = np.arange(seq_len + 1)
 
     def read(starts: np.ndarray) -> np.ndarray:

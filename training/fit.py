@@ -32,8 +32,10 @@ def fit_model(args: argparse.Namespace, corpus: Corpus, work_dir: Path) -> tuple
     lr: Any = args.lr
     if args.decay == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps * args.epochs, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=args.clipnorm),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr, clipnorm=args.clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     callbacks = make_callbacks(work_dir, corpus.vocab, args.sample_prompt, args.patience, args.backup_every)
     previous_best = best_val_loss(work_dir / "history.csv")
     if previous_best is not None:
@@ -41,8 +43,14 @@ def fit_model(args: argparse.Namespace, corpus: Corpus, work_dir: Path) -> tuple
             if isinstance(cb, keras.callbacks.ModelCheckpoint):
                 cb.best = previous_best
     elapsed = ElapsedCallback(work_dir / "elapsed.txt")
-    history = model.fit(train_ds.repeat() if args.max_steps else train_ds, validation_data=val_ds,
-                        epochs=args.epochs, steps_per_epoch=steps, callbacks=[*callbacks, elapsed], verbose=2)
+    history = model.fit(
+        train_ds.repeat() if args.max_steps else train_ds,
+        validation_data=val_ds,
+        epochs=args.epochs,
+        steps_per_epoch=steps,
+        callbacks=[*callbacks, elapsed],
+        verbose=2,
+    )
     best = work_dir / "best.keras"
     if best.exists():
         model.load_weights(best)

@@ -17,7 +17,6 @@ import math
 import os
 import platform
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,8 +75,12 @@ def hardware() -> dict[str, Any]:
     import tensorflow as tf
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "gpus": gpus,
-            "platform": platform.platform()}
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "gpus": gpus,
+        "platform": platform.platform(),
+    }
 
 
 def versions() -> dict[str, str]:
@@ -85,8 +88,12 @@ def versions() -> dict[str, str]:
     import numpy as np
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,10 +117,18 @@ def main(argv: list[str] | None = None) -> int:
     loss = held_out_loss(LSTMStack.from_keras(model), corpus.held_out_ids)
     card = {
         "name": args.name or args.out.name,
-        "corpus": {"name": corpus.name, "sha256": corpus.sha256, "bytes": corpus.num_bytes,
-                   "chars": corpus.num_chars, "held_out_chars": len(corpus.held_out_ids)},
-        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                            if k not in {"corpus", "out", "work_dir", "name"}},
+        "corpus": {
+            "name": corpus.name,
+            "sha256": corpus.sha256,
+            "bytes": corpus.num_bytes,
+            "chars": corpus.num_chars,
+            "held_out_chars": len(corpus.held_out_ids),
+        },
+        "hyperparameters": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in {"corpus", "out", "work_dir", "name"}
+        },
         **info,
         "held_out_loss_nats": round(loss, 4),
         "held_out_bits_per_char": round(loss / math.log(2), 4),

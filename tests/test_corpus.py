@@ -1,0 +1,91 @@
+"""Corpus reading: streaming validation, the held-out split, ids on disk, bounded datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training import corpus as corpus_mod
+from training.corpus import CorpusError, read_corpus
+
+
+def test_ids_decode_back_to_the_text_and_split_is_the_last_tenth(tmp_path: Path) -> None:
+    text = "Привет, мир! 🎭 " * 50 + "the end"
+    (tmp_path / "c.txt").write_text(text, "utf-8")
+    corpus = read_corpus(tmp_path / "c.txt", tmp_path / "work")
+    assert corpus.num_chars == len(text) and corpus.num_bytes == len(text.encode())
+    assert corpus.vocab.decode(corpus.ids) == text
+    held = corpus.vocab.decode(corpus.held_out_ids)
+    assert text.endswith(held) and len(held) == int(len(text) * 0.1)
+    assert corpus.vocab.decode(corpus.train_ids) + held == text
+    assert isinstance(corpus.ids, np.memmap)
+
+
+def test_chunk_boundaries_inside_multibyte_chars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", 7)  # splits most 2- and 4-byte chars
+    text = "Жж🎭x" * 40
+    (tmp_path / "c.txt").write_text(text, "utf-8")
+    assert (
+        read_corpus(tmp_path / "c.txt", tmp_path / "w").vocab.decode(
+            read_corpus(tmp_path / "c.txt", tmp_path / "w").ids
+        )
+        == text
+    )
+
+
+def test_a_directory_of_files_is_one_corpus(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_text("second ", "utf-8")
+    (tmp_path / "d" / "a.txt").write_text("first ", "utf-8")
+    corpus = read_corpus(tmp_path / "d", tmp_path / "w")
+    assert corpus.vocab.decode(corpus.ids) == "first second "
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match=r"nope\.txt: corpus not found"):
+        read_corpus(tmp_path / "nope.txt", tmp_path / "w")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "e.txt").write_bytes(b"")
+    with pytest.raises(CorpusError, match=r"e\.txt: corpus is empty"):
+        read_corpus(tmp_path / "e.txt", tmp_path / "w")
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_invalid_utf8_names_the_byte_offset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    monkeypatch.setattr(corpus_mod, "CHUNK_BYTES", chunk)
+    good = "héllo wörld ".encode()
+    (tmp_path / "bad.txt").write_bytes(good + b"\xff" + b"more")
+    with pytest.raises(CorpusError, match=rf"bad\.txt: not valid UTF-8 \(bad byte at offset {len(good)}\)"):
+        read_corpus(tmp_path / "bad.txt", tmp_path / "w")
+
+
+def test_truncated_multibyte_char_at_the_end(tmp_path: Path) -> None:
+    data = b"abc" + "Ж".encode()[:1]
+    (tmp_path / "t.txt").write_bytes(data)
+    with pytest.raises(CorpusError, match="bad byte at offset 3"):
+        read_corpus(tmp_path / "t.txt", tmp_path / "w")
+
+
+def test_shorter_than_one_window(tmp_path: Path) -> None:
+    (tmp_path / "s.txt").write_text("tiny", "utf-8")
+    with pytest.raises(CorpusError, match=r"s\.txt: corpus has 4 chars, fewer than one training window \(130\)"):
+        read_corpus(tmp_path / "s.txt", tmp_path / "w", min_chars=130)
+
+
+def test_windows_cover_the_ids_with_targets_shifted_by_one(tmp_path: Path) -> None:
+    from training.dataset import window_dataset
+
+    ids = np.arange(1000, dtype=np.uint16)
+    dataset = window_dataset(ids, seq_len=10, batch_size=4, seed=0)
+    batches = list(dataset)
+    assert len(batches) == 24  # 98 windows fit at every offset, in batches of 4
+    x, y = (np.asarray(t) for t in batches[0])
+    assert x.shape == (4, 10) and y.shape == (4, 10)
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
+    np.testing.assert_array_equal(y[:, -1], x[:, -1] + 1)
+    offsets = {int(np.asarray(next(iter(dataset))[0])[0, 0]) % 10 for _ in range(8)}
+    assert len(offsets) > 1  # a fresh random offset on each pass
