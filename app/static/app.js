@@ -40,10 +40,10 @@ async function run(prompt, append) {
   const { json, errors } = buildRequest(form, prompt, $("confidence").checked ? 5 : 0);
   if (Object.keys(errors).length) {
     for (const [field, message] of Object.entries(errors)) showError(field, message);
-    return;
+    return countRun();
   }
-  if (!append) view.reset(prompt);
   ui.controller = new AbortController();
+  ui.seed = null;
   setState("running");
   $("status").textContent = "Generating…";
   const started = performance.now();
@@ -59,6 +59,7 @@ async function run(prompt, append) {
       signal: ui.controller.signal,
     });
     if (!response.ok) return await showApiError(form, response, prompt);
+    if (!append) view.reset(prompt); // only now: a refused request leaves the last text in place
     for await (const { event, data } of readEvents(response)) {
       if (event === "message") {
         const chunk = JSON.parse(data);
@@ -93,7 +94,13 @@ async function run(prompt, append) {
     $("status").textContent =
       finish === "error" ? "Failed: see the message above." : `Finished: ${FINISH[finish] ?? finish}, ${count} chars.${ttfc}`;
     setState(finish === "error" ? "error" : "done");
+    countRun();
   }
+}
+
+/** Count finished runs on <body data-runs>, so a watcher (a test, say) can tell one run from the next. */
+function countRun() {
+  document.body.dataset.runs = String(Number(document.body.dataset.runs ?? 0) + 1);
 }
 
 /** Keep the newest text in sight, unless the reader has scrolled up to look at older text. */

@@ -88,7 +88,7 @@ export class OutputView {
   }
 
   charSpan(ch, entry) {
-    const span = el("span", "ch", ch);
+    const span = el("span", ch === "\n" ? "ch nl" : "ch", ch);
     const p = Math.exp(Number(entry.logprob));
     // CSSOM, not a style attribute: allowed under a CSP without 'unsafe-inline'.
     span.style.setProperty("--p", Number.isFinite(p) ? p.toFixed(3) : "0");

@@ -40,7 +40,7 @@ export function buildRequest(form, prompt, logprobs) {
     logprobs,
   };
   if (params.max_chars === null) errors.max_chars = "Enter how many chars to generate.";
-  const seed = form.elements.seed.value.trim();
+  const seed = form.elements.seed.value.trim().replace(/^0+(?=\d)/, ""); // "007": JSON has no leading zeros
   if (seed !== "" && !/^\d{1,19}$/.test(seed)) errors.seed = "A seed is a whole number ≥ 0, or blank for random.";
   let json = JSON.stringify(params);
   // Seeds go up to 2^63, past a JS number's exact range: splice the digits in as written.

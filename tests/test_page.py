@@ -1,0 +1,251 @@
+"""The browser page in a real browser: Playwright drives Debian's chromium against a real uvicorn
+serving the tiny random model (tests/conftest.py).  Skipped, with the reason, where
+/usr/bin/chromium is missing (`make chromium` installs it).
+
+    .venv/bin/pytest -m browser tests/test_page.py
+
+Leaves screenshots in test-artifacts/ (page.png after a run with the confidence view,
+page-phone.png at 390 px wide).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, LiveServer, start_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path) -> Iterator[LiveServer]:
+    """A server whose MAX_CHARS allows a stream long enough to watch grow and to stop by hand."""
+    live = start_server(models_dir, max_chars="1000000")
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: LiveServer) -> Iterator[Any]:
+    """The page, loaded and ready (models listed); fails the test on any script error or CSP report."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    problems: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and "Content Security" in message.text:
+            problems.append(message.text)
+
+    def on_dialog(dialog: Any) -> None:  # an alert() would mean injected script ran
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    tab.on("console", on_console)
+    tab.on("dialog", on_dialog)
+    tab.goto(server.url + "/")
+    tab.wait_for_selector("body.ready", state="attached")
+    yield tab
+    context.close()
+    assert problems == []
+
+
+def generate(page: Any, prompt: str, *, max_chars: int, seed: str = "") -> str:
+    """Fill the form, click Generate, wait for the run to finish; the generated text."""
+    runs = int(page.evaluate("document.body.dataset.runs ?? 0"))
+    page.fill("#prompt", prompt)
+    page.fill("#max_chars", str(max_chars))
+    page.fill("#seed", seed)
+    page.click("#generate")
+    page.wait_for_function(f"Number(document.body.dataset.runs ?? 0) > {runs}")
+    return output_text(page)[len(prompt) :]
+
+
+def output_text(page: Any) -> str:
+    return str(page.eval_on_selector("#output", "el => el.textContent"))
+
+
+def active_sequences(server: LiveServer) -> float:
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    match = re.search(r"^charlstm_active_sequences (\S+)$", text, re.M)
+    assert match, "the server's /metrics has no active-sequences gauge"
+    return float(match.group(1))
+
+
+def test_text_streams_in_steps(page: Any) -> None:
+    # Record the output's length at every DOM change while the stream runs.
+    page.evaluate("""() => {
+        window.lengths = [];
+        new MutationObserver(() => window.lengths.push(document.getElementById('output').textContent.length))
+            .observe(document.getElementById('output'), {childList: true, characterData: true, subtree: true});
+    }""")
+    text = generate(page, "ROMEO:", max_chars=20000, seed="1")
+    lengths = page.evaluate("window.lengths")
+    growing = sorted(set(lengths))
+    assert len(text) == 20000
+    assert len(growing) >= 3, f"text arrived in {len(growing)} step(s), not streamed"
+    assert growing[1] < growing[-1]
+    assert page.text_content("#stat-finish") == "length (max chars)"
+    assert page.text_content("#stat-chars") == "20,000"
+    assert int(page.text_content("#stat-rate").replace(",", "")) > 0
+
+
+def test_stop_halts_the_stream_and_frees_the_slot(page: Any, server: LiveServer) -> None:
+    page.fill("#max_chars", "1000000")
+    page.click("#generate")
+    page.wait_for_function("document.getElementById('output').textContent.length > 200")
+    assert page.is_enabled("#stop") and page.is_disabled("#generate")
+    page.click("#stop")
+    page.wait_for_function("document.body.dataset.state === 'done'")
+    assert page.text_content("#stat-finish") == "stopped by you"
+    stopped_at = len(output_text(page))
+    assert stopped_at < 1_000_000
+    deadline = time.monotonic() + 5
+    while active_sequences(server) != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert active_sequences(server) == 0
+    assert len(output_text(page)) == stopped_at  # nothing more arrives after Stop
+    assert page.is_enabled("#generate") and page.is_enabled("#continue")
+
+
+def test_seeded_runs_repeat_and_the_random_seed_is_shown(page: Any) -> None:
+    first = generate(page, "JULIET:", max_chars=300, seed="12345")
+    second = generate(page, "JULIET:", max_chars=300, seed="12345")
+    assert first == second and len(first) == 300
+    assert page.text_content("#stat-seed") == "12345"
+    # Blank seed: the server draws one (up to 2^63, past a JS number's exact range); reusing it repeats the run.
+    fresh = generate(page, "JULIET:", max_chars=300)
+    shown = page.text_content("#stat-seed")
+    assert shown.isdigit()
+    page.click("#reuse-seed")
+    assert page.input_value("#seed") == shown
+    assert generate(page, "JULIET:", max_chars=300, seed=shown) == fresh
+
+
+def test_continue_appends_and_copy_copies(page: Any, server: LiveServer) -> None:
+    first = generate(page, "ROMEO:", max_chars=120, seed="7")
+    runs = page.evaluate("document.body.dataset.runs")
+    page.click("#continue")
+    page.wait_for_function(f"document.body.dataset.runs !== '{runs}'")
+    text = output_text(page)
+    assert text.startswith("ROMEO:" + first) and len(text) == len("ROMEO:") + 240
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.click("#copy")
+    assert page.evaluate("navigator.clipboard.readText()") == text
+
+
+def test_event_stream_parser_handles_split_reads(page: Any) -> None:
+    """Events survive reads split anywhere: inside a UTF-8 char, inside a CR LF pair, mid-field."""
+    events = page.evaluate("""async () => {
+        const { readEvents } = await import('./static/sse.js');
+        const raw = 'data: {"text": "é—"}\\r\\n\\r\\nevent: done\\ndata: {"seed": 1}\\n\\n: ping\\n\\n'
+            + 'data: x\\rdata: y\\r\\rdata: cut off';
+        const bytes = new TextEncoder().encode(raw);
+        const body = new ReadableStream({
+            start(c) { for (const b of bytes) c.enqueue(Uint8Array.of(b)); c.close(); } });
+        const out = [];
+        for await (const e of readEvents(new Response(body))) out.push([e.event, e.data]);
+        return out;
+    }""")
+    assert events == [["message", '{"text": "é—"}'], ["done", '{"seed": 1}'], ["message", "x\ny"]]
+
+
+def test_markup_in_prompt_and_output_stays_text(page: Any, server: LiveServer) -> None:
+    prompt = "<script>alert</script><b>bold</b>&amp;"
+    shown = generate(page, prompt, max_chars=400, seed="99")
+    api = httpx.post(server.url + "/api/generate", json={"prompt": prompt, "max_chars": 400, "seed": 99}, timeout=30)
+    expected = api.json()["text"]
+    assert set(expected) & set("<>&"), "the tiny model's text should hold markup chars for this test"
+    assert shown == expected  # every <, > and & shown literally
+    assert output_text(page).startswith(prompt)
+    assert page.eval_on_selector_all("#output *", "els => els.filter(e => e.tagName !== 'SPAN').length") == 0
+    assert page.evaluate("document.scripts.length") == 1  # only the page's own module
+
+
+def test_unknown_char_error_shown_beside_the_prompt(page: Any) -> None:
+    generate(page, "ROMEO: 5 €", max_chars=10)
+    error = page.locator("#prompt-error")
+    assert error.is_visible()
+    assert "U+20AC" in error.text_content() and "U+0035" in error.text_content()
+    assert page.locator("#prompt-error mark").all_text_contents() == ["5", "€"]
+    assert page.get_attribute("#prompt", "aria-invalid") == "true"
+    assert page.locator("#form-error").is_hidden()
+    # Another field's error lands beside that field, and a good run clears it.
+    page.fill("#top_k", "0")
+    generate(page, "ROMEO:", max_chars=10)
+    assert page.locator("#top_k-error").is_visible() and page.locator("#prompt-error").is_hidden()
+    page.fill("#top_k", "")
+    generate(page, "ROMEO:", max_chars=10)
+    assert page.locator("[data-error-for]:visible").count() == 0
+
+
+def test_confidence_view_shows_alternatives(page: Any) -> None:
+    page.check("#confidence")
+    assert page.locator("#confidence-hint").is_visible()
+    text = generate(page, "ROMEO:", max_chars=300, seed="3")
+    chars = page.locator("#output .ch")
+    assert chars.count() == len(text)
+    target = page.locator("#output .ch:not(.nl)").nth(5)
+    target.hover()
+    tip = page.locator("#tip")
+    assert tip.is_visible()
+    rows = tip.locator("li").all_text_contents()
+    assert len(rows) == 5 and all(re.search(r"\d%$", row) for row in rows)
+    assert re.search(r"\d% likely", tip.text_content())
+    shaded = page.evaluate("""() => [...document.querySelectorAll('#output .ch')]
+        .filter(e => getComputedStyle(e).backgroundColor !== 'rgba(0, 0, 0, 0)').length""")
+    assert shaded > 0, "no char is shaded: --p did not reach the stylesheet"
+    # Keyboard: the chars are one tab stop; arrows move along them and the tooltip follows.
+    page.locator("#output .ch[tabindex='0']").focus()
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    focused = page.evaluate("document.activeElement.dataset.i")
+    assert focused == str(len(text) - 2) and tip.is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#output .ch:not(.nl)").nth(40).hover()
+    page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
+
+
+def test_readable_at_phone_width(browser: Any, server: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    tab = context.new_page()
+    tab.goto(server.url + "/")
+    tab.wait_for_selector("body.ready", state="attached")
+    generate(tab, "ROMEO:", max_chars=300, seed="5")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways"
+    for control in ("#prompt", "#generate", "#stop", "#output", "#temperature", "#model"):
+        box = tab.locator(control).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, control
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
+    context.close()
