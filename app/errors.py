@@ -77,7 +77,7 @@ def _validation_message(err: dict[str, Any]) -> str:
         detail = (err.get("ctx") or {}).get("error", "")
         return f"malformed JSON body ({detail})" if detail else "malformed JSON body"
     param = _param_of(tuple(err.get("loc", ())))
-    msg = str(err.get("msg", "invalid value"))
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     if err.get("type") == "model_attributes_type":
         return "the body must be a JSON object sent with Content-Type: application/json"
     if err.get("type") == "missing" and param is None:
@@ -87,7 +87,8 @@ def _validation_message(err: dict[str, Any]) -> str:
 
 def validation_error(errors: list[dict[str, Any]]) -> ApiError:
     first = errors[0] if errors else {"msg": "invalid request"}
-    return ApiError(422, _validation_message(first), INVALID, _param_of(tuple(first.get("loc", ()))))
+    code = str(first.get("type")) if first.get("type") else None  # pydantic's error type, e.g. "int_type"
+    return ApiError(422, _validation_message(first), INVALID, _param_of(tuple(first.get("loc", ()))), code)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -122,7 +122,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     metrics = Metrics()
     state = ServerState(settings, metrics, Admission(settings.max_active))
-    metrics.watch(lambda: state.admission.active, lambda: state.registry.queued if state.registry else 0)
+    metrics.watch(
+        active=lambda: state.admission.active,
+        queued=lambda: state.registry.queued if state.registry else 0,
+        generating=lambda: state.registry.generating if state.registry else 0,
+    )
     app = FastAPI(
         title="char-lstm",
         version="0.1.0",

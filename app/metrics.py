@@ -38,6 +38,7 @@ class Metrics:
         )
         self.active = Gauge("charlstm_active_sequences", "Sequences admitted and not yet finished", registry=r)
         self.queued = Gauge("charlstm_queued_sequences", "Sequences submitted, waiting for the engine", registry=r)
+        self.generating = Gauge("charlstm_engine_sequences", "Sequences the engines are stepping now", registry=r)
         self.ttfc = Histogram(
             "charlstm_time_to_first_char_seconds",
             "Admission to the first char sent",
@@ -53,10 +54,11 @@ class Metrics:
             registry=r,
         )
 
-    def watch(self, active: Callable[[], float], queued: Callable[[], float]) -> None:
+    def watch(self, active: Callable[[], float], queued: Callable[[], float], generating: Callable[[], float]) -> None:
         """Read the gauges at scrape time from the live counters."""
         self.active.set_function(active)
         self.queued.set_function(queued)
+        self.generating.set_function(generating)
 
     def rejected(self, reason: str) -> None:
         self.rejections.labels(reason).inc()

@@ -65,6 +65,11 @@ class ModelRegistry:
     def queued(self) -> int:
         return sum(int(m.engine.queued) for m in self.models.values())
 
+    @property
+    def generating(self) -> int:
+        """Sequences the engines are stepping now (a cancelled one leaves within one step)."""
+        return sum(int(m.engine.active) for m in self.models.values())
+
 
 def model_dirs(models_dir: Path) -> list[Path]:
     """The model directories: `models_dir` itself if it is one, else its visible sub-directories."""

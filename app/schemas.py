@@ -104,8 +104,12 @@ class Status(BaseModel):
     status: str
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries saying that these statuses carry the error envelope."""
+def error_responses(*statuses: int, by_ref: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries saying that these statuses carry the error envelope (JSON).
+
+    `by_ref` for routes whose own response class is not JSON (FastAPI would document a
+    `model` under that media type); the ErrorResponse component then comes from other routes.
+    """
     described = {
         400: "the body is not valid UTF-8",
         404: "unknown model",
@@ -115,4 +119,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         500: "a failure inside generation",
         503: "models not loaded yet, or shutting down",
     }
+    if by_ref:
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        return {s: {"content": content, "description": described.get(s, "error")} for s in statuses}
     return {s: {"model": ErrorResponse, "description": described.get(s, "error")} for s in statuses}

@@ -22,8 +22,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     models_dir: Path = Field(default=ROOT / "model" / "pretrained", description="each sub-directory is one model")
-    default_model: str | None = Field(default=None, description='null: "shakespeare" if present, else the first by name')
-    max_active: int = Field(default=64, ge=1, le=100_000, description="sequences generating at once, all models together")
+    default_model: str | None = Field(
+        default=None, description='null: "shakespeare" if present, else the first by name'
+    )
+    max_active: int = Field(
+        default=64, ge=1, le=100_000, description="sequences generating at once, all models together"
+    )
     max_prompt_chars: int = Field(default=10_000, ge=0, le=1_000_000)
     max_chars: int = Field(default=5_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=64 * 1024 * 1024)

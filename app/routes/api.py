@@ -22,6 +22,7 @@ from model.sampling import SamplingParams
 
 router = APIRouter(prefix="/api", tags=["generate"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
+STREAM_ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503, by_ref=True)
 STREAM_DOC = {
     "description": '`data: {"text": ...}` events (with `logprobs` when asked for), then `event: done` with '
     f"{sorted(StreamDone.model_fields)}, or `event: error` with the error envelope",
@@ -33,10 +34,13 @@ def prepare(state: ServerState, params: GenerateParams) -> tuple[LoadedModel, Ge
     """The model and the engine request for `params`; 404/422/503 before any work."""
     model = state.model(params.model)
     check_prompt(model, params.prompt, state.settings)
-    check_max_chars(params.max_chars, state.settings)
+    max_chars = params.max_chars
+    if "max_chars" not in params.model_fields_set:
+        max_chars = min(max_chars, state.settings.max_chars)  # the default never exceeds the server's limit
+    check_max_chars(max_chars, state.settings)
     sampling = SamplingParams(params.temperature, params.top_k, params.top_p)
     request = GenerationRequest(
-        params.prompt, params.max_chars, sampling, tuple(params.stop or ()), params.logprobs, params.seed
+        params.prompt, max_chars, sampling, tuple(params.stop or ()), params.logprobs, params.seed
     )
     return model, request
 
@@ -85,7 +89,9 @@ async def events(job: Job, model: LoadedModel, req: GenerationRequest, interval:
             yield sse(summary(model, req, sent, batch.end), event="done")
 
 
-@router.post("/generate/stream", response_class=EventStream, responses={200: STREAM_DOC, **ERRORS})
+@router.post(
+    "/generate/stream", status_code=200, response_class=EventStream, responses={200: STREAM_DOC, **STREAM_ERRORS}
+)
 async def generate_stream(params: GenerateParams, state: State) -> Response:
     model, req = prepare(state, params)
     job = Job.start(state, model, [req], stream=True)

@@ -55,7 +55,7 @@ def plan(state: ServerState, params: CompletionParams) -> Plan:
         raise ApiError(422, "prompt: give a string or a list of 1 to 16 strings", param="prompt")
     if len(prompts) * params.n > state.settings.max_active:
         raise ApiError(422, f"n: n × prompts must be ≤ {state.settings.max_active} (MAX_ACTIVE)", param="n")
-    max_tokens = DEFAULT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
+    max_tokens = min(DEFAULT_MAX_TOKENS, state.settings.max_chars) if params.max_tokens is None else params.max_tokens
     check_max_chars(max_tokens, state.settings, "max_tokens")
     for prompt in prompts:
         check_prompt(model, prompt, state.settings)

@@ -1,0 +1,178 @@
+"""Every row of the contract's error table, and bad input that must never become a 500.
+
+In-process (TestClient, lifespan included); 429 is exercised over real HTTP in
+tests/test_server_faults.py.  Run: .venv/bin/pytest tests/test_api_errors.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from model.generate import Chunk
+from tests.test_api import parse_sse
+
+JSON = {"content-type": "application/json"}
+GENERATE_ROUTES = ["/api/generate", "/api/generate/stream", "/v1/completions"]
+
+
+@pytest.fixture(scope="module")
+def client(models_dir: Path) -> Iterator[TestClient]:
+    settings = Settings(models_dir=models_dir, max_prompt_chars=100, max_chars=300, max_body_bytes=4096)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+def error_of(response: Any, status: int, type_: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["type"] == type_ and body["error"]["message"]
+    return dict(body["error"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        ('{"max_chars": 2.5}', "max_chars"),
+        ('{"max_chars": "10"}', "max_chars"),
+        ('{"max_chars": true}', "max_chars"),
+        ('{"max_chars": 0}', "max_chars"),
+        ('{"max_chars": 301}', "max_chars"),  # over MAX_CHARS (300 here)
+        ('{"temperature": NaN}', "temperature"),
+        ('{"temperature": Infinity}', "temperature"),
+        ('{"temperature": -Infinity}', "temperature"),
+        ('{"temperature": 1e999}', "temperature"),
+        ('{"temperature": 5.01}', "temperature"),
+        ('{"top_p": 0}', "top_p"),
+        ('{"top_p": NaN}', "top_p"),
+        ('{"top_k": 0}', "top_k"),
+        ('{"seed": -1}', "seed"),
+        ('{"seed": 9223372036854775808}', "seed"),
+        ('{"stop": ["a", "b", "c", "d", "e"]}', "stop"),
+        ('{"stop": [""]}', "stop"),
+        ('{"stop": "abc"}', "stop"),
+        ('{"logprobs": 6}', "logprobs"),
+        ('{"prompt": "\\ud800"}', "prompt"),
+        ('{"prompt": "ok\\udfffok"}', "prompt"),
+        ('{"stop": ["\\ud83d"]}', "stop"),
+        ('{"prompt": null}', "prompt"),
+        ('{"unknown_field": 1}', "unknown_field"),
+    ],
+)
+def test_invalid_fields_are_422_naming_the_field(client: TestClient, raw: str, param: str) -> None:
+    for route in ("/api/generate", "/api/generate/stream"):
+        err = error_of(client.post(route, content=raw, headers=JSON), 422, "invalid_request_error")
+        assert err["param"] == param
+
+
+@pytest.mark.parametrize("raw", ["{bad", "", "[1, 2]", '"text"', "[" * 2000 + "]" * 2000, '{"prompt": "a"} x'])
+def test_malformed_or_non_object_json_is_422(client: TestClient, raw: str) -> None:
+    for route in GENERATE_ROUTES:
+        error_of(client.post(route, content=raw, headers=JSON), 422, "invalid_request_error")
+
+
+def test_wrong_or_missing_content_type_is_422(client: TestClient) -> None:
+    for headers in ({"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}):
+        for route in GENERATE_ROUTES:
+            error_of(client.post(route, content=b'{"prompt": "a"}', headers=headers), 422, "invalid_request_error")
+
+
+@pytest.mark.parametrize("raw", [b'{"prompt": "\xff"}', b'{"prompt": "\xc3("}', b'{"prompt": "\xed\xa0\x80"}'])
+def test_invalid_utf8_is_400(client: TestClient, raw: bytes) -> None:
+    for route in GENERATE_ROUTES:
+        error_of(client.post(route, content=raw, headers=JSON), 400, "invalid_request_error")
+
+
+def test_body_over_the_limit_is_413_with_or_without_content_length(client: TestClient) -> None:
+    big = b'{"prompt": "' + b"a" * 5000 + b'"}'
+    err = error_of(client.post("/api/generate", content=big, headers=JSON), 413, "invalid_request_error")
+    assert "4096" in err["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked, counted while read
+        yield big[:3000]
+        yield big[3000:]
+
+    error_of(client.post("/api/generate", content=chunks(), headers=JSON), 413, "invalid_request_error")
+
+
+def test_prompt_limits_and_unknown_chars(client: TestClient) -> None:
+    err = error_of(client.post("/api/generate", json={"prompt": "a" * 101}), 422, "invalid_request_error")
+    assert err["param"] == "prompt" and "100" in err["message"]
+    err = error_of(client.post("/api/generate", json={"prompt": "hello ж world ✓ ж"}), 422, "invalid_request_error")
+    assert err["param"] == "prompt" and err["code"] == "unknown_chars"
+    assert "'ж' (U+0436)" in err["message"] and "'✓' (U+2713)" in err["message"]
+    assert "hello" not in err["message"]  # names the chars, never echoes the prompt
+
+
+def test_errors_never_echo_raw_input(client: TestClient) -> None:
+    for body in ({"max_chars": "SECRET-VALUE"}, {"prompt": ["SECRET-VALUE"]}, {"temperature": "SECRET-VALUE"},
+                 {"model": "SECRET-VALUE"}, {"stop": ["SECRET-VALUE" * 10]}):  # fmt: skip
+        response = client.post("/api/generate", json=body)
+        assert response.status_code in (404, 422) and "SECRET" not in response.text
+
+
+def test_unknown_model_and_route_are_404(client: TestClient) -> None:
+    err = error_of(client.post("/api/generate", json={"model": "nope"}), 404, "not_found")
+    assert err["param"] == "model" and "tiny" in err["message"]
+    error_of(client.post("/v1/completions", json={"model": "nope", "prompt": "a"}), 404, "not_found")
+    error_of(client.get("/no/such/route"), 404, "not_found")
+    error_of(client.get("/static/no-such-file.js"), 404, "not_found")
+
+
+def test_wrong_method_is_405_with_allow(client: TestClient) -> None:
+    for method, route in (("GET", "/api/generate"), ("DELETE", "/v1/completions"), ("POST", "/healthz")):
+        response = client.request(method, route)
+        error_of(response, 405, "invalid_request_error")
+        assert response.headers["allow"]
+
+
+def test_before_the_models_load_everything_generating_is_503(models_dir: Path) -> None:
+    app = create_app(Settings(models_dir=models_dir))
+    plain = TestClient(app)  # not entered: the lifespan has not run, nothing is loaded
+    error_of(plain.get("/readyz"), 503, "unavailable")
+    for route in GENERATE_ROUTES:
+        error_of(plain.post(route, json={"prompt": "a"}), 503, "unavailable")
+    error_of(plain.get("/api/models"), 503, "unavailable")
+    assert plain.get("/healthz").status_code == 200
+
+
+class FailingTicket:
+    seed = 7
+
+    def cancel(self) -> None:
+        pass
+
+
+class FailingEngine:
+    """Emits a little text, then fails inside generation, as a broken engine would."""
+
+    active = queued = 0
+
+    def submit(self, request: Any, sink: Any) -> FailingTicket:
+        sink.on_chunk(Chunk("ab"))
+        sink.on_error(RuntimeError("engine exploded: internal detail"))
+        return FailingTicket()
+
+
+def test_a_failure_inside_generation_is_500_or_an_error_event(client: TestClient) -> None:
+    model = client.app.state.server.registry.get("tiny")  # type: ignore[attr-defined]
+    engine, model.engine = model.engine, FailingEngine()
+    try:
+        err = error_of(client.post("/api/generate", json={}), 500, "server_error")
+        assert "internal detail" not in err["message"]
+        error_of(client.post("/v1/completions", json={"prompt": "a"}), 500, "server_error")
+        with client.stream("POST", "/api/generate/stream", json={}) as r:
+            assert r.status_code == 200
+            events = parse_sse(list(r.iter_lines()))
+        assert events[0] == ("message", {"text": "ab"})
+        assert events[-1][0] == "error" and events[-1][1]["error"]["type"] == "server_error"
+    finally:
+        model.engine = engine
+    assert client.post("/api/generate", json={"max_chars": 5}).status_code == 200
