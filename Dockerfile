@@ -16,8 +16,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
-# tensorflow/include holds C++ headers for compiling custom ops (~290 MB): never used at run time.
-RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+# Left out of the image (it must stay under 1.5 GB): tensorboard (training only; tensorflow-cpu does
+# not need it) with what it pulls in; libclang (62 MB; a tensorflow dependency for its own code
+# generators, imported nowhere in tensorflow or keras at run time); pip itself; tensorflow/include
+# (C++ headers for compiling custom ops, ~290 MB). tests/test_docker.py proves the server runs without.
+RUN grep -v '^tensorboard==' /tmp/requirements.txt > /tmp/requirements-serve.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-serve.txt \
+    && /opt/venv/bin/python -m pip uninstall --yes libclang pip \
     && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include
 
 # ---- final: the base image, the venv, the server code and the bundled model ----
@@ -33,8 +38,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     UVICORN_PORT=8000
 
 # A fixed uid/gid so file ownership and runAsNonRoot policies are predictable.
-RUN groupadd --system --gid 10001 app \
-    && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+RUN groupadd --gid 10001 app \
+    && useradd --no-log-init --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
 
 COPY --from=builder /opt/venv /opt/venv

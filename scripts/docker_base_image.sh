@@ -37,6 +37,7 @@ MIRROR=$(apt-get indextargets --format '$(SITE) $(RELEASE)' 'Created-By: Package
 echo "docker_base_image: mirror from apt's sources: $MIRROR"
 
 ROOTFS=$(mktemp -d "${TMPDIR:-/var/tmp}/python-slim-rootfs.XXXXXX")
+[ -d "$ROOTFS" ] && [ "$ROOTFS" != / ] || die "could not make a temporary directory"
 cleanup() {
   # debootstrap mounts /proc and /sys inside; never delete through a mount point.
   { grep -o " $ROOTFS/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
@@ -63,10 +64,16 @@ if [ -d /usr/local/share/ca-certificates ]; then
   cp -a /usr/local/share/ca-certificates/. "$ROOTFS/usr/local/share/ca-certificates/"
 fi
 
-# Slim: no package caches or lists, no docs beyond copyright notices.
+# Slim as Debian's slim images are: no package caches or lists, no man pages, translations or docs
+# beyond copyright notices, and dpkg told to keep it so for packages installed later.
+printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+  'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+  'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' \
+  >"$ROOTFS/etc/dpkg/dpkg.cfg.d/slim"
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/usr/share/man/* \
   "$ROOTFS"/usr/share/info/*
 find "$ROOTFS/usr/share/doc" -type f ! -name copyright -delete
+find "$ROOTFS/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
 
 tar --numeric-owner -C "$ROOTFS" -c . | docker import \
   --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -39,8 +39,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     || die "apt-get could not install ${missing[*]}"
 fi
 
+# A live (not zombie) process with this exact name?
+alive() {
+  local pid
+  for pid in $(pgrep -x "$1" 2>/dev/null); do
+    case "$(ps -o stat= -p "$pid" 2>/dev/null)" in Z*|"") ;; *) return 0 ;; esac
+  done
+  return 1
+}
+
 # Another caller may have started the daemon while we installed; start one only if none is alive.
-if ! pgrep -x dockerd >/dev/null 2>&1; then
+if ! alive dockerd; then
+  # A daemon killed earlier (e.g. when the session that started it ended) leaves pid files that
+  # make the next one refuse to start or wait on a dead containerd.
+  alive containerd || $SUDO rm -f /var/run/docker/containerd/containerd.pid
+  $SUDO rm -f /var/run/docker.pid
   echo "docker_engine: starting dockerd (log: $LOG)"
   # setsid + nohup: the daemon outlives this script and the make/pytest that called it.
   $SUDO setsid nohup dockerd --bridge=none --iptables=false >"$LOG" 2>&1 </dev/null &
