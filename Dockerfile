@@ -7,7 +7,7 @@
 # Settings are environment variables: CHARLSTM_* for the app (see the README), UVICORN_PORT for
 # the port. Runs as uid 10001 and works with --read-only (it writes nothing but /tmp).
 
-# ---- builder: a venv with the runtime set; nothing from this stage but /opt/venv is kept ----
+# ---- builder: the venv with the runtime set, and the server's files; only those two are kept ----
 FROM python:3.11-slim AS builder
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -24,6 +24,13 @@ RUN grep -v '^tensorboard==' /tmp/requirements.txt > /tmp/requirements-serve.txt
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-serve.txt \
     && /opt/venv/bin/python -m pip uninstall --yes libclang pip \
     && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include
+
+# The server's code, templates and bundled model, readable by every uid whatever their modes in the
+# checkout (a model directory saved through mkdtemp is 0700), writable by none but root.
+COPY app/ /app/app/
+COPY model/ /app/model/
+COPY templates/ /app/templates/
+RUN chmod -R a+rX,go-w /app
 
 # ---- final: the base image, the venv, the server code and the bundled model ----
 FROM python:3.11-slim
@@ -43,11 +50,9 @@ RUN groupadd --gid 10001 app \
        --shell /usr/sbin/nologin app
 
 COPY --from=builder /opt/venv /opt/venv
+# Owned by root: the server cannot change its own code or model.
+COPY --from=builder /app /app
 WORKDIR /app
-# Owned by root, readable by all: the server cannot change its own code or model.
-COPY app/ app/
-COPY model/ model/
-COPY templates/ templates/
 
 USER 10001:10001
 EXPOSE 8000

@@ -148,14 +148,18 @@ def test_final_stage_runs_as_fixed_non_root_user_with_exec_form_cmd() -> None:
 
 @pytest.fixture
 def container_tree(models_dir: Path) -> Iterator[Path]:
-    """What the final stage copies (WORKDIR tree), a tiny model as the bundled one, all read-only.
+    """The image's WORKDIR tree built from the COPYs, a tiny model as the bundled one, all read-only.
 
     Not pytest's tmp_path: that lives under a 0700 directory the non-root uid cannot enter."""
     tree = Path(tempfile.mkdtemp(prefix="charlstm-image-"))
     tree.chmod(0o755)
     try:
-        for src, dest in copy_sources(final_stage(DOCKERFILE.read_text())):
-            target = tree / dest
+        text = DOCKERFILE.read_text()
+        workdir = next(args for kw, args in reversed(final_stage(text)) if kw == "WORKDIR").rstrip("/") + "/"
+        for src, dest in copy_sources(instructions(text)):
+            if not dest.startswith(workdir):
+                continue  # e.g. requirements.txt, used only to build the venv
+            target = tree / dest.removeprefix(workdir)
             if (ROOT / src).is_dir():
                 shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__", "pretrained"))
             else:
