@@ -1,6 +1,6 @@
 """The LSTM step, written as the gate equations over the trained weights (NumPy, float32).
 
-For each layer, with Keras's gate order (input, forget, candidate, output):
+For each layer, with Keras's gates input, forget, candidate, output:
 
     z = x @ W + h @ U + b                       # (batch, 4*units)
     i, f, g, o = sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o)
@@ -8,25 +8,56 @@ For each layer, with Keras's gate order (input, forget, candidate, output):
     h = o * tanh(c)
 
 Generation calls `step` once per char, so nothing here goes through Keras: the per-call
-overhead of `model.predict` is what makes the classic implementations slow.  Two exact
-rewrites keep the step lean: the first layer's `embedding @ W + b` is precomputed as a
-(vocab, 4*units) table, so its input projection is a row lookup; and `sigmoid(x)` is
-computed as `0.5 + 0.5*tanh(x/2)`, which cannot overflow.  Checked against the Keras model
-in tests/test_cell.py.
+overhead of `model.predict` is what makes the classic implementations slow.  Exact rewrites
+keep the step lean (each measured by bench/engine.py):
+- layer 0's `embedding @ W + b` is precomputed as a (vocab, 4*units) table: a row lookup;
+- deeper layers do one product `[x, h] @ [W; U]` instead of two;
+- the columns are stored as (i, f, o, g) with the i, f, o columns halved (exact: a power of
+  two), so one `tanh` over all of z gives the candidate and `sigmoid(z) = 0.5 + 0.5*tanh(z/2)`
+  for the other three, which cannot overflow;
+- work buffers are preallocated per batch size and every op writes in place.
+
+Reproducibility: OpenBLAS's matrix product gives a row slightly different results (last bits)
+depending on how many rows are multiplied with it and where the row sits.  So by default
+(`exact=True`) each row is multiplied on its own (a stacked matmul = one matrix-vector
+product per row, bit-identical to the batch-1 product), and a seed gives the same text alone
+or beside other sequences.  `exact=False` uses one matrix-matrix product for the batch:
+faster for large batches, reproducible only for the same batch composition.
+Checked against the Keras model in tests/test_cell.py.
+
+    stack = LSTMStack.from_keras(keras_model)
+    logits, state = stack.prime(vocab.encode("ROMEO:"))   # (vocab,), State of batch 1
+    logits = stack.step(np.array([next_id]), state)        # (1, vocab); state updated in place
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 F32 = np.float32
+PRIME_CHUNK = 16  # prompt chars primed per call of prime_chunk (fixed, so priming is reproducible)
+
+
+def limit_blas_threads(n: int = 1) -> None:
+    """Cap OpenBLAS's threads process-wide (via threadpoolctl, when installed).
+
+    The step's products are small: extra BLAS threads mostly spin, and on a busy machine a
+    spinning thread that lost its core makes a 0.2 ms product take milliseconds.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a pinned runtime dependency
+        return
+    threadpool_limits(n, user_api="blas")
 
 
 @dataclass(frozen=True)
 class LayerWeights:
+    """One Keras LSTM layer's weights, columns in Keras order (i, f, g, o)."""
+
     kernel: np.ndarray  # (in, 4*units)
     recurrent: np.ndarray  # (units, 4*units)
     bias: np.ndarray  # (4*units,)
@@ -38,46 +69,75 @@ class State:
 
     h: np.ndarray
     c: np.ndarray
+    work: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # step buffers
 
     @classmethod
     def zeros(cls, layers: int, batch: int, units: int) -> State:
         return cls(np.zeros((layers, batch, units), F32), np.zeros((layers, batch, units), F32))
 
+    @property
+    def batch(self) -> int:
+        return int(self.h.shape[1])
+
     def rows(self, index: Any) -> State:
-        return State(self.h[:, index].copy(), self.c[:, index].copy())
+        return State(np.ascontiguousarray(self.h[:, index]), np.ascontiguousarray(self.c[:, index]))
 
     @staticmethod
     def stack(states: list[State]) -> State:
         return State(np.concatenate([s.h for s in states], 1), np.concatenate([s.c for s in states], 1))
 
 
-def _gates(z: np.ndarray, c: np.ndarray, units: int) -> tuple[np.ndarray, np.ndarray]:
-    """Apply the gate equations to pre-activations z (batch, 4*units); return new (h, c)."""
-    ifo = np.tanh(z * F32(0.5))  # sigmoid via tanh for i, f, o; g overwritten below
-    ifo *= F32(0.5)
-    ifo += F32(0.5)
-    g = np.tanh(z[:, 2 * units : 3 * units])
-    i, f, o = ifo[:, :units], ifo[:, units : 2 * units], ifo[:, 3 * units :]
-    c_new = f * c
-    c_new += i * g
-    h_new = o * np.tanh(c_new)
-    return h_new, c_new
+def _reorder(w: np.ndarray, units: int) -> np.ndarray:
+    """Keras columns (i, f, g, o) → (i/2, f/2, o/2, g), float32, C-contiguous."""
+    i, f, g, o = (w[..., k * units : (k + 1) * units] for k in range(4))
+    return np.ascontiguousarray(np.concatenate([i * 0.5, f * 0.5, o * 0.5, g], axis=-1), dtype=F32)
+
+
+def _gates(z: np.ndarray, c: np.ndarray, h_out: np.ndarray, tmp: np.ndarray, units: int) -> None:
+    """Gate equations on pre-activations z (batch, 4*units) in (i/2, f/2, o/2, g) order.
+
+    Overwrites z; updates c (batch, units) in place and writes h into h_out.
+    """
+    np.tanh(z, out=z)
+    sig = z[:, : 3 * units]  # tanh(z/2) → sigmoid(z) for i, f, o
+    sig *= F32(0.5)
+    sig += F32(0.5)
+    c *= z[:, units : 2 * units]  # f * c
+    np.multiply(z[:, :units], z[:, 3 * units :], out=tmp)  # i * g
+    c += tmp
+    np.tanh(c, out=tmp)
+    np.multiply(z[:, 2 * units : 3 * units], tmp, out=h_out)  # o * tanh(c)
 
 
 class LSTMStack:
     """The whole network as NumPy arrays: embedding table, LSTM layers, output projection."""
 
-    def __init__(self, embedding: np.ndarray, layers: list[LayerWeights], dense_w: np.ndarray, dense_b: np.ndarray):
-        self.units = layers[0].recurrent.shape[0]
+    def __init__(
+        self,
+        embedding: np.ndarray,
+        layers: list[LayerWeights],
+        dense_w: np.ndarray,
+        dense_b: np.ndarray,
+        exact: bool = True,
+    ):
+        u = self.units = int(layers[0].recurrent.shape[0])
         self.num_layers = len(layers)
-        self.vocab_size = dense_w.shape[1]
+        self.vocab_size = int(dense_w.shape[1])
+        self.exact = exact
+        self.layers = layers  # Keras layout, kept for reference and checks
+        first = layers[0]
         # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
-        self.input_table = (embedding.astype(F32) @ layers[0].kernel + layers[0].bias).astype(F32)
-        self.layers = layers
-        self.dense_w, self.dense_b = dense_w.astype(F32), dense_b.astype(F32)
+        table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
+        self.input_table = _reorder(table.astype(F32), u)
+        self.recurrent0 = _reorder(first.recurrent, u)  # (units, 4*units)
+        # Deeper layers: [W; U] stacked so [x, h] needs one product; W and U are views of it.
+        self.fused = [_reorder(np.concatenate([lw.kernel, lw.recurrent]), u) for lw in layers[1:]]
+        self.biases = [_reorder(lw.bias, u) for lw in layers[1:]]
+        self.dense_w = np.ascontiguousarray(dense_w, F32)  # (units, vocab)
+        self.dense_b = np.ascontiguousarray(dense_b, F32)  # (vocab,)
 
     @classmethod
-    def from_keras(cls, model: Any) -> LSTMStack:
+    def from_keras(cls, model: Any, exact: bool = True) -> LSTMStack:
         embedding = np.asarray(model.get_layer("embedding").get_weights()[0], F32)
         layers = []
         n = 0
@@ -86,47 +146,82 @@ class LSTMStack:
             layers.append(LayerWeights(np.asarray(kernel, F32), np.asarray(recurrent, F32), np.asarray(bias, F32)))
             n += 1
         dense_w, dense_b = model.get_layer("logits").get_weights()
-        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32))
+        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), exact=exact)
 
     def zero_state(self, batch: int = 1) -> State:
         return State.zeros(self.num_layers, batch, self.units)
 
+    def _product(self, x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+        """out = x @ w for x (batch, in): one matrix-vector product per row when exact."""
+        if self.exact:
+            np.matmul(x[:, None, :], w, out=out[:, None, :])
+        else:
+            np.matmul(x, w, out=out)
+
+    def _buffers(self, state: State) -> dict[str, Any]:
+        work = state.work
+        if work.get("batch") != state.batch:
+            b, u = state.batch, self.units
+            work.clear()
+            work["batch"] = b
+            work["z"] = np.empty((b, 4 * u), F32)
+            work["tmp"] = np.empty((b, u), F32)
+            work["xh"] = [np.empty((b, w.shape[0]), F32) for w in self.fused]
+            work["logits"] = np.empty((b, self.vocab_size), F32)
+        return work
+
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
-        x = None
-        for n, layer in enumerate(self.layers):
-            if n == 0:
-                z = self.input_table[ids]  # (batch, 4*units), a fresh copy
-            else:
-                z = x @ layer.kernel
-                z += layer.bias
-            z += state.h[n] @ layer.recurrent
-            state.h[n], state.c[n] = _gates(z, state.c[n], self.units)
-            x = state.h[n]
-        return x @ self.dense_w + self.dense_b
+        work = self._buffers(state)
+        u, z, tmp = self.units, work["z"], work["tmp"]
+        self._product(state.h[0], self.recurrent0, z)
+        z += self.input_table[ids]
+        _gates(z, state.c[0], state.h[0], tmp, u)
+        for n, (w, b, xh) in enumerate(zip(self.fused, self.biases, work["xh"], strict=True), start=1):
+            xh[:, :-u] = state.h[n - 1]
+            xh[:, -u:] = state.h[n]
+            self._product(xh, w, z)
+            z += b
+            _gates(z, state.c[n], state.h[n], tmp, u)
+        logits = work["logits"]
+        self._product(state.h[-1], self.dense_w, logits)
+        logits += self.dense_b
+        return logits.copy()  # callers may keep it; the buffer is reused next step
+
+    def prime_chunk(self, ids: np.ndarray, state: State) -> np.ndarray:
+        """Run up to PRIME_CHUNK prompt chars (time,) through one sequence's state, layer by layer.
+
+        Each deeper layer's input projection is one product for the whole chunk; only the
+        recurrent product stays per char.  Returns the logits after the last char (vocab,).
+        """
+        u = self.units
+        zs = self.input_table[ids]  # (time, 4*units)
+        recurrent = self.recurrent0
+        seq = np.empty((len(ids), u), F32)  # this layer's h at every position
+        z, tmp = np.empty((1, 4 * u), F32), np.empty((1, u), F32)
+        for n in range(self.num_layers):
+            if n > 0:
+                w = self.fused[n - 1]
+                zs = seq @ w[:-u]  # (time, 4*units)
+                zs += self.biases[n - 1]
+                recurrent = w[-u:]
+            h, c = state.h[n], state.c[n]  # (1, units) views, updated in place
+            for t in range(len(ids)):
+                np.matmul(h, recurrent, out=z)
+                z += zs[t]
+                _gates(z, c, h, tmp, u)
+                seq[t] = h[0]
+        out = state.h[-1] @ self.dense_w
+        out += self.dense_b
+        return out[0]
 
     def prime(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
-        """Run a prompt (time,) through the network for one sequence, layer by layer.
-
-        Each layer's input projection for the whole prompt is one matrix product; only the
-        recurrent product remains per char.  Returns (logits after the last char (vocab,), state).
-        """
+        """Run a whole prompt (time,) for one sequence; returns (logits after its last char, state)."""
         state = self.zero_state(1) if state is None else state
-        seq = None
-        for n, layer in enumerate(self.layers):
-            if n == 0:
-                zs = self.input_table[ids]  # (time, 4*units)
-            else:
-                zs = seq @ layer.kernel + layer.bias
-            h, c = state.h[n], state.c[n]  # (1, units)
-            out = np.empty((len(ids), self.units), F32)
-            for t in range(len(ids)):
-                h, c = _gates(zs[t : t + 1] + h @ layer.recurrent, c, self.units)
-                out[t] = h[0]
-            state.h[n], state.c[n] = h, c
-            seq = out
-        assert seq is not None
-        return seq[-1] @ self.dense_w + self.dense_b, state
+        logits = self.dense_b.copy()  # what an empty prompt gives from a zero state
+        for start in range(0, len(ids), PRIME_CHUNK):
+            logits = self.prime_chunk(ids[start : start + PRIME_CHUNK], state)
+        return logits, state
 
     def logits_of(self, ids: np.ndarray) -> np.ndarray:
         """Logits for every position of a batch of sequences (batch, time) by stepping; for checks."""

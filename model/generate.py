@@ -1,13 +1,17 @@
 """The generation loop, pure Python/NumPy: shared by the engine, the CLI and training samples.
 
-A `Generation` holds one request's progress: it takes the logits of each step, samples the
-next char with the request's own `numpy.random.Generator`, applies stop strings and
-`max_chars`, and says what text may be emitted now.  It never touches the network, so the
-batched engine (model/engine.py) and the single-sequence `generate()` below drive the same
-code, and a seed gives the same text either way.
+A `Generation` holds one request's progress: it takes each sampled char (drawn with the
+request's own `numpy.random.Generator`), applies stop strings and `max_chars`, and says
+what text may be emitted now.  It never touches the network, so the batched engine
+(model/engine.py) and the single-sequence `generate()` below drive the same code, and a
+seed gives the same text either way.
 
     for chunk in generate(stack, vocab, GenerationRequest(prompt="ROMEO:", seed=1)):
         print(chunk.text, end="")
+
+Stop strings: output ends before the first stop string that completes, which is never
+emitted; chars that could still begin one are held back until they cannot (or until
+generation ends for another reason, when they are released).
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from model.sampling import SamplingParams, log_softmax, sample, top_alternatives
+from model.sampling import SamplingParams, log_softmax, sample_rows, top_alternatives
 from model.vocab import Vocab
 
 MAX_SEED = 2**63
+MAX_LOGPROBS = 5
 
 
 class Stepper(Protocol):
@@ -41,6 +46,18 @@ class GenerationRequest:
     logprobs: int = 0
     seed: int | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1:
+            raise ValueError("max_chars must be an integer ≥ 1")
+        if not 0 <= self.logprobs <= MAX_LOGPROBS:
+            raise ValueError(f"logprobs must be from 0 to {MAX_LOGPROBS}")
+        if self.seed is not None and not 0 <= self.seed < MAX_SEED:
+            raise ValueError("seed must be from 0 to 2**63 - 1")
+        stop = tuple(self.stop or ())  # a list would make the request unhashable; None means none
+        if any(not isinstance(s, str) or not s for s in stop):
+            raise ValueError("stop strings must be non-empty strings")
+        object.__setattr__(self, "stop", stop)
+
 
 @dataclass
 class Chunk:
@@ -55,7 +72,7 @@ def draw_seed() -> int:
 
 
 class Generation:
-    """One request's sampling state. Feed it logits with `advance`; read `finish_reason`."""
+    """One request's sampling state: `advance(logits)` samples and accepts the next char."""
 
     def __init__(self, request: GenerationRequest, vocab: Vocab):
         self.request = request
@@ -74,22 +91,26 @@ class Generation:
 
     def advance(self, logits: np.ndarray) -> tuple[int, Chunk]:
         """Sample the next char from `logits` (vocab,); return its id and what to emit now."""
+        next_id = int(sample_rows(np.asarray(logits)[None], [self.request.sampling], [self.rng])[0])
+        return next_id, self.accept(next_id, logits)
+
+    def accept(self, next_id: int, logits: np.ndarray) -> Chunk:
+        """Take a char sampled (by the caller, with `self.rng`) from `logits`; return what to emit now."""
         req = self.request
-        next_id = sample(logits, req.sampling, self.rng)
+        char = self.vocab.chars[next_id]
         self.sampled += 1
-        text = self._pending + self.vocab.chars[next_id]
+        text = self._pending + char
         if req.logprobs:
             lp = log_softmax(logits)
             alts = [[self.vocab.chars[i], round(float(lp[i]), 4)] for i in top_alternatives(lp, req.logprobs)]
-            entry = {"char": self.vocab.chars[next_id], "logprob": round(float(lp[next_id]), 4), "top": alts}
-            self._pending_lp.append(entry)
-        hits = [i for i in (text.find(s) for s in req.stop) if i >= 0]
-        if hits:
-            return next_id, self._release(text, min(hits), "stop")
+            self._pending_lp.append({"char": char, "logprob": round(float(lp[next_id]), 4), "top": alts})
+        if req.stop:
+            hits = [i for i in (text.find(s) for s in req.stop) if i >= 0]
+            if hits:
+                return self._release(text, min(hits), "stop")
         if self.sampled >= req.max_chars:
-            return next_id, self._release(text, len(text), "length")
-        hold = self._held_back(text)
-        return next_id, self._release(text, len(text) - hold, None)
+            return self._release(text, len(text), "length")
+        return self._release(text, len(text) - self._held_back(text), None)
 
     def _held_back(self, text: str) -> int:
         """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
@@ -111,7 +132,23 @@ class Generation:
         return Chunk(out, lps)
 
     def cancel(self, reason: str = "cancelled") -> None:
-        self.finish_reason = reason
+        """End now; chars held back for a possible stop string are dropped."""
+        if not self.done:
+            self.finish_reason = reason
+            self._pending, self._pending_lp = "", []
+
+
+def start_logits(stepper: Any) -> tuple[np.ndarray, Any]:
+    """The model's start state for an empty prompt: zero state, logits of the zero output."""
+    state = stepper.zero_state(1)
+    return np.array(stepper.dense_b, np.float32), state
+
+
+def prime_prompt(stepper: Any, vocab: Vocab, prompt: str) -> tuple[np.ndarray, Any]:
+    """Logits after the prompt (vocab,) and the state; raises VocabError for unknown chars."""
+    if not prompt:
+        return start_logits(stepper)
+    return stepper.prime(vocab.encode(prompt))
 
 
 def generate(
@@ -122,22 +159,12 @@ def generate(
 ) -> Iterator[Chunk]:
     """Generate for one request on its own; yields non-empty chunks as they are released."""
     gen = Generation(request, vocab)
+    logits, state = prime_prompt(stepper, vocab, request.prompt)
     if on_start:
         on_start(gen)
-    prompt_ids = vocab.encode(request.prompt) if request.prompt else np.zeros(0, np.int32)
-    if len(prompt_ids):
-        logits, state = stepper.prime(prompt_ids)
-    else:
-        logits, state = start_logits(stepper)
     while not gen.done:
         next_id, chunk = gen.advance(logits)
         if chunk.text:
             yield chunk
         if not gen.done:
             logits = stepper.step(np.array([next_id], np.int32), state)[0]
-
-
-def start_logits(stepper: Any) -> tuple[np.ndarray, Any]:
-    """The model's start state for an empty prompt: zero state, logits of the zero output."""
-    state = stepper.zero_state(1)
-    return stepper.dense_b.astype(np.float32).copy(), state

@@ -1,17 +1,24 @@
-"""Turn logits into a next char: temperature, top-k, top-p, seeded draws.  Pure NumPy.
+"""Turn logits into next chars: temperature, top-k, top-p, seeded draws.  Pure NumPy.
 
     params = SamplingParams(temperature=0.8, top_k=None, top_p=0.95)
-    char_id = sample(logits, params, np.random.default_rng(seed))
+    ids = sample_rows(logits, [params] * batch, rngs)      # logits (batch, vocab) → ids (batch,)
+    char_id = sample(logits[0], params, rng)               # one row
 
-Temperature 0 is greedy argmax.  Work is done in float64 after subtracting the max logit,
-so tiny temperatures give a one-hot distribution rather than inf/NaN.
+Every row draws exactly one number from its own `numpy.random.Generator` per call (greedy
+rows too), and each row's result depends only on that row: no op mixes rows, so a sequence
+samples the same chars alone or in a batch of any size (the engine relies on this).
+Temperature 0 is greedy argmax.  Work is done in float64 after subtracting each row's max
+logit, so tiny temperatures give a one-hot distribution rather than inf/NaN.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+MAX_TEMPERATURE = 5.0
 
 
 @dataclass(frozen=True)
@@ -21,12 +28,14 @@ class SamplingParams:
     top_p: float | None = None
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.temperature) and self.temperature >= 0):
-            raise ValueError("temperature must be a finite number ≥ 0")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError("top_k must be ≥ 1")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError("top_p must be in (0, 1]")
+        t = self.temperature
+        if isinstance(t, bool) or not isinstance(t, int | float) or not (np.isfinite(t) and 0 <= t <= MAX_TEMPERATURE):
+            raise ValueError(f"temperature must be a finite number from 0 to {MAX_TEMPERATURE:g}")
+        k = self.top_k
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError("top_k must be an integer ≥ 1")
+        if self.top_p is not None and not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
+            raise ValueError("top_p must be a number in (0, 1]")
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -36,38 +45,70 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
-    """The distribution actually sampled from (vocab,), float64, summing to 1."""
-    z = np.asarray(logits, np.float64)
-    if params.temperature == 0:
-        p = np.zeros_like(z)
-        p[int(np.argmax(z))] = 1.0
-        return p
-    z = (z - z.max()) / params.temperature  # max is 0: exp never overflows
-    if params.top_k is not None and params.top_k < z.size:
-        kth = np.partition(z, -params.top_k)[-params.top_k]
-        z = np.where(z >= kth, z, -np.inf)
-    p = np.exp(z)
-    p /= p.sum()
-    if params.top_p is not None and params.top_p < 1:
-        order = np.argsort(-p, kind="stable")
-        cumulative = np.cumsum(p[order])
-        # Keep the smallest prefix whose mass reaches top_p (always at least the top char).
-        keep = int(np.searchsorted(cumulative, params.top_p * cumulative[-1])) + 1
-        mask = np.zeros_like(p, dtype=bool)
-        mask[order[:keep]] = True
-        p = np.where(mask, p, 0.0)
-        p /= p.sum()
-    return p
+def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray:
+    """Unnormalised sampling weights (batch, vocab), float64: temperature, then top-k, then top-p."""
+    z = np.array(logits, np.float64)  # a copy: modified below
+    z -= z.max(axis=1, keepdims=True)  # max is 0: exp never overflows
+    temps = np.array([p.temperature or 1.0 for p in params])  # greedy rows are decided by argmax
+    with np.errstate(over="ignore"):  # a tiny temperature sends z to -inf: weight 0, as intended
+        z /= temps[:, None]
+    vocab = z.shape[1]
+    k_rows = [r for r, p in enumerate(params) if p.top_k is not None and p.top_k < vocab]
+    if k_rows:
+        sub = z[k_rows]
+        ks = np.array([params[r].top_k for r in k_rows])
+        kth = -np.sort(-sub, axis=1)[np.arange(len(k_rows)), ks - 1]  # the k-th largest per row
+        z[k_rows] = np.where(sub >= kth[:, None], sub, -np.inf)
+    w = np.exp(z)
+    p_rows = [r for r, p in enumerate(params) if p.top_p is not None and p.top_p < 1]
+    if p_rows:
+        sub = w[p_rows]
+        order = np.argsort(-sub, axis=1, kind="stable")
+        ranked = np.take_along_axis(sub, order, axis=1)
+        cumulative = np.cumsum(ranked, axis=1)
+        mass = np.array([params[r].top_p for r in p_rows]) * cumulative[:, -1]
+        # Keep the smallest prefix whose mass reaches top_p: a char stays if the mass before it is short.
+        keep_ranked = (cumulative - ranked) < mass[:, None]
+        keep = np.zeros_like(keep_ranked)
+        np.put_along_axis(keep, order, keep_ranked, axis=1)
+        w[p_rows] = np.where(keep, sub, 0.0)
+    return w
+
+
+def sample_rows(
+    logits: np.ndarray, params: Sequence[SamplingParams], rngs: Sequence[np.random.Generator]
+) -> np.ndarray:
+    """Draw one id per row of logits (batch, vocab) with that row's params and Generator."""
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or len(params) != len(logits) or len(rngs) != len(logits):
+        raise ValueError("sample_rows needs logits (batch, vocab) and one params and rng per row")
+    if not np.isfinite(logits).all():
+        raise FloatingPointError("the model produced non-finite logits")
+    u = np.array([rng.random() for rng in rngs])  # exactly one draw per row, greedy too
+    greedy = np.array([p.temperature == 0 for p in params])
+    ids = np.argmax(logits, axis=1)
+    if not greedy.all():
+        w = _weights(logits, params)
+        cumulative = np.cumsum(w, axis=1)
+        drawn = (cumulative <= (u * cumulative[:, -1])[:, None]).sum(axis=1)
+        ids = np.where(greedy, ids, np.minimum(drawn, logits.shape[1] - 1))
+    return ids
 
 
 def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
-    """Draw one id.  Exactly one draw from `rng` per call (greedy too), so streams stay aligned."""
-    u = rng.random()
+    """Draw one id from logits (vocab,): `sample_rows` for a batch of one."""
+    return int(sample_rows(np.asarray(logits)[None], [params], [rng])[0])
+
+
+def probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
+    """The distribution actually sampled from (vocab,), float64, summing to 1 (for checks and tests)."""
+    logits = np.asarray(logits)
     if params.temperature == 0:
-        return int(np.argmax(logits))
-    cumulative = np.cumsum(probabilities(logits, params))
-    return int(min(np.searchsorted(cumulative, u * cumulative[-1], side="right"), cumulative.size - 1))
+        p = np.zeros(logits.shape[-1])
+        p[int(np.argmax(logits))] = 1.0
+        return p
+    w = _weights(logits[None], [params])[0]
+    return w / w.sum()
 
 
 def top_alternatives(logprobs: np.ndarray, n: int) -> list[int]:

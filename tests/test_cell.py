@@ -1,0 +1,116 @@
+"""The NumPy LSTM step against the Keras model it was read from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.cell import PRIME_CHUNK, LSTMStack, State
+
+
+@pytest.fixture(scope="module")
+def keras_and_stack(tiny_model_dir: Path):
+    from model.artifact import load_artifact
+
+    art = load_artifact(tiny_model_dir)
+    return art.model, LSTMStack.from_keras(art.model), art.vocab
+
+
+@pytest.fixture(scope="module")
+def odd_keras_and_stack():
+    """Three layers, 13 units, an embedding of 5: shapes that are no multiple of a SIMD width."""
+    import keras
+
+    from model.network import NetworkConfig, build_model
+
+    keras.utils.set_random_seed(3)
+    model = build_model(NetworkConfig(vocab_size=23, embedding_dim=5, units=13, layers=3, dropout=0.0))
+    for layer in model.layers:  # random biases too, so the bias path is exercised
+        if layer.weights:
+            layer.set_weights([w + np.random.default_rng(1).normal(0, 0.3, w.shape) for w in layer.get_weights()])
+    return model, LSTMStack.from_keras(model)
+
+
+def keras_logits(model, ids: np.ndarray) -> np.ndarray:
+    return np.asarray(model(ids, training=False))
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_stepping_matches_keras_on_the_whole_sequence(keras_and_stack, exact: bool) -> None:
+    model, _, vocab = keras_and_stack
+    stack = LSTMStack.from_keras(model, exact=exact)
+    ids = np.random.default_rng(0).integers(0, len(vocab), size=(3, 50)).astype(np.int32)
+    np.testing.assert_allclose(stack.logits_of(ids), keras_logits(model, ids), atol=1e-4, rtol=0)
+
+
+def test_odd_shapes_and_three_layers_match_keras(odd_keras_and_stack) -> None:
+    model, stack = odd_keras_and_stack
+    ids = np.random.default_rng(1).integers(0, 23, size=(4, 40)).astype(np.int32)
+    np.testing.assert_allclose(stack.logits_of(ids), keras_logits(model, ids), atol=1e-4, rtol=0)
+
+
+def test_prime_equals_stepping_char_by_char(odd_keras_and_stack) -> None:
+    _, stack = odd_keras_and_stack
+    ids = np.random.default_rng(2).integers(0, 23, size=3 * PRIME_CHUNK + 5).astype(np.int32)
+    logits, state = stack.prime(ids)
+    stepped = stack.zero_state(1)
+    for i in ids:
+        last = stack.step(np.array([i]), stepped)[0]
+    np.testing.assert_allclose(logits, last, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(state.h, stepped.h, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(state.c, stepped.c, atol=1e-5, rtol=0)
+
+
+def test_prime_continues_from_a_given_state(odd_keras_and_stack) -> None:
+    _, stack = odd_keras_and_stack
+    ids = np.random.default_rng(3).integers(0, 23, size=40).astype(np.int32)
+    whole, _ = stack.prime(ids)
+    _, state = stack.prime(ids[:PRIME_CHUNK])
+    resumed, _ = stack.prime(ids[PRIME_CHUNK:], state)
+    np.testing.assert_array_equal(whole, resumed)  # same slices: bit-identical
+
+
+def test_empty_prompt_logits_are_the_start_state(odd_keras_and_stack) -> None:
+    model, stack = odd_keras_and_stack
+    logits, state = stack.prime(np.zeros(0, np.int32))
+    assert np.count_nonzero(state.h) == 0
+    stepped = stack.step(np.array([4]), stack.zero_state(1))[0]
+    np.testing.assert_allclose(stepped, keras_logits(model, np.array([[4]]))[0, 0], atol=1e-5)
+    np.testing.assert_array_equal(logits, model.get_layer("logits").get_weights()[1])
+
+
+def test_a_row_steps_the_same_alone_or_in_any_batch() -> None:
+    """Exact mode: the products are per row, so batch size and position never change a bit."""
+    stack = random_stack(units=96, vocab=40)
+    rng = np.random.default_rng(4)
+    prompts = rng.integers(0, 40, size=(9, 30))
+    alone = [stack.logits_of(p[None])[0] for p in prompts]
+    together = stack.logits_of(prompts)
+    for r in range(len(prompts)):
+        np.testing.assert_array_equal(together[r], alone[r])
+
+
+def test_state_rows_and_stack_round_trip() -> None:
+    stack = random_stack(units=8, vocab=10)
+    state = stack.zero_state(3)
+    stack.step(np.array([1, 2, 3]), state)
+    parts = [state.rows([r]) for r in range(3)]
+    again = State.stack(parts)
+    np.testing.assert_array_equal(again.h, state.h)
+    np.testing.assert_array_equal(state.rows([2, 0]).c, state.c[:, [2, 0]])
+
+
+def random_stack(units: int, vocab: int, layers: int = 2, embedding: int = 16, seed: int = 0) -> LSTMStack:
+    """A NumPy-only network with random weights (no Keras): fast, for engine-level checks."""
+    from model.cell import LayerWeights
+
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.4, shape).astype(np.float32)
+
+    sizes = [embedding] + [units] * (layers - 1)
+    lstm = [LayerWeights(normal(n, 4 * units), normal(units, 4 * units), normal(4 * units)) for n in sizes]
+    return LSTMStack(normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab))
