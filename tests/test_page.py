@@ -56,7 +56,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, server: LiveServer) -> Iterator[Any]:
+def page(server: LiveServer, browser: Any) -> Iterator[Any]:
     """The page, loaded and ready (models listed); fails the test on any script error or CSP report."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
@@ -73,7 +73,8 @@ def page(browser: Any, server: LiveServer) -> Iterator[Any]:
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     tab.on("console", on_console)
     tab.on("dialog", on_dialog)
-    tab.goto(server.url + "/")
+    response = tab.goto(server.url + "/")
+    assert "script-src 'self';" in response.headers["content-security-policy"]
     tab.wait_for_selector("body.ready", state="attached")
     yield tab
     context.close()
@@ -87,7 +88,7 @@ def generate(page: Any, prompt: str, *, max_chars: int, seed: str = "") -> str:
     page.fill("#max_chars", str(max_chars))
     page.fill("#seed", seed)
     page.click("#generate")
-    page.wait_for_function(f"Number(document.body.dataset.runs ?? 0) > {runs}")
+    page.wait_for_function("n => Number(document.body.dataset.runs ?? 0) > n", arg=runs)
     return output_text(page)[len(prompt) :]
 
 
@@ -109,24 +110,24 @@ def test_text_streams_in_steps(page: Any) -> None:
         new MutationObserver(() => window.lengths.push(document.getElementById('output').textContent.length))
             .observe(document.getElementById('output'), {childList: true, characterData: true, subtree: true});
     }""")
-    text = generate(page, "ROMEO:", max_chars=20000, seed="1")
+    text = generate(page, "ROMEO:", max_chars=3000, seed="1")
     lengths = page.evaluate("window.lengths")
     growing = sorted(set(lengths))
-    assert len(text) == 20000
+    assert len(text) == 3000
     assert len(growing) >= 3, f"text arrived in {len(growing)} step(s), not streamed"
     assert growing[1] < growing[-1]
     assert page.text_content("#stat-finish") == "length (max chars)"
-    assert page.text_content("#stat-chars") == "20,000"
+    assert page.text_content("#stat-chars") == "3,000"
     assert int(page.text_content("#stat-rate").replace(",", "")) > 0
 
 
 def test_stop_halts_the_stream_and_frees_the_slot(page: Any, server: LiveServer) -> None:
     page.fill("#max_chars", "1000000")
     page.click("#generate")
-    page.wait_for_function("document.getElementById('output').textContent.length > 200")
-    assert page.is_enabled("#stop") and page.is_disabled("#generate")
-    page.click("#stop")
-    page.wait_for_function("document.body.dataset.state === 'done'")
+    page.wait_for_function("() => document.getElementById('output').textContent.length > 200")
+    assert page.is_enabled("#stop-button") and page.is_disabled("#generate")
+    page.click("#stop-button")
+    page.wait_for_function("() => document.body.dataset.state === 'done'")
     assert page.text_content("#stat-finish") == "stopped by you"
     stopped_at = len(output_text(page))
     assert stopped_at < 1_000_000
@@ -152,11 +153,21 @@ def test_seeded_runs_repeat_and_the_random_seed_is_shown(page: Any) -> None:
     assert generate(page, "JULIET:", max_chars=300, seed=shown) == fresh
 
 
+def test_stop_strings_end_the_text(page: Any, server: LiveServer) -> None:
+    page.fill("#stop-strings", "\\n\ne")  # two lines: a written-out line break, and "e"
+    shown = generate(page, "ROMEO:", max_chars=300, seed="11")
+    body = {"prompt": "ROMEO:", "max_chars": 300, "seed": 11, "stop": ["\n", "e"]}
+    expected = httpx.post(server.url + "/api/generate", json=body, timeout=30).json()
+    assert expected["finish_reason"] == "stop"
+    assert shown == expected["text"] and "\n" not in shown and "e" not in shown
+    assert page.text_content("#stat-finish") == "stop string"
+
+
 def test_continue_appends_and_copy_copies(page: Any, server: LiveServer) -> None:
     first = generate(page, "ROMEO:", max_chars=120, seed="7")
     runs = page.evaluate("document.body.dataset.runs")
     page.click("#continue")
-    page.wait_for_function(f"document.body.dataset.runs !== '{runs}'")
+    page.wait_for_function("n => document.body.dataset.runs !== n", arg=runs)
     text = output_text(page)
     assert text.startswith("ROMEO:" + first) and len(text) == len("ROMEO:") + 240
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
@@ -243,7 +254,7 @@ def test_readable_at_phone_width(browser: Any, server: LiveServer) -> None:
     tab.wait_for_selector("body.ready", state="attached")
     generate(tab, "ROMEO:", max_chars=300, seed="5")
     assert tab.evaluate("document.documentElement.scrollWidth") <= 390, "the page scrolls sideways"
-    for control in ("#prompt", "#generate", "#stop", "#output", "#temperature", "#model"):
+    for control in ("#prompt", "#generate", "#stop-button", "#output", "#temperature", "#model"):
         box = tab.locator(control).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, control
     ARTIFACTS.mkdir(exist_ok=True)

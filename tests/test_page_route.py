@@ -34,6 +34,7 @@ class PageParser(HTMLParser):
         self.body: dict[str, str | None] = {}
         self.inputs: dict[str, dict[str, str | None]] = {}
         self.labels: set[str] = set()
+        self.names: list[tuple[str, str]] = []  # (id or name, tag) of every element that has one
         self._in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -51,6 +52,7 @@ class PageParser(HTMLParser):
             self.body = a
         elif tag == "label" and a.get("for"):
             self.labels.add(str(a["for"]))
+        self.names += [(str(name), tag) for name in {a.get("id"), a.get("name")} - {None}]
         if tag in {"input", "select", "textarea"} and a.get("id"):
             self.inputs[str(a["id"])] = a
 
@@ -135,6 +137,15 @@ def test_every_control_has_a_label(client: TestClient) -> None:
     assert controls <= set(page.inputs)
     unlabelled = set(page.inputs) - page.labels - {"confidence"}  # the checkbox sits inside its label
     assert unlabelled == set()
+
+
+def test_form_fields_are_reachable_by_name(client: TestClient) -> None:
+    """`form.elements.stop` must be the stop-strings box: an element with the same id elsewhere
+    would turn it into a list, and the page would silently send no stop strings."""
+    page = parse(client.get("/").text)
+    fields = ["prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop"]
+    for field in fields:
+        assert [tag for name, tag in page.names if name == field] in (["textarea"], ["select"], ["input"]), field
 
 
 def test_settings_values_are_escaped() -> None:

@@ -23,7 +23,7 @@ function setState(state) {
   document.body.dataset.state = state;
   const running = state === "running";
   $("generate").disabled = running;
-  $("stop").disabled = !running;
+  $("stop-button").disabled = !running;
   $("continue").disabled = running || !view.generated;
   $("copy").disabled = !view.text();
 }
@@ -196,7 +196,7 @@ form.addEventListener("submit", (e) => {
   e.preventDefault();
   generate();
 });
-$("stop").addEventListener("click", stop);
+$("stop-button").addEventListener("click", stop);
 $("continue").addEventListener("click", continueRun);
 $("copy").addEventListener("click", copy);
 $("reuse-seed").addEventListener("click", () => {
