@@ -1,0 +1,259 @@
+"""Generation speed: this engine against the known ways of sampling a char-LSTM, on the same weights.
+
+    python -m bench.engine [--model DIR] [--chars N]       (also `make bench`; about 1-3 minutes)
+
+Prints one table of chars/s and the ratios the engine issue names; it never passes or fails.
+Rows: (a) the engine with 1 sequence and (b) with 32 at once (aggregate); (c) the keras-io
+example's loop, `model.predict` on a one-hot 40-char window per char (the same weights in a
+Keras model that takes one-hot windows: a bias-free Dense holding the embedding matrix, which is
+exactly an embedding lookup, then the LSTMs); (d) the TensorFlow tutorial's OneStep loop, a
+`tf.function` step carrying (h, c), at batch 1 and 32; (e) the bound: only the per-char matrix
+products in NumPy float32, at batch 1 and 32.  Without a trained model at DIR it measures a
+randomly initialised model of the same shape (2×512 LSTM, embedding 64, vocab 65) and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from model.cell import LSTMStack, limit_blas_threads
+from model.engine import Engine
+from model.generate import Chunk, Generation, GenerationRequest
+from model.sampling import SamplingParams
+from model.vocab import Vocab
+
+SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 65
+PROMPT = "ROMEO:\nWhat light through yonder window breaks?\n"
+
+
+def best_time(fn: Callable[[], Any], reps: int, rounds: int = 5) -> float:
+    """Seconds per call: the best of a few rounds (the machine is shared, so the minimum is the signal)."""
+    fn()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - start) / reps)
+    return best
+
+
+def load(model_dir: Path) -> tuple[Any, Vocab, str]:
+    import keras
+
+    from model.artifact import load_artifact
+    from model.network import NetworkConfig, build_model
+
+    if (model_dir / "model.keras").is_file():
+        art = load_artifact(model_dir)
+        return art.model, art.vocab, f"{model_dir} (trained: {art.name})"
+    keras.utils.set_random_seed(0)
+    model = build_model(NetworkConfig(vocab_size=65, embedding_dim=64, units=512, layers=2))
+    which = f"random init, 2×512 LSTM, emb 64, vocab 65 (no trained model at {model_dir})"
+    return model, Vocab.from_chars(SHAKESPEARE_CHARS), which
+
+
+# --- (a), (b): this engine -------------------------------------------------------------------
+class TimingSink:
+    def __init__(self, done: threading.Semaphore):
+        self.first = self.last = 0.0
+        self.chars = 0
+        self._done = done
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        self.first = self.first or time.perf_counter()
+
+    def on_done(self, generation: Generation) -> None:
+        self.last, self.chars = time.perf_counter(), generation.sampled
+        self._done.release()
+
+    def on_error(self, exc: BaseException) -> None:
+        raise SystemExit(f"engine failed: {exc!r}")
+
+
+def engine_rate(stack: LSTMStack, vocab: Vocab, sequences: int, chars: int) -> float:
+    """Aggregate chars/s from the first released char to the last, priming excluded."""
+    engine = Engine(stack, vocab, name="bench")
+    engine.start()
+    done = threading.Semaphore(0)
+    sinks = [TimingSink(done) for _ in range(sequences)]
+    for i, sink in enumerate(sinks):
+        engine.submit(GenerationRequest(PROMPT, chars, SamplingParams(0.8), seed=i), sink)
+    for _ in sinks:
+        done.acquire()
+    engine.stop()
+    return sum(s.chars - 1 for s in sinks) / (max(s.last for s in sinks) - min(s.first for s in sinks))
+
+
+# --- (c): the keras-io example's loop ---------------------------------------------------------
+def keras_io_rate(model: Any, vocab: Vocab, chars: int) -> float:
+    import keras
+
+    emb = model.get_layer("embedding").get_weights()[0]
+    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    x = inp = keras.Input((40, len(vocab)))
+    x = keras.layers.Dense(emb.shape[1], use_bias=False)(x)  # one-hot @ embedding = the lookup
+    for n, layer in enumerate(lstms):
+        x = keras.layers.LSTM(layer.units, return_sequences=n < len(lstms) - 1)(x)
+    out = keras.layers.Dense(len(vocab), activation="softmax")(x)
+    window_model = keras.Model(inp, out)
+    lstm_weights = [w for layer in lstms for w in layer.get_weights()]
+    window_model.set_weights([emb, *lstm_weights, *model.get_layer("logits").get_weights()])
+    rng = np.random.default_rng(0)
+    sentence = list((PROMPT * 2)[:40])
+
+    def next_char() -> None:
+        x = np.zeros((1, 40, len(vocab)), np.float32)
+        x[0, np.arange(40), vocab.encode("".join(sentence))] = 1.0
+        preds = window_model.predict(x, verbose=0)[0].astype(np.float64)
+        preds = np.exp(np.log(preds + 1e-12) / 0.8)  # the example's sample(preds, temperature)
+        sentence.append(vocab.chars[int(np.argmax(rng.multinomial(1, preds / preds.sum())))])
+        del sentence[0]
+
+    return 1.0 / best_time(next_char, chars, rounds=2)
+
+
+# --- (d): the TensorFlow tutorial's OneStep loop ----------------------------------------------
+def one_step_rate(model: Any, vocab: Vocab, batch: int, steps: int) -> float:
+    import keras
+    import tensorflow as tf
+
+    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+
+    class StepModel(keras.Model):  # the tutorial's model: return_state, initial_state
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = keras.layers.Embedding(len(vocab), model.get_layer("embedding").output_dim)
+            self.lstms = [keras.layers.LSTM(layer.units, return_sequences=True, return_state=True) for layer in lstms]
+            self.dense = keras.layers.Dense(len(vocab))
+
+        def call(self, ids: Any, states: Any) -> Any:
+            x, new = self.embedding(ids), []
+            for lstm, (h, c) in zip(self.lstms, states, strict=True):
+                x, h, c = lstm(x, initial_state=[h, c])
+                new.append((h, c))
+            return self.dense(x), new
+
+    step_model = StepModel()
+    units = lstms[0].units
+    states = [(tf.zeros((batch, units)), tf.zeros((batch, units))) for _ in lstms]
+    step_model(tf.zeros((batch, 1), tf.int32), states)
+    step_model.embedding.set_weights(model.get_layer("embedding").get_weights())
+    for mine, theirs in zip(step_model.lstms, lstms, strict=True):
+        mine.set_weights(theirs.get_weights())
+    step_model.dense.set_weights(model.get_layer("logits").get_weights())
+
+    @tf.function
+    def one_step(ids: Any, states: Any) -> Any:
+        logits, states = step_model(ids, states)
+        next_ids = tf.random.categorical(logits[:, -1, :] / 0.8, num_samples=1)
+        return tf.cast(next_ids, tf.int32), states
+
+    prompt = tf.constant(np.tile(vocab.encode(PROMPT), (batch, 1)))
+    _, states = step_model(prompt, states)  # priming: one call on the whole prompt
+    ids = tf.fill((batch, 1), 1)
+
+    def run_steps() -> None:
+        nonlocal ids, states
+        ids, states = one_step(ids, states)
+
+    return batch / best_time(run_steps, steps, rounds=3)
+
+
+# --- (e): the bound ---------------------------------------------------------------------------
+def bound_rate(model: Any, batch: int) -> tuple[float, float]:
+    """chars/s of the per-char products alone: (the faster of separate/fused [x,h]@[W;U], per-row products)."""
+    rng = np.random.default_rng(0)
+    w = [np.asarray(v, np.float32) for v in model.get_weights()]  # emb, (kernel, recurrent, bias)*2, dense w, b
+    u0, k1, u1, dense = w[2], w[4], w[5], w[7]
+    fused = np.concatenate([k1, u1])
+    h = rng.normal(size=(batch, u0.shape[0])).astype(np.float32)
+    xh = rng.normal(size=(batch, fused.shape[0])).astype(np.float32)
+    reps = 50 if batch == 1 else 5
+    separate = best_time(lambda: (h @ u0, h @ k1, h @ u1, h @ dense), reps)
+    together = best_time(lambda: (h @ u0, xh @ fused, h @ dense), reps)
+    rows = best_time(lambda: (h[:, None] @ u0, xh[:, None] @ fused, h[:, None] @ dense), reps)
+    return batch / min(separate, together), batch / rows
+
+
+def prime_seconds(stack: LSTMStack, vocab: Vocab, length: int) -> float:
+    ids = vocab.encode((PROMPT * (length // len(PROMPT) + 1))[:length])
+    return best_time(lambda: stack.prime(ids), 20 if length <= 10 else 1, rounds=5 if length <= 10 else 3)
+
+
+def cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.engine", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=Path("model/pretrained/shakespeare"), metavar="DIR")
+    parser.add_argument("--chars", type=int, default=1500, help="chars for the 1-sequence run (default 1500)")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    model, vocab, which = load(args.model)
+    limit_blas_threads(1)
+    stack = LSTMStack.from_keras(model)
+    one = max(engine_rate(stack, vocab, 1, args.chars) for _ in range(2))
+    many = max(engine_rate(stack, vocab, 32, 200) for _ in range(2))
+    gemm = engine_rate(LSTMStack.from_keras(model, exact=False), vocab, 32, 200)
+    bound1, _ = bound_rate(model, 1)
+    bound32, rows32 = bound_rate(model, 32)
+    prime10, prime1000 = prime_seconds(stack, vocab, 10), prime_seconds(stack, vocab, 1000)
+    keras_io = keras_io_rate(model, vocab, 8)
+    tf1, tf32 = one_step_rate(model, vocab, 1, 200), one_step_rate(model, vocab, 32, 40)
+
+    print(f"\nEngine benchmark: {which}")
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} cores, load average "
+        f"{load_before:.1f} → {os.getloadavg()[0]:.1f}; NumPy BLAS limited to 1 thread; TensorFlow's defaults"
+    )
+    rows = [
+        ("(a) this engine, 1 sequence", 1, one),
+        ("(b) this engine, 32 sequences (aggregate)", 32, many),
+        ("    same, one gemm per layer (exact=False: not batch-reproducible)", 32, gemm),
+        ("(c) keras-io loop: model.predict on a one-hot 40-char window", 1, keras_io),
+        ("(d) TF tutorial OneStep: tf.function step carrying states", 1, tf1),
+        ("(d) TF tutorial OneStep: tf.function step carrying states", 32, tf32),
+        ("(e) bound: the per-char matrix products only, NumPy float32", 1, bound1),
+        ("(e) bound: the per-char matrix products only, NumPy float32", 32, bound32),
+        ("    per-row products (what (b) multiplies, for reproducibility)", 32, rows32),
+    ]
+    print(f"\n{'approach':68} {'batch':>5} {'chars/s':>10} {'ms/step':>9}")
+    for name, batch, rate in rows:
+        print(f"{name:68} {batch:>5} {rate:>10,.0f} {1000 * batch / rate:>9.3f}")
+    print(f"\npriming (one sequence, NumPy): 10 chars {1000 * prime10:.2f} ms, 1,000 chars {1000 * prime1000:.1f} ms")
+    print(f"\n{'ratio':44} {'value':>8}  target")
+    for name, value, target in [
+        ("1 sequence / batch-1 bound", one / bound1, "≥ 0.5"),
+        ("1 sequence / tf.function loop at 1", one / tf1, "≥ 3"),
+        ("32 sequences / batch-32 bound", many / bound32, "≥ 0.5"),
+        ("32 sequences (exact=False) / batch-32 bound", gemm / bound32, "≥ 0.5"),
+        ("32 sequences / tf.function loop at 32", many / tf32, "≥ 1.5"),
+        ("1 sequence / keras-io predict loop", one / keras_io, ""),
+        ("prime 1,000 chars / prime 10 chars", prime1000 / prime10, "< 5"),
+    ]:
+        print(f"{name:44} {value:>8.2f}  {target}")
+    spent = time.perf_counter() - began
+    print(f"\n({spent:.0f} s in all; the best of 2 runs of (a) and (b), of 2-5 timing rounds elsewhere)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
