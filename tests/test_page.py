@@ -81,13 +81,16 @@ def page(server: LiveServer, browser: Any) -> Iterator[Any]:
     assert problems == []
 
 
-def generate(page: Any, prompt: str, *, max_chars: int, seed: str = "") -> str:
-    """Fill the form, click Generate, wait for the run to finish; the generated text."""
+def generate(page: Any, prompt: str, *, max_chars: int, seed: str = "", keyboard: bool = False) -> str:
+    """Fill the form, click Generate (or press Ctrl+Enter), wait for the run to end; the generated text."""
     runs = int(page.evaluate("document.body.dataset.runs ?? 0"))
     page.fill("#prompt", prompt)
     page.fill("#max_chars", str(max_chars))
     page.fill("#seed", seed)
-    page.click("#generate")
+    if keyboard:
+        page.press("#prompt", "Control+Enter")
+    else:
+        page.click("#generate")
     page.wait_for_function("n => Number(document.body.dataset.runs ?? 0) > n", arg=runs)
     return output_text(page)[len(prompt) :]
 
@@ -101,6 +104,19 @@ def active_sequences(server: LiveServer) -> float:
     match = re.search(r"^charlstm_active_sequences (\S+)$", text, re.M)
     assert match, "the server's /metrics has no active-sequences gauge"
     return float(match.group(1))
+
+
+def test_model_picker_shows_the_card(page: Any, server: LiveServer) -> None:
+    (model,) = httpx.get(server.url + "/api/models", timeout=5).json()["models"]
+    assert page.locator("#model option").all_text_contents() == ["tiny (default)"]
+    labels, values = (
+        page.locator("#model-card dt").all_text_contents(),
+        page.locator("#model-card dd").all_text_contents(),
+    )
+    card = dict(zip(labels, values, strict=True))
+    assert card["Parameters"].startswith(f"{model['params']:,}")
+    assert card["Vocabulary"] == f"{model['vocab_size']} chars"
+    assert card["Held-out"] == "not measured"  # the tiny model's card has no held-out figure
 
 
 def test_text_streams_in_steps(page: Any) -> None:
@@ -141,7 +157,7 @@ def test_stop_halts_the_stream_and_frees_the_slot(page: Any, server: LiveServer)
 
 def test_seeded_runs_repeat_and_the_random_seed_is_shown(page: Any) -> None:
     first = generate(page, "JULIET:", max_chars=300, seed="12345")
-    second = generate(page, "JULIET:", max_chars=300, seed="12345")
+    second = generate(page, "JULIET:", max_chars=300, seed="12345", keyboard=True)
     assert first == second and len(first) == 300
     assert page.text_content("#stat-seed") == "12345"
     # Blank seed: the server draws one (up to 2^63, past a JS number's exact range); reusing it repeats the run.

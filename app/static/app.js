@@ -138,17 +138,23 @@ async function copy() {
 
 // ---- models ---------------------------------------------------------------------------------
 
+const count = (n) => Number(n).toLocaleString();
+
+/** The model card as label/value rows; fields a card lacks are left out. */
 function cardRows(m) {
   const cfg = m.config ?? {};
   const bits = m.held_out_bits_per_char;
-  const size = m.size_bytes ?? m.bytes;
+  const heldOut = m.corpus?.held_out_chars ? ` on ${count(m.corpus.held_out_chars)} unseen chars` : "";
+  const stored = m.size_bytes ?? m.bytes;
+  const weights = stored ?? (m.params != null ? m.params * 4 : null);
+  const mib = weights === null ? "" : `${(weights / 2 ** 20).toFixed(weights < 2 ** 20 ? 2 : 1)} MiB`;
+  const size = weights === null ? "" : ` (${mib}${stored == null ? " as float32" : ""})`;
   return [
-    ["Parameters", m.params != null ? Number(m.params).toLocaleString() : null],
+    ["Parameters", m.params != null ? `${count(m.params)}${size}` : null],
     ["Network", cfg.layers && cfg.units ? `${cfg.layers} LSTM layers × ${cfg.units} units` : null],
     ["Vocabulary", m.vocab_size != null ? `${m.vocab_size} chars` : null],
-    ["Held-out", bits != null ? `${Number(bits).toFixed(3)} bits/char` : "not measured"],
-    ["Size", size != null ? `${(size / 1e6).toFixed(1)} MB` : null],
-    ["Corpus", m.corpus?.name ?? null],
+    ["Held-out", bits != null ? `${Number(bits).toFixed(3)} bits/char${heldOut}` : "not measured"],
+    ["Corpus", m.corpus?.name ? `${m.corpus.name}${m.corpus.chars ? `, ${count(m.corpus.chars)} chars` : ""}` : null],
   ].filter(([, value]) => value !== null);
 }
 

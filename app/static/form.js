@@ -103,9 +103,11 @@ function markUnknown(box, prompt, message) {
     const line = document.createElement("span");
     line.className = "excerpt";
     const mark = Object.assign(document.createElement("mark"), { textContent: chars[at] });
-    const before = chars.slice(Math.max(0, at - 16), at).join("").replace(/\n/g, "↵");
-    const after = chars.slice(at + 1, at + 17).join("").replace(/\n/g, "↵");
-    line.append(`char ${at + 1}: …${before}`, mark, `${after}…`);
+    const from = Math.max(0, at - 16);
+    const to = Math.min(chars.length, at + 17);
+    const before = chars.slice(from, at).join("").replace(/\n/g, "↵");
+    const after = chars.slice(at + 1, to).join("").replace(/\n/g, "↵");
+    line.append(`char ${at + 1}: ${from > 0 ? "…" : ""}${before}`, mark, `${after}${to < chars.length ? "…" : ""}`);
     list.append(line);
   }
   if (hits.length > 3) list.append(`and ${hits.length - 3} more`);
