@@ -11,7 +11,9 @@ first char, then joins the active batch; each step feeds every active sequence's
 through one batched product per layer and samples each row with its own Generator; finished,
 stopped, failed and cancelled sequences leave between steps.  Priming gets about as much time
 per loop as the step took, so a long prompt slows the running streams by at most half.  The
-thread sleeps on a condition variable when there is no work.
+thread sleeps on a condition variable when there is no work.  Rows are multiplied one by one
+inside each batched call (model/cell.py, exact=True), so a seed gives the same text alone or
+beside any other sequences.
 
 Sinks are called on the engine thread and must be quick.  A failure in one sequence (its
 sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of the batched
@@ -136,9 +138,14 @@ class Engine:
                     self._wake.wait()
                 if self._stopping:
                     break
+                dropped = [s for s in self._inbox if s.ticket.cancelled]  # queued ones end at once too
+                if dropped:
+                    self._inbox = deque(s for s in self._inbox if not s.ticket.cancelled)
                 admitted: list[_Sequence] = []
                 while self._inbox and self.active + len(admitted) < self.max_active:
                     admitted.append(self._inbox.popleft())
+            for seq in dropped:
+                self._finish(seq)
             try:
                 self._loop_once(admitted)
             except Exception as exc:  # a bug here must not kill the thread: fail what was in flight
@@ -218,13 +225,13 @@ class Engine:
                 self._fail(seq, exc)
             self._active, self._state = [], self.stack.zero_state(0)
             return
-        leaving = []
-        rows = np.flatnonzero(np.isfinite(logits).all(axis=1))  # a row gone NaN fails alone
-        for r in np.flatnonzero(~np.isfinite(logits).all(axis=1)):
+        finite = np.isfinite(logits).all(axis=1)
+        leaving = [int(r) for r in np.flatnonzero(~finite)]  # a row gone NaN fails alone
+        for r in leaving:
             self._fail(self._active[r], FloatingPointError("the model produced non-finite logits"))
-            leaving.append(int(r))
+        rows = np.flatnonzero(finite)
+        seqs = [self._active[r] for r in rows]
         try:
-            seqs = [self._active[r] for r in rows]
             next_ids = sample_rows(logits[rows], [s.gen.request.sampling for s in seqs], [s.gen.rng for s in seqs])
         except Exception as exc:
             log.exception("engine %s: sampling failed", self.name)
@@ -232,8 +239,8 @@ class Engine:
                 self._fail(seq, exc)
             self._leave(list(range(len(self._active))))
             return
-        for r, next_id in zip(rows, next_ids, strict=True):
-            if not self._emit(self._active[r], int(next_id), logits[r]):
+        for r, seq, next_id in zip(rows, seqs, next_ids, strict=True):
+            if not self._emit(seq, int(next_id), logits[r]):
                 leaving.append(int(r))
         self._leave(sorted(leaving))
 
