@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import ROOT, LiveServer, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+PROMPT_LIMIT = 400
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -40,8 +41,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(models_dir: Path) -> Iterator[LiveServer]:
-    """A server whose MAX_CHARS allows a stream long enough to watch grow and to stop by hand."""
-    live = start_server(models_dir, max_chars="1000000")
+    """A server whose MAX_CHARS allows a stream long enough to watch grow and to stop by hand, and
+    whose MAX_PROMPT_CHARS is small enough for Continue to have to drop the start of the text."""
+    live = start_server(models_dir, max_chars="1000000", max_prompt_chars=str(PROMPT_LIMIT))
     yield live
     live.stop()
 
@@ -55,10 +57,17 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+@pytest.fixture(scope="module")
+def context(browser: Any) -> Iterator[Any]:
+    """One desktop-sized browser context for the module: a fresh tab per test is enough isolation."""
+    desktop = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield desktop
+    desktop.close()
+
+
 @pytest.fixture
-def page(server: LiveServer, browser: Any) -> Iterator[Any]:
+def page(server: LiveServer, context: Any) -> Iterator[Any]:
     """The page, loaded and ready (models listed); fails the test on any script error or CSP report."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     problems: list[str] = []
 
@@ -77,7 +86,7 @@ def page(server: LiveServer, browser: Any) -> Iterator[Any]:
     assert "script-src 'self';" in response.headers["content-security-policy"]
     tab.wait_for_selector("body.ready", state="attached")
     yield tab
-    context.close()
+    tab.close()
     assert problems == []
 
 
@@ -179,6 +188,13 @@ def test_stop_strings_end_the_text(page: Any, server: LiveServer) -> None:
     assert page.text_content("#stat-finish") == "stop string"
 
 
+def test_temperature_zero_is_greedy(page: Any) -> None:
+    assert page.text_content("#temperature-value") == "0.80"
+    page.fill("#temperature", "0")
+    assert page.text_content("#temperature-value") == "0 · greedy"
+    assert generate(page, "ROMEO:", max_chars=100, seed="1") == generate(page, "ROMEO:", max_chars=100, seed="2")
+
+
 def test_continue_appends_and_copy_copies(page: Any, server: LiveServer) -> None:
     first = generate(page, "ROMEO:", max_chars=120, seed="7")
     runs = page.evaluate("document.body.dataset.runs")
@@ -189,6 +205,17 @@ def test_continue_appends_and_copy_copies(page: Any, server: LiveServer) -> None
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
     page.click("#copy")
     assert page.evaluate("navigator.clipboard.readText()") == text
+
+
+def test_continue_keeps_the_tail_within_the_prompt_limit(page: Any) -> None:
+    generate(page, "ROMEO:", max_chars=PROMPT_LIMIT + 50, seed="8")
+    before = output_text(page)
+    runs = page.evaluate("document.body.dataset.runs")
+    page.click("#continue")  # the whole text is over MAX_PROMPT_CHARS: only its last chars are sent
+    page.wait_for_function("n => document.body.dataset.runs !== n", arg=runs)
+    assert page.locator("[data-error-for]:visible").count() == 0
+    assert page.text_content("#stat-finish") == "length (max chars)"
+    assert output_text(page).startswith(before) and len(output_text(page)) == len(before) + PROMPT_LIMIT + 50
 
 
 def test_event_stream_parser_handles_split_reads(page: Any) -> None:

@@ -188,7 +188,9 @@ async function loadModels() {
 
 function showTemperature() {
   const t = Number(form.elements.temperature.value);
-  $("temperature-value").textContent = t === 0 ? "0 · greedy" : t.toFixed(2);
+  const text = t === 0 ? "0 · greedy" : t.toFixed(2);
+  $("temperature-value").textContent = text;
+  form.elements.temperature.setAttribute("aria-valuetext", t === 0 ? "0, greedy" : text);
 }
 
 function countPrompt() {
