@@ -30,9 +30,14 @@ echo "docker_base_image: $TAG cannot be pulled; building a local stand-in from D
 command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing (bash scripts/docker_engine.sh installs it)"
 
 # The mirror apt uses here for the plain suite (not -updates or -security), read from apt itself so
-# both one-line .list and deb822 .sources files are understood.
-MIRROR=$(apt-get indextargets --format '$(SITE) $(RELEASE)' 'Created-By: Packages' 2>/dev/null \
-  | awk -v suite="$SUITE" '$2 == suite { print $1; exit }')
+# both one-line .list and deb822 .sources files are understood. apt lists only the indexes it has
+# downloaded, so update once if it knows none.
+mirror() {
+  apt-get indextargets --format '$(SITE) $(RELEASE)' 'Created-By: Packages' 2>/dev/null \
+    | awk -v suite="$SUITE" '$2 == suite { print $1; exit }'
+}
+MIRROR=$(mirror)
+[ -n "$MIRROR" ] || { apt-get update -qq >/dev/null 2>&1 || true; MIRROR=$(mirror); }
 [ -n "$MIRROR" ] || die "no apt source for Debian $SUITE found in /etc/apt/sources.list{,.d}"
 echo "docker_base_image: mirror from apt's sources: $MIRROR"
 
