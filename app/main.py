@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.docs import install_openapi
 from app.errors import install_handlers
 from app.generation import ServerState
 from app.metrics import Metrics, RequestMetrics
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.server, app.state.metrics = settings, state, metrics
     install_handlers(app)
+    install_openapi(app, state)
     for module in (api, openai, ops, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

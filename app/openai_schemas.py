@@ -7,11 +7,17 @@ shape: `tokens`, `token_logprobs`, `top_logprobs`, `text_offset`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.schemas import Seed, StopText, Temperature, Text, TopK, TopP
+from app.schemas import INTEGRAL, Count, Logprobs, Seed, StopText, Temperature, Text, TopK, TopP
+
+
+def _no_echo(value: bool) -> bool:
+    if value:
+        raise ValueError("echo is not supported")
+    return value
 
 
 class StreamOptions(BaseModel):
@@ -23,18 +29,22 @@ class CompletionParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     model: Text | None = Field(None, description="a name from GET /v1/models; null: the default model")
-    prompt: Text | list[Text] = Field("", description="one prompt, or up to 16 (each gets `n` completions)")
-    max_tokens: int | None = Field(None, ge=1, description="chars to generate; null: 500; at most MAX_CHARS")
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=16)] = Field(
+        "", description="one prompt, or up to 16 (each gets `n` completions)"
+    )
+    max_tokens: Count | None = Field(None, description="chars to generate; null: 500; at most MAX_CHARS")
     temperature: Temperature | None = None
     top_p: TopP | None = None
     top_k: TopK | None = None
-    n: int = Field(1, ge=1, le=16)
-    stop: StopText | list[StopText] | None = None
+    n: Annotated[int, Field(ge=1, le=16), INTEGRAL] = 1
+    stop: StopText | Annotated[list[StopText], Field(max_length=4)] | None = None
     seed: Seed | None = Field(None, description="completion i uses seed + i")
     stream: bool = False
     stream_options: StreamOptions | None = None
-    logprobs: int | None = Field(None, ge=0, le=5)
-    echo: bool = Field(False, description="not supported: true → 422")
+    logprobs: Logprobs | None = None
+    echo: Annotated[bool, AfterValidator(_no_echo)] = Field(
+        False, description="echoing the prompt is not supported", json_schema_extra={"const": False}
+    )
 
 
 class LegacyLogprobs(BaseModel):
@@ -49,7 +59,7 @@ class CompletionChoice(BaseModel):
     index: int
     logprobs: LegacyLogprobs | None
     finish_reason: Literal["length", "stop"] | None
-    seed: int = Field(description="the seed this completion used (an extension)")
+    seed: int | None = Field(None, description="the seed this completion used (an extension; in the last chunk)")
 
 
 class CompletionUsage(BaseModel):

@@ -86,11 +86,10 @@ def model_dirs(models_dir: Path) -> list[Path]:
     return dirs
 
 
-def load_model(path: Path) -> LoadedModel:
-    from model.engine import Engine
-
+def load_model(path: Path, max_active: int) -> LoadedModel:
     from model.artifact import ArtifactError, load_artifact
     from model.cell import LSTMStack
+    from model.engine import Engine
 
     try:
         artifact = load_artifact(path)
@@ -101,7 +100,9 @@ def load_model(path: Path) -> LoadedModel:
     if not isinstance(params, int):
         params = int(artifact.model.count_params())
     # The Keras model is dropped here: generation runs on the NumPy stack only.
-    engine = Engine(stack, artifact.vocab, name=artifact.name)
+    # The engine's own limit matches admission's, so a just-cancelled sequence that is still
+    # leaving (one step) queues a newcomer for that step rather than overfilling the batch.
+    engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active)
     created = int(path.stat().st_mtime)
     return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created)
 
@@ -110,7 +111,7 @@ def load_registry(settings: Settings) -> ModelRegistry:
     models: dict[str, LoadedModel] = {}
     where: dict[str, Path] = {}
     for path in model_dirs(settings.models_dir):
-        model = load_model(path)
+        model = load_model(path, settings.max_active)
         if model.name in models:
             raise StartupError(f"{path}: model name {model.name!r} is also used by {where[model.name]}")
         models[model.name], where[model.name] = model, path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_SEED = 2**63
 
@@ -23,12 +23,21 @@ def _no_lone_surrogates(value: str) -> str:
     return value
 
 
+def _integral_float(value: Any) -> Any:
+    # JSON Schema counts 3.0 as an integer, so it is accepted as 3; 2.5, "3" and true are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Constraints go before the validator, or pydantic cannot put them in the JSON schema.
+INTEGRAL = BeforeValidator(_integral_float)
 Text = Annotated[str, AfterValidator(_no_lone_surrogates)]
 StopText = Annotated[Text, Field(min_length=1, max_length=64)]
 Temperature = Annotated[float, Field(ge=0, le=5, allow_inf_nan=False, description="0 = greedy (argmax)")]
-TopK = Annotated[int, Field(ge=1, description="keep the k most likely chars")]
+TopK = Annotated[int, Field(ge=1, description="keep the k most likely chars"), INTEGRAL]
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, description="nucleus sampling")]
-Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text")]
+Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text"), INTEGRAL]
+Logprobs = Annotated[int, Field(ge=0, le=5, description="top-N alternatives per generated char"), INTEGRAL]
+Count = Annotated[int, Field(ge=1), INTEGRAL]
 
 
 class GenerateParams(BaseModel):
@@ -37,13 +46,13 @@ class GenerateParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     prompt: Text = Field("", description="at most MAX_PROMPT_CHARS chars, all in the model's vocabulary")
-    max_chars: int = Field(500, ge=1, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)")
+    max_chars: Count = Field(500, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)")
     temperature: Temperature = 0.8
     top_k: TopK | None = None
     top_p: TopP | None = None
     seed: Seed | None = None
     stop: list[StopText] | None = Field(None, max_length=4, description="generation ends before the first one")
-    logprobs: int = Field(0, ge=0, le=5, description="top-N alternatives per generated char")
+    logprobs: Logprobs = 0
     model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
 
 
@@ -51,6 +60,13 @@ class LogprobEntry(BaseModel):
     char: str
     logprob: float
     top: list[tuple[str, float]]
+
+
+class StreamChunk(BaseModel):
+    """The data of a stream's `message` events."""
+
+    text: str
+    logprobs: list[LogprobEntry] | None = Field(None, description="present only when asked for")
 
 
 class Usage(BaseModel):

@@ -47,12 +47,8 @@ class Plan:
 
 
 def plan(state: ServerState, params: CompletionParams) -> Plan:
-    if params.echo:
-        raise ApiError(422, "echo: not supported", param="echo", code="unsupported")
     model = state.model(params.model)
     prompts = [params.prompt] if isinstance(params.prompt, str) else params.prompt
-    if not 1 <= len(prompts) <= 16:
-        raise ApiError(422, "prompt: give a string or a list of 1 to 16 strings", param="prompt")
     if len(prompts) * params.n > state.settings.max_active:
         raise ApiError(422, f"n: n × prompts must be ≤ {state.settings.max_active} (MAX_ACTIVE)", param="n")
     max_tokens = min(DEFAULT_MAX_TOKENS, state.settings.max_chars) if params.max_tokens is None else params.max_tokens
@@ -60,8 +56,6 @@ def plan(state: ServerState, params: CompletionParams) -> Plan:
     for prompt in prompts:
         check_prompt(model, prompt, state.settings)
     stop = (params.stop,) if isinstance(params.stop, str) else tuple(params.stop or ())
-    if len(stop) > 4:
-        raise ApiError(422, "stop: at most 4 strings", param="stop")
     sampling = SamplingParams(0.8 if params.temperature is None else params.temperature, params.top_k, params.top_p)
     requests = []
     for index in range(len(prompts) * params.n):

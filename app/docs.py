@@ -1,0 +1,103 @@
+"""The OpenAPI document (`/openapi.json`), made to describe the real server.
+
+FastAPI's generated schema is patched twice: limits that are settings (MAX_CHARS,
+MAX_PROMPT_CHARS) and the default model's vocabulary (as a `pattern` on prompts) become
+schema keywords, so a schema-valid request is one the server accepts; and each
+`text/event-stream` response gets the schema of its events (`event` + JSON `data`), as
+Open API 3.1 tools such as schemathesis read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.generation import ServerState
+from app.openai_schemas import Completion
+from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone
+
+REF = "#/components/schemas/{model}"
+
+
+def vocab_pattern(chars: tuple[str, ...]) -> str:
+    """A regex matching strings of these chars only (\\uXXXX escapes read the same in ECMA, Python, Rust)."""
+    parts = [f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else ch for ch in chars]
+    return "^[" + "".join(parts) + "]*$"
+
+
+def json_data(ref: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": ref}
+
+
+def event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["event", "data"], "properties": {"event": {"const": name}, "data": data}}
+
+
+def ref(model: type) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def add_components(schema: dict[str, Any], *models: type) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in models:
+        generated = model.model_json_schema(ref_template=REF, mode="serialization")  # type: ignore[attr-defined]
+        for name, sub in generated.pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        components.setdefault(model.__name__, generated)
+
+
+def patch_limits(schema: dict[str, Any], state: ServerState) -> None:
+    settings, components = state.settings, schema["components"]["schemas"]
+    pattern = None
+    if state.registry is not None:
+        pattern = vocab_pattern(state.registry.get(None).vocab.chars)
+
+    def prompt(s: dict[str, Any]) -> None:
+        s["maxLength"] = settings.max_prompt_chars
+        if pattern:
+            s["pattern"] = pattern
+
+    for params in ("GenerateParams", "CompletionParams"):
+        # Exact, as an int: FastAPI writes bounds as floats, and 2^63 - 1 is not a float.
+        for branch in components[params]["properties"]["seed"]["anyOf"]:
+            if branch["type"] == "integer":
+                branch.pop("exclusiveMaximum", None)
+                branch["maximum"] = MAX_SEED - 1
+    api = components["GenerateParams"]["properties"]
+    prompt(api["prompt"])
+    api["max_chars"].update(maximum=settings.max_chars, default=min(500, settings.max_chars))
+    v1 = components["CompletionParams"]["properties"]
+    for branch in v1["prompt"]["anyOf"]:
+        prompt(branch if branch["type"] == "string" else branch["items"])
+    for branch in v1["max_tokens"]["anyOf"]:
+        if branch["type"] == "integer":
+            branch["maximum"] = settings.max_chars
+
+
+def add_stream_schemas(schema: dict[str, Any]) -> None:
+    add_components(schema, StreamChunk, StreamDone, ErrorResponse, Completion)
+    api_events = {"oneOf": [event("message", json_data(ref(StreamChunk))), event("done", json_data(ref(StreamDone))),
+                            event("error", json_data(ref(ErrorResponse)))]}  # fmt: skip
+    v1_data = {
+        "anyOf": [{"type": "string", "const": "[DONE]"}, json_data({"anyOf": [ref(Completion), ref(ErrorResponse)]})]
+    }
+    v1_events = event("message", v1_data)
+    for path, events in (("/api/generate/stream", api_events), ("/v1/completions", v1_events)):
+        content = schema["paths"][path]["post"]["responses"]["200"]["content"]
+        content["text/event-stream"] = {"schema": events}
+
+
+def install_openapi(app: FastAPI, state: ServerState) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        patch_limits(schema, state)
+        add_stream_schemas(schema)
+        if state.registry is not None:  # complete only once the models are loaded
+            app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
