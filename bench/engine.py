@@ -1,8 +1,10 @@
 """Generation speed: this engine against the known ways of sampling a char-LSTM, on the same weights.
 
-    python -m bench.engine [--model DIR] [--chars N]       (also `make bench`; about 1-3 minutes)
+    python -m bench.engine [--model DIR] [--rounds N]       (also `make bench`; about 1-2 minutes)
 
 Prints one table of chars/s and the ratios the engine issue names; it never passes or fails.
+Each approach is measured once per round, in turn, and the median round is printed with the
+spread, so a burst of load on a shared machine hits every approach alike and shows.
 Rows: (a) the engine with 1 sequence and (b) with 32 at once (aggregate); (c) the keras-io
 example's loop, `model.predict` on a one-hot 40-char window per char (the same weights in a
 Keras model that takes one-hot windows: a bias-free Dense holding the embedding matrix, which is
@@ -37,16 +39,12 @@ SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 PROMPT = "ROMEO:\nWhat light through yonder window breaks?\n"
 
 
-def best_time(fn: Callable[[], Any], reps: int, rounds: int = 5) -> float:
-    """Seconds per call: the best of a few rounds (the machine is shared, so the minimum is the signal)."""
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best
+def mean_time(fn: Callable[[], Any], reps: int) -> float:
+    """Seconds per call over `reps` calls."""
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
 
 
 def load(model_dir: Path) -> tuple[Any, Vocab, str]:
@@ -67,33 +65,45 @@ def load(model_dir: Path) -> tuple[Any, Vocab, str]:
 # --- (a), (b): this engine -------------------------------------------------------------------
 class TimingSink:
     def __init__(self, done: threading.Semaphore):
-        self.first = self.last = 0.0
-        self.chars = 0
+        self.times: list[float] = []  # when each chunk arrived: one chunk per step here (no stop strings)
         self._done = done
 
     def on_chunk(self, chunk: Chunk) -> None:
-        self.first = self.first or time.perf_counter()
+        self.times.append(time.perf_counter())
 
     def on_done(self, generation: Generation) -> None:
-        self.last, self.chars = time.perf_counter(), generation.sampled
         self._done.release()
 
     def on_error(self, exc: BaseException) -> None:
         raise SystemExit(f"engine failed: {exc!r}")
 
 
-def engine_rate(stack: LSTMStack, vocab: Vocab, sequences: int, chars: int) -> float:
-    """Aggregate chars/s from the first released char to the last, priming excluded."""
+def engine_runner(stack: LSTMStack, vocab: Vocab, sequences: int, chars: int) -> Callable[[], float]:
+    """A measurement of aggregate chars/s while `sequences` requests run together on one engine.
+
+    Counted from the moment the last sequence has its first char to the moment the first one
+    finishes: every sequence gets one char per step in between (priming is measured on its own).
+    """
     engine = Engine(stack, vocab, name="bench")
     engine.start()
-    done = threading.Semaphore(0)
-    sinks = [TimingSink(done) for _ in range(sequences)]
-    for i, sink in enumerate(sinks):
-        engine.submit(GenerationRequest(PROMPT, chars, SamplingParams(0.8), seed=i), sink)
-    for _ in sinks:
-        done.acquire()
-    engine.stop()
-    return sum(s.chars - 1 for s in sinks) / (max(s.last for s in sinks) - min(s.first for s in sinks))
+    ENGINES.append(engine)
+
+    def measure() -> float:
+        done = threading.Semaphore(0)
+        sinks = [TimingSink(done) for _ in range(sequences)]
+        for i, sink in enumerate(sinks):
+            engine.submit(GenerationRequest(PROMPT, chars, SamplingParams(0.8), seed=i), sink)
+        for _ in sinks:
+            done.acquire()
+        start, end = max(s.times[0] for s in sinks), min(s.times[-1] for s in sinks)
+        steps = [t for t in sinks[0].times if start <= t <= end]
+        return sequences * (len(steps) - 1) / (steps[-1] - steps[0])
+
+    measure()  # warm-up; it also leaves the prompt primed in the engine's cache
+    return measure
+
+
+ENGINES: list[Engine] = []
 
 
 # --- (c): the keras-io example's loop ---------------------------------------------------------
@@ -121,11 +131,12 @@ def keras_io_rate(model: Any, vocab: Vocab, chars: int) -> float:
         sentence.append(vocab.chars[int(np.argmax(rng.multinomial(1, preds / preds.sum())))])
         del sentence[0]
 
-    return 1.0 / best_time(next_char, chars, rounds=2)
+    next_char()  # warm-up: predict() builds its function on the first call
+    return 1.0 / mean_time(next_char, chars)
 
 
 # --- (d): the TensorFlow tutorial's OneStep loop ----------------------------------------------
-def one_step_rate(model: Any, vocab: Vocab, batch: int, steps: int) -> float:
+def one_step_runner(model: Any, vocab: Vocab, batch: int, steps: int) -> Callable[[], float]:
     import keras
     import tensorflow as tf
 
@@ -168,28 +179,38 @@ def one_step_rate(model: Any, vocab: Vocab, batch: int, steps: int) -> float:
         nonlocal ids, states
         ids, states = one_step(ids, states)
 
-    return batch / best_time(run_steps, steps, rounds=3)
+    run_steps()  # traces the tf.function
+    return lambda: batch / mean_time(run_steps, steps)
 
 
 # --- (e): the bound ---------------------------------------------------------------------------
-def bound_rate(model: Any, batch: int) -> tuple[float, float]:
-    """chars/s of the per-char products alone: (the faster of separate/fused [x,h]@[W;U], per-row products)."""
+def bound_runners(model: Any, batch: int) -> tuple[Callable[[], float], Callable[[], float]]:
+    """chars/s of the per-char products alone: (one product per matrix for the batch, per-row products)."""
     rng = np.random.default_rng(0)
     w = [np.asarray(v, np.float32) for v in model.get_weights()]  # emb, (kernel, recurrent, bias)*2, dense w, b
     u0, k1, u1, dense = w[2], w[4], w[5], w[7]
     fused = np.concatenate([k1, u1])
     h = rng.normal(size=(batch, u0.shape[0])).astype(np.float32)
     xh = rng.normal(size=(batch, fused.shape[0])).astype(np.float32)
-    reps = 50 if batch == 1 else 5
-    separate = best_time(lambda: (h @ u0, h @ k1, h @ u1, h @ dense), reps)
-    together = best_time(lambda: (h @ u0, xh @ fused, h @ dense), reps)
-    rows = best_time(lambda: (h[:, None] @ u0, xh[:, None] @ fused, h[:, None] @ dense), reps)
-    return batch / min(separate, together), batch / rows
+    reps = 100 if batch == 1 else 10
+
+    def separate() -> Any:
+        return h @ u0, h @ k1, h @ u1, h @ dense
+
+    def together() -> Any:  # [x, h] @ [W; U]
+        return h @ u0, xh @ fused, h @ dense
+
+    def rows() -> Any:  # one matrix-vector product per row, as the engine does for reproducibility
+        return h[:, None] @ u0, xh[:, None] @ fused, h[:, None] @ dense
+
+    faster = min((separate, together), key=lambda fn: min(mean_time(fn, reps) for _ in range(3)))
+    return (lambda: batch / mean_time(faster, reps)), (lambda: batch / mean_time(rows, reps))
 
 
-def prime_seconds(stack: LSTMStack, vocab: Vocab, length: int) -> float:
+def prime_runner(stack: LSTMStack, vocab: Vocab, length: int) -> Callable[[], float]:
+    """Seconds to prime one sequence with a `length`-char prompt (NumPy, from the zero state)."""
     ids = vocab.encode((PROMPT * (length // len(PROMPT) + 1))[:length])
-    return best_time(lambda: stack.prime(ids), 20 if length <= 10 else 1, rounds=5 if length <= 10 else 3)
+    return lambda: mean_time(lambda: stack.prime(ids), 20 if length <= 10 else 1)
 
 
 def cpu_name() -> str:
@@ -203,55 +224,73 @@ def cpu_name() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engine", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=Path("model/pretrained/shakespeare"), metavar="DIR")
-    parser.add_argument("--chars", type=int, default=1500, help="chars for the 1-sequence run (default 1500)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are printed (default 3)")
     args = parser.parse_args(argv)
-    began = time.perf_counter()
-    load_before = os.getloadavg()[0]
+    began, load_before = time.perf_counter(), os.getloadavg()[0]
     model, vocab, which = load(args.model)
     limit_blas_threads(1)
     stack = LSTMStack.from_keras(model)
-    one = max(engine_rate(stack, vocab, 1, args.chars) for _ in range(2))
-    many = max(engine_rate(stack, vocab, 32, 200) for _ in range(2))
-    gemm = engine_rate(LSTMStack.from_keras(model, exact=False), vocab, 32, 200)
-    bound1, _ = bound_rate(model, 1)
-    bound32, rows32 = bound_rate(model, 32)
-    prime10, prime1000 = prime_seconds(stack, vocab, 10), prime_seconds(stack, vocab, 1000)
-    keras_io = keras_io_rate(model, vocab, 8)
-    tf1, tf32 = one_step_rate(model, vocab, 1, 200), one_step_rate(model, vocab, 32, 40)
+    bound1, _ = bound_runners(model, 1)
+    bound32, rows32 = bound_runners(model, 32)
+    runners = {  # every round measures each once, in turn, so a burst of load hits all of them alike
+        "a": engine_runner(stack, vocab, 1, 600),
+        "b": engine_runner(stack, vocab, 32, 100),
+        "b_gemm": engine_runner(LSTMStack.from_keras(model, exact=False), vocab, 32, 100),
+        "d1": one_step_runner(model, vocab, 1, 100),
+        "d32": one_step_runner(model, vocab, 32, 20),
+        "e1": bound1,
+        "e32": bound32,
+        "rows32": rows32,
+        "prime10": prime_runner(stack, vocab, 10),
+        "prime1000": prime_runner(stack, vocab, 1000),
+    }
+    results: dict[str, list[float]] = {key: [] for key in runners}
+    for _ in range(args.rounds):
+        for key, measure in runners.items():
+            results[key].append(measure())
+    for engine in ENGINES:
+        engine.stop()
+    med = {key: float(np.median(values)) for key, values in results.items()}
+    med["c"] = keras_io_rate(model, vocab, 6)
+    results["c"] = [med["c"]]
 
     print(f"\nEngine benchmark: {which}")
     print(
-        f"machine: {cpu_name()}, {os.cpu_count()} cores, load average "
-        f"{load_before:.1f} → {os.getloadavg()[0]:.1f}; NumPy BLAS limited to 1 thread; TensorFlow's defaults"
+        f"machine: {cpu_name()}, {os.cpu_count()} cores, load average {load_before:.1f} → "
+        f"{os.getloadavg()[0]:.1f}; NumPy BLAS limited to 1 thread; TensorFlow with its defaults"
     )
     rows = [
-        ("(a) this engine, 1 sequence", 1, one),
-        ("(b) this engine, 32 sequences (aggregate)", 32, many),
-        ("    same, one gemm per layer (exact=False: not batch-reproducible)", 32, gemm),
-        ("(c) keras-io loop: model.predict on a one-hot 40-char window", 1, keras_io),
-        ("(d) TF tutorial OneStep: tf.function step carrying states", 1, tf1),
-        ("(d) TF tutorial OneStep: tf.function step carrying states", 32, tf32),
-        ("(e) bound: the per-char matrix products only, NumPy float32", 1, bound1),
-        ("(e) bound: the per-char matrix products only, NumPy float32", 32, bound32),
-        ("    per-row products (what (b) multiplies, for reproducibility)", 32, rows32),
+        ("a", "(a) this engine, 1 sequence", 1),
+        ("b", "(b) this engine, 32 sequences (aggregate)", 32),
+        ("b_gemm", "    same, one gemm per layer (exact=False: not batch-reproducible)", 32),
+        ("c", "(c) keras-io loop: model.predict on a one-hot 40-char window", 1),
+        ("d1", "(d) TF tutorial OneStep: tf.function step carrying states", 1),
+        ("d32", "(d) TF tutorial OneStep: tf.function step carrying states", 32),
+        ("e1", "(e) bound: the per-char matrix products only, NumPy float32", 1),
+        ("e32", "(e) bound: the per-char matrix products only, NumPy float32", 32),
+        ("rows32", "    per-row products (what (b) multiplies, for reproducibility)", 32),
     ]
-    print(f"\n{'approach':68} {'batch':>5} {'chars/s':>10} {'ms/step':>9}")
-    for name, batch, rate in rows:
-        print(f"{name:68} {batch:>5} {rate:>10,.0f} {1000 * batch / rate:>9.3f}")
-    print(f"\npriming (one sequence, NumPy): 10 chars {1000 * prime10:.2f} ms, 1,000 chars {1000 * prime1000:.1f} ms")
-    print(f"\n{'ratio':44} {'value':>8}  target")
+    print(f"\n{'approach':68} {'batch':>5} {'chars/s':>9} {'ms/step':>8}   spread over rounds")
+    for key, name, batch in rows:
+        spread = f"{min(results[key]):,.0f}–{max(results[key]):,.0f}" if len(results[key]) > 1 else ""
+        print(f"{name:68} {batch:>5} {med[key]:>9,.0f} {1000 * batch / med[key]:>8.3f}   {spread}")
+    print(
+        f"\npriming one sequence (NumPy): 10 chars {1000 * med['prime10']:.2f} ms, "
+        f"1,000 chars {1000 * med['prime1000']:.1f} ms; a repeated prompt comes from the engine's cache"
+    )
+    print(f"\n{'ratio (medians)':44} {'value':>8}  target")
     for name, value, target in [
-        ("1 sequence / batch-1 bound", one / bound1, "≥ 0.5"),
-        ("1 sequence / tf.function loop at 1", one / tf1, "≥ 3"),
-        ("32 sequences / batch-32 bound", many / bound32, "≥ 0.5"),
-        ("32 sequences (exact=False) / batch-32 bound", gemm / bound32, "≥ 0.5"),
-        ("32 sequences / tf.function loop at 32", many / tf32, "≥ 1.5"),
-        ("1 sequence / keras-io predict loop", one / keras_io, ""),
-        ("prime 1,000 chars / prime 10 chars", prime1000 / prime10, "< 5"),
+        ("1 sequence / batch-1 bound", med["a"] / med["e1"], "≥ 0.5"),
+        ("1 sequence / tf.function loop at 1", med["a"] / med["d1"], "≥ 3"),
+        ("32 sequences / batch-32 bound", med["b"] / med["e32"], "≥ 0.5"),
+        ("32 sequences (exact=False) / batch-32 bound", med["b_gemm"] / med["e32"], "≥ 0.5"),
+        ("32 sequences / tf.function loop at 32", med["b"] / med["d32"], "≥ 1.5"),
+        ("32 sequences (exact=False) / tf.function at 32", med["b_gemm"] / med["d32"], "≥ 1.5"),
+        ("1 sequence / keras-io predict loop", med["a"] / med["c"], ""),
+        ("prime 1,000 chars / prime 10 chars", med["prime1000"] / med["prime10"], "< 5"),
     ]:
         print(f"{name:44} {value:>8.2f}  {target}")
-    spent = time.perf_counter() - began
-    print(f"\n({spent:.0f} s in all; the best of 2 runs of (a) and (b), of 2-5 timing rounds elsewhere)")
+    print(f"\n({time.perf_counter() - began:.0f} s in all; medians of {args.rounds} interleaved rounds, each a mean)")
     return 0
 
 

@@ -79,6 +79,9 @@ class State:
     def batch(self) -> int:
         return int(self.h.shape[1])
 
+    def copy(self) -> State:
+        return State(self.h.copy(), self.c.copy())
+
     def rows(self, index: Any) -> State:
         return State(np.ascontiguousarray(self.h[:, index]), np.ascontiguousarray(self.c[:, index]))
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Protocol
 
 import numpy as np
@@ -37,6 +37,7 @@ from model.vocab import Vocab
 
 log = logging.getLogger(__name__)
 MIN_PRIME_BUDGET_S = 0.002  # priming time per loop when the step was quicker than this
+PROMPT_CACHE_SIZE = 64  # primed prompts remembered (about 8 KB each for 2×512): repeats and n > 1 skip priming
 
 
 class EngineClosed(RuntimeError):
@@ -88,6 +89,7 @@ class Engine:
         self._priming: list[_Sequence] = []  # engine thread only
         self._active: list[_Sequence] = []  # engine thread only; row r of _state is _active[r]
         self._state = stack.zero_state(0)
+        self._primed: OrderedDict[str, tuple[np.ndarray, State]] = OrderedDict()  # engine thread only; LRU
         self._stopping = self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -157,12 +159,18 @@ class Engine:
 
     def _loop_once(self, admitted: list[_Sequence]) -> None:
         for seq in admitted:
-            if seq.ids.size:
-                seq.state = self.stack.zero_state(1)
-                self._priming.append(seq)
-            else:  # empty prompt: the start state, nothing to prime
+            prompt = seq.gen.request.prompt
+            if not prompt:  # the start state, nothing to prime
                 seq.logits, seq.state = start_logits(self.stack)
                 self._join([seq])
+            elif prompt in self._primed:  # primed before: the same bits, no work
+                self._primed.move_to_end(prompt)
+                logits, state = self._primed[prompt]
+                seq.logits, seq.state = logits.copy(), state.copy()
+                self._join([seq])
+            else:
+                seq.state = self.stack.zero_state(1)
+                self._priming.append(seq)
         self._drop_cancelled()
         began = time.perf_counter()
         if self._active:
@@ -193,6 +201,9 @@ class Engine:
             seq.primed = min(seq.primed + PRIME_CHUNK, seq.ids.size)
             if seq.primed == seq.ids.size:
                 self._priming.remove(seq)
+                self._primed[seq.gen.request.prompt] = (seq.logits.copy(), seq.state.copy())
+                if len(self._primed) > PROMPT_CACHE_SIZE:
+                    self._primed.popitem(last=False)
                 joining.append(seq)
         self._join(joining)
 
@@ -239,9 +250,9 @@ class Engine:
                 self._fail(seq, exc)
             self._leave(list(range(len(self._active))))
             return
-        for r, seq, next_id in zip(rows, seqs, next_ids, strict=True):
-            if not self._emit(seq, int(next_id), logits[r]):
-                leaving.append(int(r))
+        for row, seq, next_id in zip(rows, seqs, next_ids, strict=True):
+            if not self._emit(seq, int(next_id), logits[row]):
+                leaving.append(int(row))
         self._leave(sorted(leaving))
 
     def _emit(self, seq: _Sequence, next_id: int, logits: np.ndarray) -> bool:

@@ -110,6 +110,21 @@ def test_32_concurrent_requests_give_the_same_text_as_alone(model: str, tiny, en
     assert {s.generation.finish_reason for s in sinks if s.generation} == {"length", "stop"}
 
 
+def test_a_repeated_prompt_skips_priming_and_gives_the_same_text(engine_of) -> None:
+    stack = random_stack(units=64, vocab=40)
+    engine = engine_of(stack, MEDIUM_VOCAB)
+    request = GenerationRequest("abcdefgh " * 20, 40, SamplingParams(1.0), seed=5)
+    first = RecordingSink()
+    engine.submit(request, first)
+    first.wait()
+    assert request.prompt in engine._primed
+    again = [RecordingSink() for _ in range(3)]
+    for sink in again:
+        engine.submit(request, sink)
+    expected = "".join(c.text for c in generate(stack, MEDIUM_VOCAB, request))
+    assert first.text == expected and all(sink.wait().text == expected for sink in again)
+
+
 def test_seed_is_known_at_submit_and_drawn_when_missing(tiny, engine_of) -> None:
     stack, vocab = tiny
     engine = engine_of(stack, vocab)
