@@ -8,8 +8,9 @@ For each layer, with Keras's gates input, forget, candidate, output:
     h = o * tanh(c)
 
 Generation calls `step` once per char, so nothing here goes through Keras: the per-call
-overhead of `model.predict` is what makes the classic implementations slow.  Exact rewrites
-keep the step lean (each measured by bench/engine.py):
+overhead of `model.predict` is what makes the classic implementations slow.  The matrix
+products dominate the step (bench/engine.py compares it with them alone); exact rewrites trim
+the rest:
 - layer 0's `embedding @ W + b` is precomputed as a (vocab, 4*units) table: a row lookup;
 - deeper layers do one product `[x, h] @ [W; U]` instead of two;
 - the columns are stored as (i, f, o, g) with the i, f, o columns halved (exact: a power of
