@@ -237,13 +237,18 @@ class Engine:
             self._active, self._state = [], self.stack.zero_state(0)
             return
         finite = np.isfinite(logits).all(axis=1)
-        leaving = [int(r) for r in np.flatnonzero(~finite)]  # a row gone NaN fails alone
-        for r in leaving:
-            self._fail(self._active[r], FloatingPointError("the model produced non-finite logits"))
-        rows = np.flatnonzero(finite)
-        seqs = [self._active[r] for r in rows]
+        leaving: list[int] = []
+        rows: list[int] = list(range(len(self._active)))
+        seqs = self._active
+        if not finite.all():  # a row gone NaN fails alone
+            leaving = [int(r) for r in np.flatnonzero(~finite)]
+            for r in leaving:
+                self._fail(self._active[r], FloatingPointError("the model produced non-finite logits"))
+            rows = [int(r) for r in np.flatnonzero(finite)]
+            seqs = [self._active[r] for r in rows]
         try:
-            next_ids = sample_rows(logits[rows], [s.gen.request.sampling for s in seqs], [s.gen.rng for s in seqs])
+            sub = logits if len(seqs) == len(logits) else logits[rows]
+            next_ids = sample_rows(sub, [s.gen.request.sampling for s in seqs], [s.gen.rng for s in seqs])
         except Exception as exc:
             log.exception("engine %s: sampling failed", self.name)
             for seq in seqs:
@@ -252,7 +257,7 @@ class Engine:
             return
         for row, seq, next_id in zip(rows, seqs, next_ids, strict=True):
             if not self._emit(seq, int(next_id), logits[row]):
-                leaving.append(int(row))
+                leaving.append(row)
         self._leave(sorted(leaving))
 
     def _emit(self, seq: _Sequence, next_id: int, logits: np.ndarray) -> bool:

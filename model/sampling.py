@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_TEMPERATURE = 5.0
+MIN_SAMPLED_TEMPERATURE = 1e-30
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,9 @@ def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray
     """Unnormalised sampling weights (batch, vocab), float64: temperature, then top-k, then top-p."""
     z = np.array(logits, np.float64)  # a copy: modified below
     z -= z.max(axis=1, keepdims=True)  # max is 0: exp never overflows
-    temps = np.array([p.temperature or 1.0 for p in params])  # greedy rows are decided by argmax
-    with np.errstate(over="ignore"):  # a tiny temperature sends z to -inf: weight 0, as intended
-        z /= temps[:, None]
+    # Greedy rows are decided by argmax.  Below 1e-30 every temperature samples the same (the top
+    # char, ties shared), and float32-born logits over 1e-30 stay finite: no overflow to handle.
+    z /= np.array([max(p.temperature, MIN_SAMPLED_TEMPERATURE) if p.temperature else 1.0 for p in params])[:, None]
     vocab = z.shape[1]
     k_rows = [r for r, p in enumerate(params) if p.top_k is not None and p.top_k < vocab]
     if k_rows:
