@@ -11,9 +11,10 @@ first char, then joins the active batch; each step feeds every active sequence's
 through one batched product per layer and samples each row with its own Generator; finished,
 stopped, failed and cancelled sequences leave between steps.  Priming gets about as much time
 per loop as the step took, so a long prompt slows the running streams by at most half.  The
-thread sleeps on a condition variable when there is no work.  Rows are multiplied one by one
-inside each batched call (model/cell.py, exact=True), so a seed gives the same text alone or
-beside any other sequences.
+thread sleeps on a condition variable when there is no work.  A prompt primed before comes
+from a small cache (`n` completions of one prompt, resubmitted prompts).  Rows are multiplied
+one by one inside each batched call (model/cell.py, exact=True), so a seed gives the same text
+alone or beside any other sequences.
 
 Sinks are called on the engine thread and must be quick.  A failure in one sequence (its
 sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of the batched
@@ -115,10 +116,10 @@ class Engine:
         with self._wake:
             self._stopping = self._closed = True
             self._wake.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        else:
+        if self._thread is None:
             self._shutdown()
+        elif self._thread is not threading.current_thread():  # a sink may call stop() on the engine thread
+            self._thread.join(timeout)
 
     def submit(self, request: GenerationRequest, sink: Sink) -> Ticket:
         """Queue a request; returns at once.  VocabError (before queueing) for unknown prompt chars."""
