@@ -65,7 +65,7 @@ docker-image: docker-engine
 	bash scripts/docker_image.sh $(IMAGE)
 
 docker-run:
-	docker run --rm --network host -e CHARLSTM_PORT=$(PORT) $(IMAGE)
+	docker run --rm --network host -e UVICORN_PORT=$(PORT) $(IMAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -72,6 +72,7 @@ def save_artifact(path: Path, model: Any, vocab: Vocab, card: dict[str, Any]) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; a model dir must be readable by the server's user
     try:
         # A fresh, uncompiled copy carries the weights without any optimizer state.
         clean = build_model(config_of(model))
