@@ -87,5 +87,21 @@ def test_windows_cover_the_ids_with_targets_shifted_by_one(tmp_path: Path) -> No
     assert x.shape == (4, 10) and y.shape == (4, 10)
     np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
     np.testing.assert_array_equal(y[:, -1], x[:, -1] + 1)
-    offsets = {int(np.asarray(next(iter(dataset))[0])[0, 0]) % 10 for _ in range(8)}
+    starts = np.concatenate([np.asarray(b[0])[:, 0] for b in batches])
+    assert len(set(starts.tolist())) == 96  # a permutation: no window twice in a pass
+    passes = [np.asarray(b[0]) for b in window_dataset(ids, seq_len=10, batch_size=4, seed=0, passes=8)]
+    offsets = {int(passes[24 * p][0, 0]) % 10 for p in range(8)}
     assert len(offsets) > 1  # a fresh random offset on each pass
+
+
+def test_worker_shards_split_each_pass_without_overlap() -> None:
+    from training.dataset import window_dataset
+
+    ids = np.arange(1000, dtype=np.uint16)
+    shards = [
+        np.concatenate([np.asarray(x)[:, 0] for x, _ in window_dataset(ids, 10, 4, seed=3, shard=(2, k))])
+        for k in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) == 48  # 49 windows each, whole batches of 4
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    assert len({int(s) % 10 for s in np.concatenate(shards)}) == 1  # both workers use the pass's offset

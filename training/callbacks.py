@@ -1,68 +1,127 @@
-"""Keras callbacks for training: checkpoints, resume, early stop, logs and an epoch-end sample.
+"""What the training loop (training/fit.py) keeps between runs and reports after each epoch.
 
-The sample goes through model/generate.py, the same loop the server and the CLI use.
+`RunState` is the resumable part: the model, the optimizer and the counters (epochs done,
+steps done in the current one, best held-out loss, epochs without improvement, seconds
+trained), saved by `tf.train.CheckpointManager` every --backup-every steps and after every
+epoch.  Every worker saves (TF requires it), but only the chief's directory is kept: other
+workers write to a private temporary directory that is removed when they finish.
+
+`EpochLog` is the chief's output after each epoch: a row in history.csv, TensorBoard
+scalars, best.keras when the held-out loss improves (written atomically), and a short
+sample through model/generate.py, the same loop the server and the CLI use.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import math
+import os
 from pathlib import Path
+from typing import Any
 
 import keras
+import tensorflow as tf
 
 from model.cell import LSTMStack
 from model.generate import GenerationRequest, generate
 from model.sampling import SamplingParams
 from model.vocab import Vocab
 
-
-class SampleCallback(keras.callbacks.Callback):
-    """Print a short sample at the end of each epoch, so progress can be read, not just plotted."""
-
-    def __init__(self, vocab: Vocab, prompt: str, chars: int = 200, seed: int = 0):
-        super().__init__()
-        # A corpus may lack the default prompt's chars (say, no newline): keep the known ones.
-        self.prompt = "".join(ch for ch in prompt if ch in vocab)
-        self.vocab, self.chars, self.seed = vocab, chars, seed
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        stack = LSTMStack.from_keras(self.model)
-        request = GenerationRequest(self.prompt, self.chars, SamplingParams(0.8), seed=self.seed)
-        text = "".join(chunk.text for chunk in generate(stack, self.vocab, request))
-        print(f"\n--- sample after epoch {epoch + 1} ---\n{self.prompt}{text}\n---", flush=True)
+HISTORY_FIELDS = ["epoch", "loss", "val_loss", "seconds"]
 
 
-def make_callbacks(work_dir: Path, vocab: Vocab, sample_prompt: str, patience: int, backup_every: int) -> list:
-    """The training callbacks, writing everything under `work_dir`."""
-    return [
-        # Mid-epoch backups: a kill -9 loses at most `backup_every` steps, not the epoch.
-        keras.callbacks.BackupAndRestore(str(work_dir / "backup"), save_freq=backup_every, delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(work_dir / "best.keras"), monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(work_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(work_dir / "tensorboard"), update_freq="epoch"),
-        SampleCallback(vocab, sample_prompt),
-    ]
+class RunState:
+    """Model + optimizer + counters in one checkpoint, created under the strategy's scope."""
 
-
-class ElapsedCallback(keras.callbacks.Callback):
-    """Keep the total training wall time across resumed runs in `work_dir/elapsed.txt`."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = path
-        self.before = float(path.read_text()) if path.exists() else 0.0
-        self.start = 0.0
+    def __init__(self, model: keras.Model, optimizer: keras.Optimizer, directory: Path):
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
+        self.batch = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done in the current epoch
+        self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)  # best held-out loss
+        self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs since it improved
+        self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # training time, all runs
+        counters = {"epoch": self.epoch, "batch": self.batch, "best": self.best, "wait": self.wait}
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, seconds=self.seconds, **counters)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=2)
 
     @property
-    def total(self) -> float:
-        import time
+    def counters(self) -> list[tf.Variable]:
+        return [self.epoch, self.batch, self.best, self.wait, self.seconds]
 
-        return self.before + (time.monotonic() - self.start if self.start else 0.0)
+    def restore(self) -> bool:
+        """Load the latest checkpoint, if any; True when there was one."""
+        path = self.manager.latest_checkpoint
+        if path:
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except (ValueError, AssertionError, tf.errors.OpError) as exc:
+                raise ValueError(
+                    f"{path}: a checkpoint of another model or corpus ({type(exc).__name__}); "
+                    "use another --work-dir, or delete this one to start over"
+                ) from None
+        return bool(path)
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        import time
+    def restore_keras_backup(self, model: keras.Model, backup: Path, history: Path) -> bool:
+        """Adopt a backup left by the earlier `model.fit` version of this code (BackupAndRestore)."""
+        weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
+        if not (weights.exists() and meta.exists()):
+            return False
+        model.compile(optimizer=self.checkpoint.optimizer)  # so load_weights restores Adam's state too
+        model.load_weights(weights)
+        self.epoch.assign(int(json.loads(meta.read_text())["epoch"]))  # Keras resumed at the epoch's start
+        with open(history, newline="") if history.exists() else open(os.devnull) as fh:
+            losses = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
+        self.best.assign(min(losses, default=math.inf))
+        return True
 
-        self.start = time.monotonic()
+    def save(self) -> None:
+        self.manager.save()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.path.write_text(f"{self.total:.1f}")
+
+class EpochLog:
+    """The chief's per-epoch outputs in `work_dir`."""
+
+    def __init__(self, work_dir: Path, vocab: Vocab, sample_prompt: str):
+        self.history = work_dir / "history.csv"
+        self.best_path = work_dir / "best.keras"
+        self.writers = {
+            name: tf.summary.create_file_writer(str(work_dir / "tensorboard" / name))
+            for name in ("train", "validation")
+        }
+        # A corpus may lack the default prompt's chars (say, no newline): keep the known ones.
+        self.prompt = "".join(ch for ch in sample_prompt if ch in vocab)
+        self.vocab = vocab
+
+    def keep_epochs(self, done: int) -> None:
+        """Drop history rows of epochs the checkpoint does not have (a kill between the two writes)."""
+        if not self.history.exists():
+            return
+        with open(self.history, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) < done]
+        self._write_rows(rows, "w")
+
+    def _write_rows(self, rows: list[dict[str, Any]], mode: str) -> None:
+        header = mode == "w" or not self.history.exists()
+        with open(self.history, mode, newline="") as fh:
+            writer = csv.DictWriter(fh, HISTORY_FIELDS, extrasaction="ignore")
+            if header:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, float], improved: bool) -> None:
+        if improved:
+            tmp = self.best_path.with_name(f".{self.best_path.name}.partial.keras")
+            model.save(tmp)
+            os.replace(tmp, self.best_path)
+        self._write_rows([{"epoch": epoch, **logs}], "a")
+        for name, key in (("train", "loss"), ("validation", "val_loss")):
+            with self.writers[name].as_default():
+                tf.summary.scalar("epoch_loss", logs[key], step=epoch)
+            self.writers[name].flush()
+
+    def sample(self, model: keras.Model, epoch: int, chars: int = 200, seed: int = 0) -> None:
+        """Print a short sample, so progress can be read, not just plotted."""
+        stack = LSTMStack.from_keras(model)
+        request = GenerationRequest(self.prompt, chars, SamplingParams(0.8), seed=seed)
+        text = "".join(chunk.text for chunk in generate(stack, self.vocab, request))
+        print(f"\n--- sample after epoch {epoch + 1} ---\n{self.prompt}{text}\n---", flush=True)

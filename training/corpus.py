@@ -5,15 +5,19 @@
 
 The corpus is a UTF-8 file or a directory of them (read in sorted order).  Two streaming
 passes: the first validates UTF-8 (naming the byte offset of a bad byte), counts chars,
-collects the vocab and the sha256; the second writes ids to a `.npy` memory-map.  Memory
-stays bounded by the chunk size, whatever the corpus size.  The held-out split is the last
-10% of chars, contiguous (as nanoGPT splits tiny shakespeare).
+collects the vocab and the sha256; the second appends ids chunk by chunk to a `.npy` file
+(plain writes, so the pages sit in the OS page cache, not in this process), which is then
+opened as a read-only memory-map: one byte per char when the vocab has ≤ 256 chars.
+Memory stays bounded by the chunk size (a few tens of MB), whatever the corpus size.  The
+held-out split is the last 10% of chars, contiguous (as nanoGPT splits tiny shakespeare).
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +67,7 @@ def corpus_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _chunks(files: list[Path]) -> Iterator[str]:
+def _chunks(files: list[Path], digest: hashlib._Hash | None = None) -> Iterator[str]:
     """Decoded text of each file, chunk by chunk; a bad byte raises CorpusError with its offset."""
     for file in files:
         decoder = codecs.getincrementaldecoder("utf-8")()
@@ -71,6 +75,8 @@ def _chunks(files: list[Path]) -> Iterator[str]:
         with open(file, "rb") as fh:
             while True:
                 raw = fh.read(CHUNK_BYTES)
+                if digest is not None:
+                    digest.update(raw)
                 buffered = len(decoder.getstate()[0])
                 try:
                     text = decoder.decode(raw, final=not raw)
@@ -87,13 +93,9 @@ def _chunks(files: list[Path]) -> Iterator[str]:
 def read_corpus(path: Path, work_dir: Path, min_chars: int = 2) -> Corpus:
     """Validate and encode `path`; ids are cached in `work_dir` by the corpus's sha256."""
     files = corpus_files(Path(path))
-    digest, chars, count, size = hashlib.sha256(), set[str](), 0, 0
-    for file in files:
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(CHUNK_BYTES), b""):
-                digest.update(block)
-                size += len(block)
-    for text in _chunks(files):
+    digest, chars, count = hashlib.sha256(), set[str](), 0
+    size = sum(file.stat().st_size for file in files)
+    for text in _chunks(files, digest):
         chars.update(text)
         count += len(text)
     if count == 0:
@@ -104,7 +106,7 @@ def read_corpus(path: Path, work_dir: Path, min_chars: int = 2) -> Corpus:
     sha = digest.hexdigest()
     work_dir.mkdir(parents=True, exist_ok=True)
     ids_path = work_dir / f"ids-{sha[:16]}.npy"
-    dtype = np.uint16 if len(vocab) <= 1 << 16 else np.int32
+    dtype = np.uint8 if len(vocab) <= 1 << 8 else np.uint16 if len(vocab) <= 1 << 16 else np.int32
     if not ids_path.exists():
         _write_ids(files, vocab, ids_path, count, dtype)
     ids = np.load(ids_path, mmap_mode="r")
@@ -112,14 +114,22 @@ def read_corpus(path: Path, work_dir: Path, min_chars: int = 2) -> Corpus:
 
 
 def _write_ids(files: list[Path], vocab: Vocab, target: Path, count: int, dtype: type) -> None:
+    """Append the ids chunk by chunk after a `.npy` header; a unique temp name, then an atomic rename,
+    so workers sharing a work dir may encode the same corpus at once."""
     table = vocab.lookup_table()
-    tmp = target.with_suffix(".partial.npy")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(count,))
-    pos = 0
-    for text in _chunks(files):
-        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        out[pos : pos + len(codepoints)] = table[codepoints]
-        pos += len(codepoints)
-    out.flush()
-    del out
-    tmp.replace(target)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (count,)}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+            written = 0
+            for text in _chunks(files):
+                codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+                table[codepoints].astype(dtype).tofile(fh)
+                written += len(codepoints)
+            if written != count:
+                raise CorpusError(f"{files[0]}: the corpus changed while it was being read")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,64 +1,216 @@
-"""The training run itself: build, compile and fit the model with Keras callbacks.
+"""The training loop: one custom step under the chosen tf.distribute strategy, epoch by epoch.
 
-Called by training/train.py; kept apart so the CLI reads as argument handling and reporting.
+Called by training/train.py on every worker.  Each epoch is one pass over the training
+windows in a fresh random order (training/dataset.py), split between the workers, then the
+held-out loss over every replica.  A checkpoint (training/callbacks.py) is saved every
+--backup-every steps and after each epoch; a restarted run resumes at the step it saved.
+Only the chief restores it: its weights, optimizer state and counters are then broadcast,
+so the other workers need nothing on disk.  Only the chief writes logs and best.keras.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 from model.network import NetworkConfig, build_model
-from training.callbacks import ElapsedCallback, make_callbacks
+from training.callbacks import EpochLog, RunState
 from training.corpus import Corpus
-from training.dataset import eval_dataset, num_windows, window_dataset
+from training.dataset import eval_dataset, eval_windows, num_windows, window_dataset
+from training.distribute import Role, broadcast_from_chief, make_eval_step, make_train_step, weights_digest
 
 
-def fit_model(args: argparse.Namespace, corpus: Corpus, work_dir: Path) -> tuple[keras.Model, dict[str, Any]]:
-    """Train (resuming from `work_dir` if a backup is there); return the best model and run facts."""
-    from training.train import best_val_loss, epochs_logged
+class TrainingError(RuntimeError):
+    """Settings or a work dir that cannot train; the message says what to change."""
 
-    keras.utils.set_random_seed(args.seed)
-    config = NetworkConfig(len(corpus.vocab), args.embedding_dim, args.units, args.layers, args.dropout)
-    model = build_model(config)
-    train_ds = window_dataset(corpus.train_ids, args.seq_len, args.batch_size, args.seed)
-    val_ds = eval_dataset(corpus.held_out_ids, min(args.seq_len, len(corpus.held_out_ids) - 1), args.batch_size)
+
+@dataclass(frozen=True)
+class Plan:
+    steps: int  # optimizer steps per epoch
+    eval_seq_len: int
+    eval_batch: int  # global held-out batch, a multiple of the replicas
+    eval_steps: int
+
+
+def make_plan(args: argparse.Namespace, corpus: Corpus, replicas: int) -> Plan:
+    if args.batch_size % replicas:
+        raise TrainingError(f"--batch-size {args.batch_size} must be a multiple of the {replicas} replicas")
     steps = num_windows(len(corpus.train_ids), args.seq_len) // args.batch_size
+    if steps < 1:
+        raise TrainingError(
+            f"{corpus.name}: the training text holds fewer than --batch-size {args.batch_size} "
+            f"windows of --seq-len {args.seq_len} chars"
+        )
+    held = len(corpus.held_out_ids)
+    eval_seq_len = min(args.seq_len, held - 1)
+    windows = eval_windows(held, eval_seq_len) if eval_seq_len > 0 else 0
+    eval_batch = min(args.batch_size, windows // replicas * replicas)
+    if eval_batch < 1:
+        raise TrainingError(f"{corpus.name}: the held-out text (last 10%, {held} chars) is too short")
+    eval_steps = windows // eval_batch
     if args.max_steps:
-        steps = min(steps, args.max_steps)
+        steps, eval_steps = min(steps, args.max_steps), min(eval_steps, args.max_steps)
+    return Plan(steps, eval_seq_len, eval_batch, eval_steps)
+
+
+def distributed(
+    strategy: tf.distribute.Strategy, global_batch: int, make: Callable[[int, tuple[int, int], int], tf.data.Dataset]
+) -> Any:
+    """`make(per_replica_batch, (pipelines, this pipeline), local_replicas)` on every worker."""
+
+    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        shard = (ctx.num_input_pipelines, ctx.input_pipeline_id)
+        return make(ctx.get_per_replica_batch_size(global_batch), shard, ctx.num_replicas_in_sync // shard[0])
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def fit_model(
+    args: argparse.Namespace, corpus: Corpus, work_dir: Path, strategy: tf.distribute.Strategy, role: Role
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train (resuming from `work_dir` if a checkpoint is there); return the best model and run facts."""
+    keras.utils.set_random_seed(args.seed)
+    replicas = strategy.num_replicas_in_sync
+    plan = make_plan(args, corpus, replicas)
+    config = NetworkConfig(len(corpus.vocab), args.embedding_dim, args.units, args.layers, args.dropout)
     lr: Any = args.lr
     if args.decay == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps * args.epochs, alpha=0.05)
-    model.compile(
-        optimizer=keras.optimizers.Adam(lr, clipnorm=args.clipnorm),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    callbacks = make_callbacks(work_dir, corpus.vocab, args.sample_prompt, args.patience, args.backup_every)
-    previous_best = best_val_loss(work_dir / "history.csv")
-    if previous_best is not None:
-        for cb in callbacks:
-            if isinstance(cb, keras.callbacks.ModelCheckpoint):
-                cb.best = previous_best
-    elapsed = ElapsedCallback(work_dir / "elapsed.txt")
-    history = model.fit(
-        train_ds.repeat() if args.max_steps else train_ds,
-        validation_data=val_ds,
-        epochs=args.epochs,
-        steps_per_epoch=steps,
-        callbacks=[*callbacks, elapsed],
-        verbose=2,
-    )
+        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=plan.steps * args.epochs, alpha=0.05)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    # TF wants every worker to save; only the chief's directory is kept.
+    ckpt_dir = work_dir / "ckpt" if role.is_chief else Path(tempfile.mkdtemp(prefix=".worker-ckpt-", dir=work_dir))
+    with strategy.scope():
+        model = build_model(config)
+        # Each replica clips its share of the gradient before the all-reduce sums them:
+        # clipping at clipnorm / replicas bounds the sum by clipnorm, as on one device.
+        optimizer = keras.optimizers.Adam(lr, clipnorm=args.clipnorm / replicas)
+        optimizer.build(model.trainable_variables)
+        state = RunState(model, optimizer, ckpt_dir)
+    log = EpochLog(work_dir, corpus.vocab, args.sample_prompt) if role.is_chief else None
+    try:
+        resumed = role.is_chief and (
+            state.restore() or state.restore_keras_backup(model, work_dir / "backup", work_dir / "history.csv")
+        )
+        if role.num_workers > 1:
+            broadcast_from_chief(strategy, [*model.weights, *optimizer.variables, *state.counters])
+        if log:
+            log.keep_epochs(int(state.epoch.numpy()))
+        epoch, batch = int(state.epoch.numpy()), int(state.batch.numpy())
+        if resumed or epoch or batch:  # every worker says so: the others got the chief's state
+            print(f"resuming from the checkpoint at epoch {epoch + 1}, step {batch}", flush=True)
+        _loop(args, corpus, strategy, plan, model, optimizer, state, log)
+    except ValueError as exc:  # a checkpoint of another model
+        raise TrainingError(str(exc)) from None
+    finally:
+        if not role.is_chief:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+    print(f"{role.name}: final weights sha256 {weights_digest(model)}", flush=True)
     best = work_dir / "best.keras"
-    if best.exists():
+    if role.is_chief and best.exists():
         model.load_weights(best)
-    losses = history.history.get("val_loss", [])
+    best_loss = float(state.best.numpy())
     return model, {
         "config": config.to_dict(),
-        "epochs_run": epochs_logged(work_dir / "history.csv"),
-        "val_loss_windows": round(min(losses), 4) if losses else previous_best,
-        "train_seconds": round(elapsed.total, 1),
-        "steps_per_epoch": steps,
+        "epochs_run": int(state.epoch.numpy()),
+        "val_loss_windows": round(best_loss, 4) if best_loss < float("inf") else None,
+        "train_seconds": round(float(state.seconds.numpy()), 1),
+        "steps_per_epoch": plan.steps,
+        "distribution": {"strategy": type(strategy).__name__, "replicas": replicas, "workers": role.num_workers},
     }
+
+
+def _loop(
+    args: argparse.Namespace,
+    corpus: Corpus,
+    strategy: tf.distribute.Strategy,
+    plan: Plan,
+    model: keras.Model,
+    optimizer: keras.Optimizer,
+    state: RunState,
+    log: EpochLog | None,
+) -> None:
+    train_step = make_train_step(strategy, model, optimizer, args.batch_size)
+    eval_step = make_eval_step(strategy, model)
+    mark = time.monotonic()
+
+    def clock() -> None:  # training time accumulates in the checkpoint, across runs
+        nonlocal mark
+        now = time.monotonic()
+        state.seconds.assign_add(now - mark)
+        mark = now
+
+    first_epoch = int(state.epoch.numpy())
+
+    def train_data(batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
+        # Pass e is epoch e: a resume starts at the saved epoch's pass, past its done steps.
+        skip = int(state.batch.numpy()) * local
+        return window_dataset(
+            corpus.train_ids,
+            args.seq_len,
+            batch,
+            args.seed,
+            passes=None,
+            first_pass=first_epoch,
+            skip_batches=skip,
+            shard=shard,
+            batches_per_pass=plan.steps * local,
+        )
+
+    def eval_data(batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
+        held = corpus.held_out_ids
+        per_pass = plan.eval_steps * local
+        return eval_dataset(held, plan.eval_seq_len, batch, shard=shard, batches_per_pass=per_pass, passes=None)
+
+    batches = iter(distributed(strategy, args.batch_size, train_data))
+    eval_batches = iter(distributed(strategy, plan.eval_batch, eval_data))
+    for epoch in range(first_epoch, args.epochs):
+        if int(state.wait.numpy()) >= args.patience:  # a resumed run that had already stopped early
+            break
+        print(f"Epoch {epoch + 1}/{args.epochs}", flush=True)
+        start, first = time.monotonic(), int(state.batch.numpy())
+        total = 0.0
+        for step in range(first, plan.steps):
+            total += float(train_step(batches))
+            state.batch.assign(step + 1)
+            if int(optimizer.iterations.numpy()) % args.backup_every == 0:
+                clock()
+                state.save()
+        val_loss = held_out_loss(eval_step, eval_batches, plan.eval_steps)
+        improved = val_loss < float(state.best.numpy())
+        state.best.assign(min(val_loss, float(state.best.numpy())))
+        state.wait.assign(0 if improved else int(state.wait.numpy()) + 1)
+        state.epoch.assign(epoch + 1)
+        state.batch.assign(0)
+        clock()
+        took, done = time.monotonic() - start, max(1, plan.steps - first)
+        logs = {"loss": total / done, "val_loss": val_loss, "seconds": round(took, 1)}
+        print(
+            f"{plan.steps}/{plan.steps} - {took:.0f}s - {1000 * took / done:.0f}ms/step"
+            f" - loss: {logs['loss']:.4f} - val_loss: {val_loss:.4f}",
+            flush=True,
+        )
+        if log:
+            log.epoch_end(model, epoch, logs, improved)
+        state.save()  # after the history row: a resume drops rows the checkpoint lacks
+        if log:
+            log.sample(model, epoch)
+        if int(state.wait.numpy()) >= args.patience:
+            print(f"early stop: no held-out improvement in {args.patience} epochs", flush=True)
+
+
+def held_out_loss(eval_step: Any, batches: Any, steps: int) -> float:
+    """Mean held-out loss (nats/char) over one pass of the held-out windows, from every replica."""
+    total = count = 0.0
+    for _ in range(steps):
+        loss_sum, chars = eval_step(batches)
+        total, count = total + float(loss_sum), count + float(chars)
+    return total / count
