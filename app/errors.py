@@ -27,6 +27,10 @@ INVALID, NOT_FOUND, OVERLOADED, UNAVAILABLE, SERVER_ERROR = (
 )
 
 
+REASONS = {400: "bad_encoding", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+           422: "invalid", 429: "overloaded", 503: "unavailable"}  # fmt: skip
+
+
 class ApiError(Exception):
     """An error answered with the envelope; `reason` labels the rejected-requests metric."""
 
@@ -42,6 +46,11 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
         self.headers = headers or {}
+
+    @property
+    def reason(self) -> str:
+        """A label from a small fixed set, for the rejected-requests metric."""
+        return REASONS.get(self.status, str(self.status))
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.type, self.param, self.code)
@@ -98,7 +107,7 @@ def install_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ApiError)
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None and exc.status != 500:
-            metrics.rejected(exc.code or exc.type)
+            metrics.rejected(exc.reason)
         return exc.response()
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

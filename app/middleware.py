@@ -28,7 +28,7 @@ class BodyGuard:
 
     async def _refuse(self, send: Send, error: ApiError) -> None:
         if self.on_reject:
-            self.on_reject(error.code or error.type)
+            self.on_reject(error.reason)
         await send_error(send, error)
 
     def _too_large(self) -> ApiError:

@@ -109,29 +109,39 @@ class Collector:
         seq = self._seqs[index]
         return seq.first_at, seq.last_at
 
+    def _take_now(self) -> list[Batch]:
+        """Everything that arrived, one Batch per sequence with news; re-arms the engine's wake-up."""
+        with self._lock:
+            self._event.clear()
+            self._signalled = False
+            batches = []
+            for seq in self._seqs:
+                end = seq.end if (seq.end is not None and not seq.end_taken) else None
+                if seq.text or seq.logprobs or end is not None:
+                    batches.append(Batch(seq.index, "".join(seq.text), seq.logprobs, end))
+                    seq.text, seq.logprobs = [], []
+                    seq.end_taken |= end is not None
+            return batches
+
     async def take(self) -> list[Batch]:
-        """Wait until something arrived, then take all of it (one Batch per sequence with news)."""
-        while True:
-            await self._event.wait()
-            with self._lock:
-                self._event.clear()
-                self._signalled = False
-                batches = []
-                for seq in self._seqs:
-                    end = seq.end if (seq.end is not None and not seq.end_taken) else None
-                    if seq.text or seq.logprobs or end is not None:
-                        batches.append(Batch(seq.index, "".join(seq.text), seq.logprobs, end))
-                        seq.text, seq.logprobs = [], []
-                        seq.end_taken |= end is not None
-            if batches:
-                return batches
+        """Take what has arrived; if nothing has, wait for the engine's wake-up first."""
+        while not (batches := self._take_now()):
+            await self._event.wait()  # a stale wake-up only costs one more look
+        return batches
 
     async def coalesced(self, interval: float) -> AsyncIterator[list[Batch]]:
-        """Batches as they come, at most one per `interval` seconds; the first at once."""
+        """Batches as they come, the first at once, then at most one per tick of `interval` seconds.
+
+        Ticks are aligned on the loop's clock, so every stream of the server wakes in the same
+        loop iteration, and while a stream sleeps the engine does not wake the loop for it.
+        """
+        loop = asyncio.get_running_loop()
         while not self.finished:
             yield await self.take()
             if interval > 0 and not self.finished:
-                await asyncio.sleep(interval)
+                with self._lock:
+                    self._signalled = True  # no wake-ups until the next take(): it will look anyway
+                await asyncio.sleep(interval - loop.time() % interval)
 
     async def collect(self) -> list[Batch]:
         """Wait until every sequence has ended; all each produced, one Batch per sequence, in order."""

@@ -78,6 +78,21 @@ def test_malformed_or_non_object_json_is_422(client: TestClient, raw: str) -> No
         error_of(client.post(route, content=raw, headers=JSON), 422, "invalid_request_error")
 
 
+def test_integral_floats_count_as_ints(client: TestClient) -> None:
+    # JSON Schema's "integer" includes 20.0; only non-integral numbers are refused.
+    body = client.post("/api/generate", content='{"max_chars": 20.0, "seed": 3.0}', headers=JSON).json()
+    assert len(body["text"]) == 20 and body["seed"] == 3
+
+
+def test_refusals_are_counted_by_reason(client: TestClient) -> None:
+    client.post("/api/generate", json={"max_chars": "x"})
+    client.post("/api/generate", content=b"x" * 5000, headers=JSON)
+    client.get("/nowhere")
+    text = client.get("/metrics").text
+    for reason in ("invalid", "body_too_large", "not_found"):
+        assert f'charlstm_rejected_requests_total{{reason="{reason}"}}' in text
+
+
 def test_wrong_or_missing_content_type_is_422(client: TestClient) -> None:
     for headers in ({"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}):
         for route in GENERATE_ROUTES:
