@@ -19,12 +19,17 @@ the rest:
 - work buffers are preallocated per batch size and every op writes in place.
 
 Reproducibility: OpenBLAS's matrix product gives a row slightly different results (last bits)
-depending on how many rows are multiplied with it and where the row sits.  So by default
-(`exact=True`) each row is multiplied on its own (a stacked matmul = one matrix-vector
-product per row, bit-identical to the batch-1 product), and a seed gives the same text alone
-or beside other sequences.  `exact=False` uses one matrix-matrix product for the batch:
-faster for large batches, reproducible only for the same batch composition.
-Checked against the Keras model in tests/test_cell.py.
+depending on how many rows are multiplied with it and where the row sits (measured on this
+OpenBLAS: 1 row goes to gemv, 2-3 and 4-8 rows to other kernels, and from 12 rows on, rows
+fall into classes by position; small fixed-size row blocks are position-invariant but each
+call repacks the whole weight matrix, which costs more than the per-row products).  So by
+default (`exact=True`) each row is multiplied on its own (a stacked matmul = one
+matrix-vector product per row, bit-identical to the batch-1 product), and a seed gives the
+same text alone or beside other sequences.  `exact=False` uses one matrix-matrix product for
+the batch: faster per core for large batches, reproducible only for the same batch composition.
+Rows never mix in a step, so a batch of 4 or more rows is split in two halves stepped on two
+threads (`threads=2`, the default on a machine with 2+ cores; NumPy releases the GIL): every
+row's bits are the same whichever half it lands in.  Checked against Keras in tests/test_cell.py.
 
     stack = LSTMStack.from_keras(keras_model)
     logits, state = stack.prime(vocab.encode("ROMEO:"))   # (vocab,), State of batch 1
@@ -33,6 +38,9 @@ Checked against the Keras model in tests/test_cell.py.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +48,16 @@ import numpy as np
 
 F32 = np.float32
 PRIME_CHUNK = 16  # prompt chars primed per call of prime_chunk (fixed, so priming is reproducible)
+SPLIT_MIN_ROWS = 4  # from this batch size on, rows are split over the threads; below it, columns
+
+
+def default_threads() -> int:
+    """Threads a step may use: 2 where the process may run on 2+ cores, else 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return 2 if cores >= 2 else 1
 
 
 def limit_blas_threads(n: int = 1) -> None:
@@ -123,11 +141,15 @@ class LSTMStack:
         dense_w: np.ndarray,
         dense_b: np.ndarray,
         exact: bool = True,
+        threads: int | None = None,
     ):
         u = self.units = int(layers[0].recurrent.shape[0])
         self.num_layers = len(layers)
         self.vocab_size = int(dense_w.shape[1])
         self.exact = exact
+        self.threads = default_threads() if threads is None else threads  # 1 or 2: see the docstring
+        self._pool: ThreadPoolExecutor | None = None  # the second thread, started on first use
+        self._pool_lock = threading.Lock()
         self.layers = layers  # Keras layout, kept for reference and checks
         first = layers[0]
         # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
@@ -139,9 +161,10 @@ class LSTMStack:
         self.biases = [_reorder(lw.bias, u) for lw in layers[1:]]
         self.dense_w = np.ascontiguousarray(dense_w, F32)  # (units, vocab)
         self.dense_b = np.ascontiguousarray(dense_b, F32)  # (vocab,)
+        self._half = max(16, (2 * u) // 16 * 16) if 4 * u > 16 else 2 * u  # column split of 4*units
 
     @classmethod
-    def from_keras(cls, model: Any, exact: bool = True) -> LSTMStack:
+    def from_keras(cls, model: Any, exact: bool = True, threads: int | None = None) -> LSTMStack:
         embedding = np.asarray(model.get_layer("embedding").get_weights()[0], F32)
         layers = []
         n = 0
@@ -150,7 +173,7 @@ class LSTMStack:
             layers.append(LayerWeights(np.asarray(kernel, F32), np.asarray(recurrent, F32), np.asarray(bias, F32)))
             n += 1
         dense_w, dense_b = model.get_layer("logits").get_weights()
-        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), exact=exact)
+        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), exact, threads)
 
     def zero_state(self, batch: int = 1) -> State:
         return State.zeros(self.num_layers, batch, self.units)
@@ -161,6 +184,26 @@ class LSTMStack:
             np.matmul(x[:, None, :], w, out=out[:, None, :])
         else:
             np.matmul(x, w, out=out)
+
+    def _gate_product(self, x: np.ndarray, w: np.ndarray, out: np.ndarray, both_threads: bool) -> None:
+        """out = x @ w for an LSTM weight (in, 4*units); when exact, always as two column halves.
+
+        The halves are fixed, so a row's bits do not depend on whether they are computed one
+        after the other or (`both_threads`, for batches too small to split by rows) at once.
+        """
+        if not self.exact:
+            self._product(x, w, out)
+            return
+        half = self._half
+        if both_threads:
+            other = self._second_thread().submit(self._product, x, w[:, half:], out[:, half:])
+            try:
+                self._product(x, w[:, :half], out[:, :half])
+            finally:
+                other.result()
+        else:
+            self._product(x, w[:, :half], out[:, :half])
+            self._product(x, w[:, half:], out[:, half:])
 
     def _buffers(self, state: State) -> dict[str, Any]:
         work = state.work
@@ -174,23 +217,47 @@ class LSTMStack:
             work["logits"] = np.empty((b, self.vocab_size), F32)
         return work
 
+    def _second_thread(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="lstm-rows")
+            return self._pool
+
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
         work = self._buffers(state)
-        u, z, tmp = self.units, work["z"], work["tmp"]
-        self._product(state.h[0], self.recurrent0, z)
-        z += self.input_table[ids]
-        _gates(z, state.c[0], state.h[0], tmp, u)
-        for n, (w, b, xh) in enumerate(zip(self.fused, self.biases, work["xh"], strict=True), start=1):
-            xh[:, :-u] = state.h[n - 1]
-            xh[:, -u:] = state.h[n]
-            self._product(xh, w, z)
+        b = state.batch
+        if self.threads > 1 and b >= SPLIT_MIN_ROWS:
+            half = (b + 1) // 2  # rows [half, b) on the second thread, [0, half) here
+            other = self._second_thread().submit(self._step_rows, ids, state, work, half, b, False)
+            try:
+                self._step_rows(ids, state, work, 0, half, False)
+            finally:
+                other.result()  # always wait: the other half writes into the same buffers
+        else:
+            self._step_rows(ids, state, work, 0, b, self.threads > 1 and b > 0)
+        return work["logits"].copy()  # callers may keep it; the buffer is reused next step
+
+    def _step_rows(self, ids: np.ndarray, state: State, work: dict[str, Any], lo: int, hi: int, cols: bool) -> None:
+        """Step rows [lo, hi) of the batch: every op reads and writes only those rows.
+
+        `cols`: the second thread computes the right column half of each LSTM product.
+        """
+        u, z, tmp = self.units, work["z"][lo:hi], work["tmp"][lo:hi]
+        h, c = state.h[:, lo:hi], state.c[:, lo:hi]  # h[n] is a C-contiguous block of rows
+        self._gate_product(h[0], self.recurrent0, z, cols)
+        z += self.input_table[ids[lo:hi]]
+        _gates(z, c[0], h[0], tmp, u)
+        for n, (w, b, xh_all) in enumerate(zip(self.fused, self.biases, work["xh"], strict=True), start=1):
+            xh = xh_all[lo:hi]
+            xh[:, :-u] = h[n - 1]
+            xh[:, -u:] = h[n]
+            self._gate_product(xh, w, z, cols)
             z += b
-            _gates(z, state.c[n], state.h[n], tmp, u)
-        logits = work["logits"]
-        self._product(state.h[-1], self.dense_w, logits)
+            _gates(z, c[n], h[n], tmp, u)
+        logits = work["logits"][lo:hi]
+        self._product(h[-1], self.dense_w, logits)
         logits += self.dense_b
-        return logits.copy()  # callers may keep it; the buffer is reused next step
 
     def prime_chunk(self, ids: np.ndarray, state: State) -> np.ndarray:
         """Run up to PRIME_CHUNK prompt chars (time,) through one sequence's state, layer by layer.

@@ -81,15 +81,31 @@ def test_empty_prompt_logits_are_the_start_state(odd_keras_and_stack) -> None:
     np.testing.assert_array_equal(logits, model.get_layer("logits").get_weights()[1])
 
 
-def test_a_row_steps_the_same_alone_or_in_any_batch() -> None:
-    """Exact mode: the products are per row, so batch size and position never change a bit."""
-    stack = random_stack(units=96, vocab=40)
-    rng = np.random.default_rng(4)
-    prompts = rng.integers(0, 40, size=(9, 30))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_row_steps_the_same_alone_or_in_any_batch(threads: int) -> None:
+    """Exact mode: batch size, position, and the row or column split never change a bit (256 units)."""
+    stack = random_stack(units=256, vocab=40, threads=threads)
+    prompts = np.random.default_rng(4).integers(0, 40, size=(32, 12))
     alone = [stack.logits_of(p[None])[0] for p in prompts]
-    together = stack.logits_of(prompts)
-    for r in range(len(prompts)):
-        np.testing.assert_array_equal(together[r], alone[r])
+    for rows in [prompts[:2], prompts[:3], prompts[:5], prompts[::-1], prompts]:  # column split, then row split
+        together = stack.logits_of(rows)
+        for r, row in enumerate(rows):
+            np.testing.assert_array_equal(together[r], alone[[tuple(p) for p in prompts].index(tuple(row))])
+
+
+def test_threads_do_not_change_bits() -> None:
+    one, two = (random_stack(units=256, vocab=40, threads=n) for n in (1, 2))
+    prompts = np.random.default_rng(5).integers(0, 40, size=(9, 10))
+    for rows in [prompts[:1], prompts[:3], prompts]:
+        np.testing.assert_array_equal(one.logits_of(rows), two.logits_of(rows))
+
+
+def test_the_shared_product_would_change_bits_at_this_size() -> None:
+    """Guard for the two tests above: at 256 units one gemm for the batch does change last bits."""
+    stack = random_stack(units=256, vocab=40, exact=False, threads=1)
+    prompts = np.random.default_rng(4).integers(0, 40, size=(32, 12))
+    alone = np.stack([stack.logits_of(p[None])[0] for p in prompts])
+    assert not np.array_equal(stack.logits_of(prompts), alone)
 
 
 def test_state_rows_and_stack_round_trip() -> None:
@@ -102,8 +118,13 @@ def test_state_rows_and_stack_round_trip() -> None:
     np.testing.assert_array_equal(state.rows([2, 0]).c, state.c[:, [2, 0]])
 
 
-def random_stack(units: int, vocab: int, layers: int = 2, embedding: int = 16, seed: int = 0) -> LSTMStack:
-    """A NumPy-only network with random weights (no Keras): fast, for engine-level checks."""
+def random_stack(
+    units: int, vocab: int, layers: int = 2, embedding: int = 16, seed: int = 0, exact: bool = True, threads: int = 2
+) -> LSTMStack:
+    """A NumPy-only network with random weights (no Keras): fast, for engine-level checks.
+
+    Two threads by default, so the row and column splits are exercised on any machine.
+    """
     from model.cell import LayerWeights
 
     rng = np.random.default_rng(seed)
@@ -113,4 +134,4 @@ def random_stack(units: int, vocab: int, layers: int = 2, embedding: int = 16, s
 
     sizes = [embedding] + [units] * (layers - 1)
     lstm = [LayerWeights(normal(n, 4 * units), normal(units, 4 * units), normal(4 * units)) for n in sizes]
-    return LSTMStack(normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab))
+    return LSTMStack(normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab), exact, threads)

@@ -90,11 +90,12 @@ def mixed_requests(vocab: Vocab, n: int = 32) -> list[GenerationRequest]:
     return out
 
 
-@pytest.mark.parametrize("model", ["tiny", "medium"])
+@pytest.mark.parametrize("model", ["tiny", "medium", "medium-1-thread"])
 def test_32_concurrent_requests_give_the_same_text_as_alone(model: str, tiny, engine_of) -> None:
-    # At 256 units a batched matrix product changes last bits enough to change ~1/3 of these texts:
-    # the engine's per-row products must keep every bit.
-    stack, vocab = tiny if model == "tiny" else (random_stack(units=256, vocab=40), MEDIUM_VOCAB)
+    # At 256 units a batched matrix product changes last bits enough to change ~1/3 of these texts
+    # (see the next test): the engine's per-row products, split over threads, must keep every bit.
+    threads = 1 if model == "medium-1-thread" else 2
+    stack, vocab = tiny if model == "tiny" else (random_stack(units=256, vocab=40, threads=threads), MEDIUM_VOCAB)
     requests = mixed_requests(vocab)
     engine = engine_of(stack, vocab)
     sinks = [RecordingSink() for _ in requests]
@@ -108,6 +109,21 @@ def test_32_concurrent_requests_give_the_same_text_as_alone(model: str, tiny, en
         assert sink.generation is not None and sink.generation.finish_reason in {"length", "stop"}
         assert sink.generation.emitted == len(sink.text)
     assert {s.generation.finish_reason for s in sinks if s.generation} == {"length", "stop"}
+
+
+def test_a_shared_batch_product_would_change_texts_at_this_size(engine_of) -> None:
+    """Guard: the test above can see a break, since one gemm per batch changes some of these texts."""
+    stack = random_stack(units=256, vocab=40, exact=False, threads=1)
+    requests = mixed_requests(MEDIUM_VOCAB)
+    engine = engine_of(stack, MEDIUM_VOCAB)
+    sinks = [RecordingSink() for _ in requests]
+    for request, sink in zip(requests, sinks, strict=True):
+        engine.submit(request, sink)
+    changed = sum(
+        sink.wait().text != "".join(c.text for c in generate(stack, MEDIUM_VOCAB, request))
+        for request, sink in zip(requests, sinks, strict=True)
+    )
+    assert changed >= 1
 
 
 def test_a_repeated_prompt_skips_priming_and_gives_the_same_text(engine_of) -> None:
