@@ -3,8 +3,14 @@
     uvicorn app.main:app --host 127.0.0.1 --port 8000      # settings from CHARLSTM_* variables
 
 Importing this module is cheap (settings are read, nothing is loaded); the lifespan loads
-every model directory once, starts one engine thread per model, and on shutdown ends the
-open streams (`event: done` with finish_reason "cancelled") and stops the engines.
+every model directory once and starts one engine thread per model.  A model directory or a
+setting that cannot be used stops start-up with one line naming the file or variable.
+
+On SIGTERM (or Ctrl-C) the server stops admitting (generation routes and /readyz answer 503
+`unavailable`) and ends every open sequence at once: `/api` streams end with `event: done`
+and finish_reason "cancelled", `/v1` streams with an error chunk (type `unavailable`), and
+requests waiting for a whole text get 503.  Then uvicorn's graceful shutdown completes and
+the process exits 0.
 """
 
 from __future__ import annotations
