@@ -13,8 +13,9 @@ stopped, failed and cancelled sequences leave between steps.  Priming gets about
 per loop as the step took, so a long prompt slows the running streams by at most half.  The
 thread sleeps on a condition variable when there is no work.  A prompt primed before comes
 from a small cache (`n` completions of one prompt, resubmitted prompts).  Rows are multiplied
-one by one inside each batched call (model/cell.py, exact=True), so a seed gives the same text
-alone or beside any other sequences.
+one by one inside each batched call (model/cell.py, exact=True), and a batch of 4+ rows is
+stepped as two halves on two threads, so a seed gives the same text alone or beside any other
+sequences, and the step uses both cores of a 2-core machine.
 
 Sinks are called on the engine thread and must be quick.  A failure in one sequence (its
 sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of the batched

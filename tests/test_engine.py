@@ -48,6 +48,12 @@ class RecordingSink:
     def text(self) -> str:
         return "".join(c.text for c in self.chunks)
 
+    @property
+    def ended_with(self) -> Generation:
+        """The generation it ended with (on_done); fails the test when it ended with an error."""
+        assert self.generation is not None, f"ended with {self.error!r}"
+        return self.generation
+
     def wait(self, timeout: float = 30) -> RecordingSink:
         assert self.ended.wait(timeout), "the sequence never ended"
         return self
@@ -148,7 +154,7 @@ def test_seed_is_known_at_submit_and_drawn_when_missing(tiny, engine_of) -> None
     t1 = engine.submit(GenerationRequest("A", 10, seed=42), given)
     t2 = engine.submit(GenerationRequest("", 10), drawn)  # empty prompt: the start state
     assert t1.seed == 42 and 0 <= t2.seed < 2**63
-    assert given.wait().generation.seed == 42 and drawn.wait().generation.seed == t2.seed
+    assert given.wait().ended_with.seed == 42 and drawn.wait().ended_with.seed == t2.seed
     assert len(drawn.text) == 10
 
 
@@ -173,7 +179,7 @@ def test_cancel_takes_effect_within_one_step_and_frees_the_slot(engine_of) -> No
     assert sink.ended.wait(2)
     assert sink.generation is not None and sink.generation.finish_reason == "cancelled"
     assert len(sink.chunks) <= seen + 1  # at most the chunk being sent when cancel() ran
-    assert other.wait().generation.finish_reason == "length" and len(other.text) == 300
+    assert other.wait().ended_with.finish_reason == "length" and len(other.text) == 300
     deadline = time.monotonic() + 2
     while engine.active and time.monotonic() < deadline:
         time.sleep(0.001)
@@ -190,7 +196,7 @@ def test_cancelling_a_queued_sequence_ends_it_at_once(engine_of) -> None:
     ticket = engine.submit(GenerationRequest("ab", 10, seed=2), queued)
     assert engine.queued == 1
     ticket.cancel()
-    assert queued.wait(2).generation is not None and queued.generation.finish_reason == "cancelled"
+    assert queued.wait(2).ended_with.finish_reason == "cancelled"
     assert queued.chunks == [] and engine.queued == 0 and not running.ended.is_set()
 
 
@@ -204,7 +210,7 @@ def test_stop_ends_running_and_queued_sequences(engine_of) -> None:
         time.sleep(0.001)
     engine.stop()
     for sink in sinks:
-        assert sink.wait(1).generation is not None and sink.generation.finish_reason == "cancelled"
+        assert sink.wait(1).ended_with.finish_reason == "cancelled"
     assert engine._thread is not None and not engine._thread.is_alive()
     with pytest.raises(EngineClosed):
         engine.submit(GenerationRequest("a"), RecordingSink())
