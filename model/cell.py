@@ -29,7 +29,9 @@ same text alone or beside other sequences.  `exact=False` uses one matrix-matrix
 the batch: faster per core for large batches, reproducible only for the same batch composition.
 Rows never mix in a step, so a batch of 4 or more rows is split in two halves stepped on two
 threads (`threads=2`, the default on a machine with 2+ cores; NumPy releases the GIL): every
-row's bits are the same whichever half it lands in.  Checked against Keras in tests/test_cell.py.
+row's bits are the same whichever half it lands in.  The LSTM products are always computed as
+two fixed column halves, so a smaller batch can put the second half on the other thread
+(`SPLIT_SMALL_BATCHES`) with the same bits.  Checked against Keras in tests/test_cell.py.
 
     stack = LSTMStack.from_keras(keras_model)
     logits, state = stack.prime(vocab.encode("ROMEO:"))   # (vocab,), State of batch 1
@@ -48,7 +50,8 @@ import numpy as np
 
 F32 = np.float32
 PRIME_CHUNK = 16  # prompt chars primed per call of prime_chunk (fixed, so priming is reproducible)
-SPLIT_MIN_ROWS = 4  # from this batch size on, rows are split over the threads; below it, columns
+SPLIT_MIN_ROWS = 4  # from this batch size on, rows are split over the threads
+SPLIT_SMALL_BATCHES = True  # below it, column halves of the LSTM products (a hand-off per layer)
 
 
 def default_threads() -> int:
@@ -235,7 +238,7 @@ class LSTMStack:
             finally:
                 other.result()  # always wait: the other half writes into the same buffers
         else:
-            self._step_rows(ids, state, work, 0, b, self.threads > 1 and b > 0)
+            self._step_rows(ids, state, work, 0, b, SPLIT_SMALL_BATCHES and self.threads > 1 and b > 0)
         return work["logits"].copy()  # callers may keep it; the buffer is reused next step
 
     def _step_rows(self, ids: np.ndarray, state: State, work: dict[str, Any], lo: int, hi: int, cols: bool) -> None:
