@@ -67,7 +67,10 @@ class RunState:
         if not (weights.exists() and meta.exists()):
             return False
         model.compile(optimizer=self.checkpoint.optimizer)  # so load_weights restores Adam's state too
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{weights}: a backup of another model ({exc}); use another --work-dir") from None
         self.epoch.assign(int(json.loads(meta.read_text())["epoch"]))  # Keras resumed at the epoch's start
         with open(history, newline="") if history.exists() else open(os.devnull) as fh:
             losses = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
@@ -94,6 +97,8 @@ class EpochLog:
 
     def keep_epochs(self, done: int) -> None:
         """Drop history rows of epochs the checkpoint does not have (a kill between the two writes)."""
+        if done == 0:  # a fresh start: a best.keras left here belongs to another run
+            self.best_path.unlink(missing_ok=True)
         if not self.history.exists():
             return
         with open(self.history, newline="") as fh:

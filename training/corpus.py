@@ -129,6 +129,7 @@ def _write_ids(files: list[Path], vocab: Vocab, target: Path, count: int, dtype:
                 written += len(codepoints)
             if written != count:
                 raise CorpusError(f"{files[0]}: the corpus changed while it was being read")
+        os.chmod(tmp, 0o644)  # as a plain open() would leave it; mkstemp makes it owner-only
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

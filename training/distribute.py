@@ -137,6 +137,18 @@ def broadcast_from_chief(strategy: tf.distribute.Strategy, variables: Sequence[A
     sync()
 
 
+def distributed(
+    strategy: tf.distribute.Strategy, global_batch: int, make: Callable[[int, tuple[int, int], int], tf.data.Dataset]
+) -> Any:
+    """`make(per_replica_batch, (pipelines, this pipeline), local_replicas)` on every worker."""
+
+    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        shard = (ctx.num_input_pipelines, ctx.input_pipeline_id)
+        return make(ctx.get_per_replica_batch_size(global_batch), shard, ctx.num_replicas_in_sync // shard[0])
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
 def make_train_step(
     strategy: tf.distribute.Strategy, model: keras.Model, optimizer: keras.Optimizer, global_batch: int
 ) -> Callable[[Any], tf.Tensor]:

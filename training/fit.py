@@ -14,7 +14,6 @@ import argparse
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,14 @@ from model.network import NetworkConfig, build_model
 from training.callbacks import EpochLog, RunState
 from training.corpus import Corpus
 from training.dataset import eval_dataset, eval_windows, num_windows, window_dataset
-from training.distribute import Role, broadcast_from_chief, make_eval_step, make_train_step, weights_digest
+from training.distribute import (
+    Role,
+    broadcast_from_chief,
+    distributed,
+    make_eval_step,
+    make_train_step,
+    weights_digest,
+)
 
 
 class TrainingError(RuntimeError):
@@ -62,18 +68,6 @@ def make_plan(args: argparse.Namespace, corpus: Corpus, replicas: int) -> Plan:
     return Plan(steps, eval_seq_len, eval_batch, eval_steps)
 
 
-def distributed(
-    strategy: tf.distribute.Strategy, global_batch: int, make: Callable[[int, tuple[int, int], int], tf.data.Dataset]
-) -> Any:
-    """`make(per_replica_batch, (pipelines, this pipeline), local_replicas)` on every worker."""
-
-    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
-        shard = (ctx.num_input_pipelines, ctx.input_pipeline_id)
-        return make(ctx.get_per_replica_batch_size(global_batch), shard, ctx.num_replicas_in_sync // shard[0])
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
-
-
 def fit_model(
     args: argparse.Namespace, corpus: Corpus, work_dir: Path, strategy: tf.distribute.Strategy, role: Role
 ) -> tuple[keras.Model, dict[str, Any]]:
@@ -100,6 +94,9 @@ def fit_model(
         resumed = role.is_chief and (
             state.restore() or state.restore_keras_backup(model, work_dir / "backup", work_dir / "history.csv")
         )
+    except ValueError as exc:  # a checkpoint of another model
+        raise TrainingError(str(exc)) from None
+    try:
         if role.num_workers > 1:
             broadcast_from_chief(strategy, [*model.weights, *optimizer.variables, *state.counters])
         if log:
@@ -108,8 +105,6 @@ def fit_model(
         if resumed or epoch or batch:  # every worker says so: the others got the chief's state
             print(f"resuming from the checkpoint at epoch {epoch + 1}, step {batch}", flush=True)
         _loop(args, corpus, strategy, plan, model, optimizer, state, log)
-    except ValueError as exc:  # a checkpoint of another model
-        raise TrainingError(str(exc)) from None
     finally:
         if not role.is_chief:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
