@@ -16,6 +16,7 @@ the process exits 0.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -162,7 +163,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+    # uvicorn has finished its graceful shutdown (streams ended, lifespan done).  Exit at once:
+    # the interpreter's own teardown of TensorFlow takes seconds, which would push a
+    # `docker stop` past its grace period.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def exit_zero_after_sigterm() -> None:

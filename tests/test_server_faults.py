@@ -160,7 +160,7 @@ def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
             events = [parse_sse(list(it)) for it in iters]  # both end instead of running on
         code = server.proc.wait(timeout=15)
     took = time.perf_counter() - t0
-    output = server.proc.stdout.read() if server.proc.stdout else ""
+    output = server.output()
     for ev in events:
         assert ev[-1][0] == "done" and ev[-1][1]["finish_reason"] == "cancelled"
     assert code == 0, output
