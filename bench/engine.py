@@ -12,8 +12,9 @@ exactly an embedding lookup, then the LSTMs); (d) the TensorFlow tutorial's OneS
 `tf.function` step carrying (h, c), at batch 1 and 32; (e) the bound: only the per-char matrix
 products in NumPy float32, at batch 1 and 32, one shared product per matrix, with whichever of 1
 or 2 BLAS threads measures faster.  The engine steps a batch of 4+ rows as two halves on two
-threads (model/cell.py), so its 32-sequence row is also shown on one thread.  Without a trained model at DIR it measures a
-randomly initialised model of the same shape (2×512 LSTM, embedding 64, vocab 65) and says so.
+threads (model/cell.py), so its 32-sequence row is also shown on one thread.  Without a trained
+model at DIR it measures a randomly initialised model of the same shape (2×512 LSTM, embedding
+64, vocab 65) and says so.
 """
 
 from __future__ import annotations
