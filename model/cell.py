@@ -51,7 +51,7 @@ import numpy as np
 F32 = np.float32
 PRIME_CHUNK = 16  # prompt chars primed per call of prime_chunk (fixed, so priming is reproducible)
 SPLIT_MIN_ROWS = 4  # from this batch size on, rows are split over the threads
-SPLIT_SMALL_BATCHES = True  # below it, column halves of the LSTM products (a hand-off per layer)
+SPLIT_SMALL_BATCHES = False  # below it, column halves of the LSTM products (a hand-off per layer)
 
 
 def default_threads() -> int:

@@ -93,7 +93,9 @@ def test_a_row_steps_the_same_alone_or_in_any_batch(threads: int) -> None:
             np.testing.assert_array_equal(together[r], alone[[tuple(p) for p in prompts].index(tuple(row))])
 
 
-def test_threads_do_not_change_bits() -> None:
+@pytest.mark.parametrize("split_small", [False, True])
+def test_threads_do_not_change_bits(split_small: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("model.cell.SPLIT_SMALL_BATCHES", split_small)  # column halves on two threads
     one, two = (random_stack(units=256, vocab=40, threads=n) for n in (1, 2))
     prompts = np.random.default_rng(5).integers(0, 40, size=(9, 10))
     for rows in [prompts[:1], prompts[:3], prompts]:
