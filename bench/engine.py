@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         ("a", "(a) this engine, 1 sequence", 1),
         ("b", "(b) this engine, 32 sequences (aggregate)", 32),
         ("b_1t", "    same, one thread (no row split)", 32),
-        ("b_gemm", "    same, a shared gemm per half batch (exact=False: not reproducible)", 32),
+        ("b_gemm", "    same, a shared gemm per half (exact=False: not reproducible)", 32),
         ("c", "(c) keras-io loop: model.predict on a one-hot 40-char window", 1),
         ("d1", "(d) TF tutorial OneStep: tf.function step carrying states", 1),
         ("d32", "(d) TF tutorial OneStep: tf.function step carrying states", 32),
