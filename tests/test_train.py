@@ -28,6 +28,12 @@ def make_corpus(path: Path, words: int = 3000, seed: int = 0) -> Path:
     return path
 
 
+def cli_args(corpus: Path, tmp_path: Path, epochs: int, extra: list[str] | None = None) -> list[str]:
+    """The training command line for a tiny model writing under tmp_path."""
+    out, work = str(tmp_path / "m"), str(tmp_path / "w")
+    return ["--corpus", str(corpus), "--out", out, "--work-dir", work, "--epochs", str(epochs), *(extra or []), *TINY]
+
+
 def history(work: Path) -> list[dict[str, str]]:
     with open(work / "history.csv", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -36,21 +42,7 @@ def history(work: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_loss_falls_and_a_complete_model_directory_is_written(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "c.txt")
-    rc = train_main(
-        [
-            "--corpus",
-            str(corpus),
-            "--out",
-            str(tmp_path / "m"),
-            "--work-dir",
-            str(tmp_path / "w"),
-            "--epochs",
-            "3",
-            "--lr",
-            "1e-2",
-            *TINY,
-        ]
-    )
+    rc = train_main(cli_args(corpus, tmp_path, epochs=3, extra=["--lr", "1e-2"]))
     assert rc == 0
     losses = [float(r["loss"]) for r in history(tmp_path / "w")]
     assert len(losses) == 3 and losses[-1] < losses[0] - 0.3
@@ -90,17 +82,7 @@ def run_cli(args: list[str]) -> subprocess.Popen[str]:
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_the_same_command_resumes(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "c.txt", words=12000)
-    args = [
-        "--corpus",
-        str(corpus),
-        "--out",
-        str(tmp_path / "m"),
-        "--work-dir",
-        str(tmp_path / "w"),
-        "--epochs",
-        "4",
-        *TINY,
-    ]
+    args = cli_args(corpus, tmp_path, epochs=4)
     first = run_cli(args)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and first.poll() is None:  # wait until epoch 1 is logged...
