@@ -59,7 +59,7 @@ bench: $(VENV)/.runtime
 	$(PY) -m bench.http
 
 train: $(VENV)/.runtime
-	$(PY) -m training.train --corpus $(CORPUS) --out $(MODEL_DIR) --name shakespeare --epochs 10
+	$(PY) -m training.train --corpus $(CORPUS) --out $(MODEL_DIR) --name shakespeare --epochs 11
 
 docker-image: docker-engine
 	bash scripts/docker_image.sh $(IMAGE)
