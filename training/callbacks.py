@@ -14,7 +14,6 @@ sample through model/generate.py, the same loop the server and the CLI use.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from pathlib import Path
@@ -60,22 +59,6 @@ class RunState:
                     "use another --work-dir, or delete this one to start over"
                 ) from None
         return bool(path)
-
-    def restore_keras_backup(self, model: keras.Model, backup: Path, history: Path) -> bool:
-        """Adopt a backup left by the earlier `model.fit` version of this code (BackupAndRestore)."""
-        weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
-        if not (weights.exists() and meta.exists()):
-            return False
-        model.compile(optimizer=self.checkpoint.optimizer)  # so load_weights restores Adam's state too
-        try:
-            model.load_weights(weights)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{weights}: a backup of another model ({exc}); use another --work-dir") from None
-        self.epoch.assign(int(json.loads(meta.read_text())["epoch"]))  # Keras resumed at the epoch's start
-        with open(history, newline="") if history.exists() else open(os.devnull) as fh:
-            losses = [float(r["val_loss"]) for r in csv.DictReader(fh) if r.get("val_loss")]
-        self.best.assign(min(losses, default=math.inf))
-        return True
 
     def save(self) -> None:
         self.manager.save()

@@ -91,9 +91,7 @@ def fit_model(
         state = RunState(model, optimizer, ckpt_dir)
     log = EpochLog(work_dir, corpus.vocab, args.sample_prompt) if role.is_chief else None
     try:
-        resumed = role.is_chief and (
-            state.restore() or state.restore_keras_backup(model, work_dir / "backup", work_dir / "history.csv")
-        )
+        resumed = role.is_chief and state.restore()
     except ValueError as exc:  # a checkpoint of another model
         raise TrainingError(str(exc)) from None
     try:
