@@ -27,7 +27,7 @@ from model.generate import GenerationRequest, generate
 from model.sampling import SamplingParams
 from model.vocab import Vocab
 
-HISTORY_FIELDS = ["epoch", "loss", "val_loss", "seconds"]
+HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_loss_ema", "weights", "seconds"]
 
 
 class RunState:
@@ -96,7 +96,7 @@ class EpochLog:
                 writer.writeheader()
             writer.writerows(rows)
 
-    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, float], improved: bool) -> None:
+    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any], improved: bool) -> None:
         if improved:
             tmp = self.best_path.with_name(f".{self.best_path.name}.partial.keras")
             model.save(tmp)
@@ -105,6 +105,8 @@ class EpochLog:
         for name, key in (("train", "loss"), ("validation", "val_loss")):
             with self.writers[name].as_default():
                 tf.summary.scalar("epoch_loss", logs[key], step=epoch)
+            if name == "validation" and "val_loss_ema" in logs:
+                tf.summary.scalar("epoch_loss_ema", logs["val_loss_ema"], step=epoch)
             self.writers[name].flush()
 
     def sample(self, model: keras.Model, epoch: int, chars: int = 200, seed: int = 0) -> None:

@@ -68,6 +68,22 @@ def make_plan(args: argparse.Namespace, corpus: Corpus, replicas: int) -> Plan:
     return Plan(steps, eval_seq_len, eval_batch, eval_steps)
 
 
+def learning_rate(args: argparse.Namespace, total_steps: int) -> Any:
+    """Linear warm-up to --lr, then cosine decay to 5% of it at the last step (or constant)."""
+    warmup = min(args.warmup_steps, max(0, total_steps - 1))
+    if args.decay != "cosine":
+        if not warmup:
+            return args.lr
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=1 << 40, alpha=1.0, warmup_target=args.lr, warmup_steps=warmup
+        )
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=total_steps, alpha=0.05)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total_steps - warmup, alpha=0.05, warmup_target=args.lr, warmup_steps=warmup
+    )
+
+
 def fit_model(
     args: argparse.Namespace, corpus: Corpus, work_dir: Path, strategy: tf.distribute.Strategy, role: Role
 ) -> tuple[keras.Model, dict[str, Any]]:
@@ -76,9 +92,7 @@ def fit_model(
     replicas = strategy.num_replicas_in_sync
     plan = make_plan(args, corpus, replicas)
     config = NetworkConfig(len(corpus.vocab), args.embedding_dim, args.units, args.layers, args.dropout)
-    lr: Any = args.lr
-    if args.decay == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=plan.steps * args.epochs, alpha=0.05)
+    lr = learning_rate(args, plan.steps * args.epochs)
     work_dir.mkdir(parents=True, exist_ok=True)
     # TF wants every worker to save; only the chief's directory is kept.
     ckpt_dir = work_dir / "ckpt" if role.is_chief else Path(tempfile.mkdtemp(prefix=".worker-ckpt-", dir=work_dir))
@@ -86,7 +100,14 @@ def fit_model(
         model = build_model(config)
         # Each replica clips its share of the gradient before the all-reduce sums them:
         # clipping at clipnorm / replicas bounds the sum by clipnorm, as on one device.
-        optimizer = keras.optimizers.Adam(lr, clipnorm=args.clipnorm / replicas)
+        optimizer = keras.optimizers.AdamW(
+            lr,
+            weight_decay=args.weight_decay,
+            clipnorm=args.clipnorm / replicas,
+            use_ema=args.ema > 0,
+            ema_momentum=args.ema or 0.99,
+        )
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
         optimizer.build(model.trainable_variables)
         state = RunState(model, optimizer, ckpt_dir)
     log = EpochLog(work_dir, corpus.vocab, args.sample_prompt) if role.is_chief else None
@@ -178,21 +199,37 @@ def _loop(
                 clock()
                 state.save()
         val_loss = held_out_loss(eval_step, eval_batches, plan.eval_steps)
-        improved = val_loss < float(state.best.numpy())
-        state.best.assign(min(val_loss, float(state.best.numpy())))
+        val_ema = averaged = None
+        if optimizer.use_ema:  # score the averaged weights too; keep them in the model if better
+            current = [v.numpy() for v in model.trainable_variables]
+            optimizer.finalize_variable_values(model.trainable_variables)
+            val_ema = held_out_loss(eval_step, eval_batches, plan.eval_steps)
+            averaged = val_ema < val_loss
+            if not averaged:
+                for variable, value in zip(model.trainable_variables, current, strict=True):
+                    variable.assign(value)
+        best_now = min(val_loss, val_ema) if val_ema is not None else val_loss
+        improved = best_now < float(state.best.numpy())
+        state.best.assign(min(best_now, float(state.best.numpy())))
         state.wait.assign(0 if improved else int(state.wait.numpy()) + 1)
         state.epoch.assign(epoch + 1)
         state.batch.assign(0)
         clock()
         took, done = time.monotonic() - start, max(1, plan.steps - first)
-        logs = {"loss": total / done, "val_loss": val_loss, "seconds": round(took, 1)}
+        logs: dict[str, Any] = {"loss": total / done, "val_loss": val_loss, "seconds": round(took, 1)}
+        if val_ema is not None:
+            logs |= {"val_loss_ema": val_ema, "weights": "ema" if averaged else "raw"}
+        ema_note = f" - val_loss_ema: {val_ema:.4f}" if val_ema is not None else ""
         print(
             f"{plan.steps}/{plan.steps} - {took:.0f}s - {1000 * took / done:.0f}ms/step"
-            f" - loss: {logs['loss']:.4f} - val_loss: {val_loss:.4f}",
+            f" - loss: {logs['loss']:.4f} - val_loss: {val_loss:.4f}{ema_note}",
             flush=True,
         )
         if log:
             log.epoch_end(model, epoch, logs, improved)
+        if averaged:  # training goes on from the raw weights
+            for variable, value in zip(model.trainable_variables, current, strict=True):
+                variable.assign(value)
         state.save()  # after the history row: a resume drops rows the checkpoint lacks
         if log:
             log.sample(model, epoch)

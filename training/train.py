@@ -47,6 +47,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=20, help="maximum epochs")
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (peak)")
     p.add_argument("--decay", choices=["cosine", "none"], default="cosine", help="learning-rate schedule")
+    p.add_argument("--warmup-steps", type=int, default=50, help="steps of linear learning-rate warm-up (0: none)")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW decoupled weight decay (0: plain Adam)")
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.998,
+        help="momentum of an exponential moving average of the weights, kept when it scores better (0: off)",
+    )
     p.add_argument("--clipnorm", type=float, default=5.0, help="gradient clipping by global norm")
     p.add_argument("--patience", type=int, default=3, help="early stop after this many epochs without improvement")
     p.add_argument("--backup-every", type=int, default=50, help="steps between resume backups")
@@ -65,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--dropout must be in [0, 1)")
     if not args.lr > 0:
         p.error("--lr must be > 0")
+    if args.warmup_steps < 0:
+        p.error("--warmup-steps must be ≥ 0")
+    if args.weight_decay < 0:
+        p.error("--weight-decay must be ≥ 0")
+    if not 0 <= args.ema < 1:
+        p.error("--ema must be in [0, 1)")
     if args.max_steps < 0:
         p.error("--max-steps must be ≥ 0")
     if not args.worker_timeout > 0:
