@@ -54,6 +54,15 @@ class Sink(Protocol):
     def on_error(self, exc: BaseException) -> None: ...
 
 
+class Work(Protocol):
+    """Model work besides generation (model/score.py's Reading): run between steps, a slice at a time."""
+
+    cancelled: bool
+
+    def run_slice(self) -> bool: ...  # about one step's worth of work; True when finished
+    def fail(self, exc: BaseException) -> None: ...
+
+
 class Ticket:
     """A handle on one submitted sequence."""
 
@@ -88,6 +97,7 @@ class Engine:
         self.max_active, self.blas_threads = max_active, blas_threads
         self._wake = threading.Condition()
         self._inbox: deque[_Sequence] = deque()  # guarded by _wake
+        self._work: deque[Work] = deque()  # guarded by _wake; run in slices while streams step
         self._priming: list[_Sequence] = []  # engine thread only
         self._active: list[_Sequence] = []  # engine thread only; row r of _state is _active[r]
         self._state = stack.zero_state(0)
@@ -122,6 +132,14 @@ class Engine:
         elif self._thread is not threading.current_thread():  # a sink may call stop() on the engine thread
             self._thread.join(timeout)
 
+    def submit_work(self, work: Work) -> None:
+        """Queue work (scoring a text) run on this thread in slices between steps; returns at once."""
+        with self._wake:
+            if self._closed:
+                raise EngineClosed(f"engine {self.name} is stopped")
+            self._work.append(work)
+            self._wake.notify()
+
     def submit(self, request: GenerationRequest, sink: Sink) -> Ticket:
         """Queue a request; returns at once.  VocabError (before queueing) for unknown prompt chars."""
         ids = self.vocab.encode(request.prompt)
@@ -138,7 +156,7 @@ class Engine:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not (self._stopping or self._inbox or self._priming or self._active):
+                while not (self._stopping or self._inbox or self._priming or self._active or self._work):
                     self._wake.wait()
                 if self._stopping:
                     break
@@ -177,8 +195,31 @@ class Engine:
         began = time.perf_counter()
         if self._active:
             self._step()
+        stepped = max(time.perf_counter() - began, MIN_PRIME_BUDGET_S)
         if self._priming:
-            self._prime(max(time.perf_counter() - began, MIN_PRIME_BUDGET_S))
+            self._prime(stepped)
+        if self._work:  # scoring gets a step's worth too, so streams slow by at most a third
+            self._run_work(stepped)
+
+    def _run_work(self, budget: float) -> None:
+        """Slices of the oldest work item until `budget` seconds are spent (at least one slice)."""
+        deadline = time.perf_counter() + budget
+        with self._wake:
+            work = self._work[0]
+        while True:
+            if work.cancelled:  # the waiter gets an answer even so (a shutdown drain cancels it)
+                work.fail(EngineClosed("cancelled"))
+                break
+            try:
+                if work.run_slice():
+                    break
+            except Exception as exc:
+                work.fail(exc)
+                break
+            if time.perf_counter() >= deadline:
+                return
+        with self._wake:
+            self._work.popleft()
 
     def _drop_cancelled(self) -> None:
         for seq in [s for s in self._priming if s.ticket.cancelled]:
@@ -307,6 +348,9 @@ class Engine:
     def _shutdown(self) -> None:
         with self._wake:
             pending, self._inbox = list(self._inbox), deque()
+            work, self._work = list(self._work), deque()
+        for item in work:
+            item.fail(EngineClosed(f"engine {self.name} is stopped"))
         for seq in pending + self._priming + self._active:
             self._finish(seq)
         self._priming, self._active, self._state = [], [], self.stack.zero_state(0)
