@@ -1,8 +1,16 @@
-"""Turn logits into next chars: temperature, top-k, top-p, seeded draws.  Pure NumPy.
+"""Turn logits into next chars: penalties, bias, temperature, top-k, top-p, min-p, seeded draws.  Pure NumPy.
 
-    params = SamplingParams(temperature=0.8, top_k=None, top_p=0.95)
-    ids = sample_rows(logits, [params] * batch, rngs)      # logits (batch, vocab) → ids (batch,)
+    params = SamplingParams(temperature=0.8, top_k=None, top_p=0.95, repetition_penalty=1.2)
+    ids = sample_rows(logits, [params] * batch, rngs, histories)  # logits (batch, vocab) → ids (batch,)
     char_id = sample(logits[0], params, rng)               # one row
+
+Order, as in HF transformers and vLLM: logit_bias, repetition_penalty (CTRL: a char seen in the
+last `repetition_window` chars of prompt + output has a positive logit divided by the penalty, a
+negative one multiplied), presence/frequency penalties (OpenAI: minus `presence` once and
+`frequency` per occurrence, counted over the generated chars), then temperature, top-k, top-p
+and min-p (keep chars at least `min_p` × the top char's probability).  Each rewrite is skipped
+when its setting is neutral, so neutral settings leave every bit as it was.  Greedy rows take the
+argmax of the rewritten logits.
 
 Every row draws exactly one number from its own `numpy.random.Generator` per call (greedy
 rows too), and each row's result depends only on that row: no op mixes rows, so a sequence
@@ -13,20 +21,32 @@ logit, so tiny temperatures give a one-hot distribution rather than inf/NaN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-MAX_TEMPERATURE = 5.0
+from model.limits import DEFAULT_TEMPERATURE, MAX_TEMPERATURE
+
 MIN_SAMPLED_TEMPERATURE = 1e-30
+MAX_REPETITION_PENALTY = 10.0  # CTRL suggests 1.2; above 10 a seen char is simply banned
+MAX_REPETITION_WINDOW = 10_000  # chars; as long as the longest prompt
+MAX_PENALTY = 2.0  # presence and frequency, OpenAI's range [-2, 2]
+MAX_LOGIT_BIAS = 100.0  # OpenAI's range [-100, 100]: ±100 bans or forces a char
 
 
 @dataclass(frozen=True)
 class SamplingParams:
-    temperature: float = 0.8
+    temperature: float = DEFAULT_TEMPERATURE
     top_k: int | None = None
     top_p: float | None = None
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    repetition_window: int = 64
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (char id, added logit), ids unique
 
     def __post_init__(self) -> None:
         t = self.temperature
@@ -37,6 +57,84 @@ class SamplingParams:
             raise ValueError("top_k must be an integer ≥ 1")
         if self.top_p is not None and not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
             raise ValueError("top_p must be a number in (0, 1]")
+        _check_number("min_p", self.min_p, 0, 1, allow_none=True)
+        _check_number("repetition_penalty", self.repetition_penalty, 0, MAX_REPETITION_PENALTY)
+        if self.repetition_penalty == 0:
+            raise ValueError("repetition_penalty must be > 0")
+        w = self.repetition_window
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_REPETITION_WINDOW:
+            raise ValueError(f"repetition_window must be an integer from 1 to {MAX_REPETITION_WINDOW}")
+        _check_number("presence_penalty", self.presence_penalty, -MAX_PENALTY, MAX_PENALTY)
+        _check_number("frequency_penalty", self.frequency_penalty, -MAX_PENALTY, MAX_PENALTY)
+        bias = tuple((int(i), float(b)) for i, b in self.logit_bias)
+        if len({i for i, _ in bias}) != len(bias) or any(i < 0 for i, _ in bias):
+            raise ValueError("logit_bias ids must be distinct and ≥ 0")
+        for _, b in bias:
+            _check_number("logit_bias", b, -MAX_LOGIT_BIAS, MAX_LOGIT_BIAS)
+        object.__setattr__(self, "logit_bias", bias)
+
+    @property
+    def uses_history(self) -> bool:
+        """Whether sampling depends on the chars seen so far (the penalties)."""
+        return self.repetition_penalty != 1 or self.presence_penalty != 0 or self.frequency_penalty != 0
+
+    @property
+    def rewrites_logits(self) -> bool:
+        return self.uses_history or bool(self.logit_bias)
+
+
+def _check_number(name: str, value: object, lo: float, hi: float, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and lo <= value <= hi):
+        raise ValueError(f"{name} must be a finite number from {lo:g} to {hi:g}")
+
+
+class History:
+    """The chars one sequence has seen, for the penalties: the last `window` chars of prompt and
+    output (repetition_penalty) and how often each char was generated (presence/frequency)."""
+
+    def __init__(self, vocab_size: int, window: int, prompt_ids: Iterable[int] = ()):
+        self.recent: deque[int] = deque((int(i) for i in prompt_ids), maxlen=window)
+        self.counts = np.zeros(vocab_size, np.int64)
+
+    def add(self, char_id: int) -> None:
+        self.recent.append(char_id)
+        self.counts[char_id] += 1
+
+
+def apply_logit_bias(z: np.ndarray, bias: Sequence[tuple[int, float]]) -> np.ndarray:
+    """Add each (id, value) of `bias` to the logits z (vocab,), in place; ids beyond the vocab are ignored."""
+    for i, b in bias:
+        if i < z.shape[0]:
+            z[i] += b
+    return z
+
+
+def apply_repetition_penalty(z: np.ndarray, recent: Iterable[int], penalty: float) -> np.ndarray:
+    """CTRL's penalty (Keskar et al. 2019, as in HF transformers) on the chars in `recent`, in place."""
+    seen = np.fromiter(set(recent), np.int64)
+    if seen.size and penalty != 1:
+        v = z[seen]
+        z[seen] = np.where(v > 0, v / penalty, v * penalty)
+    return z
+
+
+def apply_presence_frequency(z: np.ndarray, counts: np.ndarray, presence: float, frequency: float) -> np.ndarray:
+    """OpenAI's penalties: z -= frequency × count + presence × (count > 0), in place."""
+    if presence or frequency:
+        z -= frequency * counts + presence * (counts > 0)
+    return z
+
+
+def rewrite_logits(logits: np.ndarray, params: SamplingParams, history: History | None) -> np.ndarray:
+    """One row's logits (vocab,) after bias and penalties, float64 (a copy)."""
+    z = np.array(logits, np.float64)
+    apply_logit_bias(z, params.logit_bias)
+    if history is not None:
+        apply_repetition_penalty(z, history.recent, params.repetition_penalty)
+        apply_presence_frequency(z, history.counts, params.presence_penalty, params.frequency_penalty)
+    return z
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -47,7 +145,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray:
-    """Unnormalised sampling weights (batch, vocab), float64: temperature, then top-k, then top-p."""
+    """Unnormalised sampling weights (batch, vocab), float64: temperature, top-k, top-p, min-p."""
     z = np.array(logits, np.float64)  # a copy: modified below
     z -= z.max(axis=1, keepdims=True)  # max is 0: exp never overflows
     # Greedy rows are decided by argmax.  Below 1e-30 every temperature samples the same (the top
@@ -73,13 +171,32 @@ def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray
         keep = np.zeros_like(keep_ranked)
         np.put_along_axis(keep, order, keep_ranked, axis=1)
         w[p_rows] = np.where(keep, sub, 0.0)
+    for r, p in enumerate(params):
+        if p.min_p:  # the top char's weight is exp(0) = 1 exactly, so the threshold is min_p itself
+            w[r] = np.where(w[r] >= p.min_p, w[r], 0.0)
     return w
 
 
-def sample_rows(
-    logits: np.ndarray, params: Sequence[SamplingParams], rngs: Sequence[np.random.Generator]
+def _rewritten(
+    logits: np.ndarray, params: Sequence[SamplingParams], histories: Sequence[History | None] | None
 ) -> np.ndarray:
-    """Draw one id per row of logits (batch, vocab) with that row's params and Generator."""
+    """The batch's logits with each row's bias and penalties; rows without any keep their bits."""
+    rows = [r for r, p in enumerate(params) if p.rewrites_logits]
+    if not rows:
+        return logits
+    z = np.array(logits, np.float64)
+    for r in rows:
+        z[r] = rewrite_logits(logits[r], params[r], histories[r] if histories else None)
+    return z
+
+
+def sample_rows(
+    logits: np.ndarray,
+    params: Sequence[SamplingParams],
+    rngs: Sequence[np.random.Generator],
+    histories: Sequence[History | None] | None = None,
+) -> np.ndarray:
+    """Draw one id per row of logits (batch, vocab) with that row's params, Generator and History."""
     logits = np.asarray(logits)
     if logits.ndim != 2 or len(params) != len(logits) or len(rngs) != len(logits):
         raise ValueError("sample_rows needs logits (batch, vocab) and one params and rng per row")
@@ -87,6 +204,7 @@ def sample_rows(
         raise FloatingPointError("the model produced non-finite logits")
     u = np.array([rng.random() for rng in rngs])  # exactly one draw per row, greedy too
     greedy = np.array([p.temperature == 0 for p in params])
+    logits = _rewritten(logits, params, histories)
     ids = np.argmax(logits, axis=1)
     if not greedy.all():
         w = _weights(logits, params)
@@ -96,14 +214,16 @@ def sample_rows(
     return ids
 
 
-def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
+def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, history: History | None = None) -> int:
     """Draw one id from logits (vocab,): `sample_rows` for a batch of one."""
-    return int(sample_rows(np.asarray(logits)[None], [params], [rng])[0])
+    return int(sample_rows(np.asarray(logits)[None], [params], [rng], [history])[0])
 
 
-def probabilities(logits: np.ndarray, params: SamplingParams) -> np.ndarray:
+def probabilities(logits: np.ndarray, params: SamplingParams, history: History | None = None) -> np.ndarray:
     """The distribution actually sampled from (vocab,), float64, summing to 1 (for checks and tests)."""
     logits = np.asarray(logits)
+    if params.rewrites_logits:
+        logits = rewrite_logits(logits, params, history)
     if params.temperature == 0:
         p = np.zeros(logits.shape[-1])
         p[int(np.argmax(logits))] = 1.0

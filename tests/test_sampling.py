@@ -7,7 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from model.sampling import SamplingParams, log_softmax, probabilities, sample, sample_rows, top_alternatives
+from model.sampling import (
+    History,
+    SamplingParams,
+    apply_repetition_penalty,
+    log_softmax,
+    probabilities,
+    sample,
+    sample_rows,
+    top_alternatives,
+)
 
 LOGITS = np.log(np.array([0.05, 0.4, 0.1, 0.3, 0.15]))  # a known distribution over 5 chars
 
@@ -100,3 +109,99 @@ def test_log_softmax_and_alternatives() -> None:
     np.testing.assert_allclose(np.exp(lp), [0.05, 0.4, 0.1, 0.3, 0.15])
     assert top_alternatives(lp, 3) == [1, 3, 4]
     assert top_alternatives(np.zeros(4), 2) == [0, 1]  # ties by id
+
+
+# --- penalties, bias, min-p -----------------------------------------------------------------
+
+
+def history_of(ids: list[int], window: int = 64, vocab: int = 5) -> History:
+    h = History(vocab, window)
+    for i in ids:
+        h.add(i)
+    return h
+
+
+@pytest.mark.parametrize("t", [0.0, 0.7, 1.0])
+def test_neutral_penalties_change_nothing_bit_for_bit(t: float) -> None:
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 3, size=(6, 40)).astype(np.float32)
+    plain = SamplingParams(t, top_p=0.9)
+    neutral = SamplingParams(t, top_p=0.9, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0)
+    histories = [history_of([1, 2, 2, 5], vocab=40) for _ in range(6)]
+    a = sample_rows(logits, [plain] * 6, [np.random.default_rng(s) for s in range(6)])
+    b = sample_rows(logits, [neutral] * 6, [np.random.default_rng(s) for s in range(6)], histories)
+    assert a.tolist() == b.tolist()
+    for row, h in zip(logits, histories, strict=True):
+        assert probabilities(row, plain).tobytes() == probabilities(row, neutral, h).tobytes()
+
+
+def test_greedy_with_a_strong_repetition_penalty_never_repeats_inside_the_window() -> None:
+    logits = np.array([5.0, 4.0, 3.0, 2.0, 1.5, 1.0])  # one char would win every time
+    params = SamplingParams(0.0, repetition_penalty=10.0, repetition_window=3)
+    history, rng, ids = History(6, 3), np.random.default_rng(0), []
+    for _ in range(40):
+        ids.append(sample(logits, params, rng, history))
+        history.add(ids[-1])
+    assert all(ids[i] not in ids[max(0, i - 3) : i] for i in range(len(ids)))
+    assert set(ids) == {0, 1, 2, 3}  # the four best, taking turns
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits() -> None:
+    z = apply_repetition_penalty(np.array([2.0, -2.0, 3.0]), [0, 1, 0], 2.0)
+    assert z.tolist() == [1.0, -4.0, 3.0]
+
+
+def test_the_window_includes_the_prompt_and_forgets_older_chars() -> None:
+    h = History(5, 2, prompt_ids=[4, 3, 1])
+    assert list(h.recent) == [3, 1] and h.counts.sum() == 0  # counts are of generated chars only
+    h.add(2)
+    assert list(h.recent) == [1, 2] and h.counts.tolist() == [0, 0, 1, 0, 0]
+
+
+def test_presence_and_frequency_follow_openai() -> None:
+    h = history_of([1, 1, 3])
+    params = SamplingParams(1.0, presence_penalty=0.5, frequency_penalty=0.25)
+    expected = np.exp(LOGITS - 0.25 * np.array([0, 2, 0, 1, 0]) - 0.5 * np.array([0, 1, 0, 1, 0]))
+    np.testing.assert_allclose(probabilities(LOGITS, params, h), expected / expected.sum())
+    eager = SamplingParams(1.0, presence_penalty=-2.0)  # negative: encourages what was seen
+    assert probabilities(LOGITS, eager, h)[3] > probabilities(LOGITS, SamplingParams(1.0))[3]
+
+
+def test_min_p_keeps_chars_at_least_min_p_times_the_top() -> None:
+    assert set(draws(SamplingParams(1.0, min_p=0.3)).tolist()) == {1, 3, 4}  # ≥ 0.12 of 0.4
+    p = probabilities(LOGITS, SamplingParams(1.0, min_p=0.3))
+    np.testing.assert_allclose(p[[1, 3, 4]], np.array([0.4, 0.3, 0.15]) / 0.85)
+    assert set(draws(SamplingParams(1.0, min_p=1.0), n=100).tolist()) == {1}
+
+
+def test_logit_bias_bans_and_forces_chars() -> None:
+    assert set(draws(SamplingParams(1.0, logit_bias=((1, -100.0), (3, -100.0)))).tolist()) == {0, 2, 4}
+    assert set(draws(SamplingParams(1.0, logit_bias=((0, 100.0),)), n=100).tolist()) == {0}
+    assert sample(LOGITS, SamplingParams(0.0, logit_bias=((1, -1.0),)), np.random.default_rng(0)) == 3
+
+
+def test_penalised_rows_sample_as_they_would_alone() -> None:
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 3, size=(8, 30)).astype(np.float32)
+    params = [
+        SamplingParams(0.8, repetition_penalty=1.3, repetition_window=5),
+        SamplingParams(0.0, frequency_penalty=1.0),
+        SamplingParams(1.0, min_p=0.1, logit_bias=((2, 3.0),)),
+        SamplingParams(0.7, top_k=5),
+    ] * 2
+    histories = [history_of(rng.integers(0, 30, 12).tolist(), 8, 30) if r % 4 != 3 else None for r in range(8)]
+    together = sample_rows(logits, params, [np.random.default_rng(s) for s in range(8)], histories)
+    alone = [sample(logits[r], params[r], np.random.default_rng(r), histories[r]) for r in range(8)]
+    assert together.tolist() == alone
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"repetition_penalty": 0.0}, {"repetition_penalty": 11.0}, {"repetition_penalty": math.nan},
+     {"repetition_window": 0}, {"repetition_window": 1.5}, {"presence_penalty": 2.5},
+     {"frequency_penalty": -3.0}, {"min_p": 1.5}, {"min_p": -0.1}, {"logit_bias": ((1, 101.0),)},
+     {"logit_bias": ((1, 1.0), (1, 2.0))}, {"logit_bias": ((-1, 1.0),)}],
+)  # fmt: skip
+def test_bad_penalties_are_refused(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        SamplingParams(**kwargs)
