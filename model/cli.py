@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from model.limits import DEFAULT_MAX_CHARS, DEFAULT_TEMPERATURE, MAX_SEED, MAX_STOP_CHARS, MAX_STOPS, MAX_TEMPERATURE
+
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "shakespeare"
-MAX_STOPS, MAX_STOP_CHARS = 4, 64
 
 
 class UsageError(Exception):
@@ -73,17 +74,17 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--temperature",
-        type=_number(float, 0, 5, "a number from 0 to 5"),
-        default=0.8,
+        type=_number(float, 0, MAX_TEMPERATURE, f"a number from 0 to {MAX_TEMPERATURE:g}"),
+        default=DEFAULT_TEMPERATURE,
         metavar="T",
-        help="0 = always the most likely char (greedy); below 1 safer, above 1 wilder (default: 0.8)",
+        help="0 = always the most likely char (greedy); below 1 safer, above 1 wilder (default: %(default)s)",
     )
     p.add_argument(
         "--max-chars",
         type=_number(int, 1, 10**7, "a whole number ≥ 1"),
-        default=500,
+        default=DEFAULT_MAX_CHARS,
         metavar="N",
-        help="how many chars to sample at most (default: 500)",
+        help="how many chars to sample at most (default: %(default)s)",
     )
     p.add_argument(
         "--top-k",
@@ -101,7 +102,7 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--seed",
-        type=_number(int, 0, 2**63 - 1, "a whole number from 0 to 2**63-1"),
+        type=_number(int, 0, MAX_SEED - 1, "a whole number from 0 to 2**63-1"),
         default=None,
         help="random seed: the same model, prompt, settings and seed give the same text "
         "(default: drawn at random and printed on stderr)",

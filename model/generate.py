@@ -12,6 +12,10 @@ seed gives the same text either way.
 Stop strings: output ends before the first stop string that completes, which is never
 emitted; chars that could still begin one are held back until they cannot (or until
 generation ends for another reason, when they are released).
+
+What a sequence produces, typed for whoever consumes it (the engine's sinks, the server):
+`Chunk` (text that may be shown now, with `CharLogprob` entries when asked for), then one
+`Done` (its `FinishReason`, seed and `Usage`) or one `Failed` (the exception).
 """
 
 from __future__ import annotations
@@ -19,15 +23,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypedDict
 
 import numpy as np
 
+from model.limits import DEFAULT_MAX_CHARS, MAX_LOGPROBS, MAX_SEED, MAX_STOP_CHARS, MAX_STOPS
 from model.sampling import SamplingParams, log_softmax, sample_rows, top_alternatives
 from model.vocab import Vocab
 
-MAX_SEED = 2**63
-MAX_LOGPROBS = 5
+Finished = Literal["length", "stop"]  # ended on its own: max_chars reached, or a stop string
+FinishReason = Literal[Finished, "cancelled", "error"]  # cancelled: ticket, disconnect or shutdown
 
 
 class Stepper(Protocol):
@@ -40,7 +45,7 @@ class Stepper(Protocol):
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str = ""
-    max_chars: int = 500
+    max_chars: int = DEFAULT_MAX_CHARS
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: tuple[str, ...] = ()
     logprobs: int = 0
@@ -54,17 +59,55 @@ class GenerationRequest:
         if self.seed is not None and not 0 <= self.seed < MAX_SEED:
             raise ValueError("seed must be from 0 to 2**63 - 1")
         stop = tuple(self.stop or ())  # a list would make the request unhashable; None means none
-        if any(not isinstance(s, str) or not s for s in stop):
-            raise ValueError("stop strings must be non-empty strings")
+        if len(stop) > MAX_STOPS or any(not isinstance(s, str) or not 1 <= len(s) <= MAX_STOP_CHARS for s in stop):
+            raise ValueError(f"at most {MAX_STOPS} stop strings, each 1 to {MAX_STOP_CHARS} chars")
         object.__setattr__(self, "stop", stop)
+
+
+class CharLogprob(TypedDict):
+    """One generated char's log-probability and the top-N alternatives, most likely first."""
+
+    char: str
+    logprob: float
+    top: list[tuple[str, float]]
 
 
 @dataclass
 class Chunk:
-    """Text that may be shown now, with per-char logprob entries when asked for."""
+    """Text that may be shown now; `logprobs` has one entry per char, and is None when not asked for."""
 
     text: str
-    logprobs: list[dict[str, Any]] | None = None
+    logprobs: list[CharLogprob] | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_chars: int
+    generated_chars: int  # chars released in chunks (held-back chars dropped at a cancel do not count)
+
+
+@dataclass(frozen=True)
+class Done:
+    """A sequence's last event when it ended without a failure."""
+
+    finish_reason: FinishReason
+    seed: int
+    usage: Usage
+
+    @classmethod
+    def of(cls, gen: Generation) -> Done:
+        assert gen.finish_reason is not None, "only an ended generation is done"
+        return cls(gen.finish_reason, gen.seed, Usage(len(gen.request.prompt), gen.emitted))
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A sequence's last event when generation failed (the exception, for the log only)."""
+
+    error: BaseException
+
+
+Event = Chunk | Done | Failed
 
 
 def draw_seed() -> int:
@@ -81,9 +124,9 @@ class Generation:
         self.rng = np.random.default_rng(self.seed)
         self.sampled = 0  # chars drawn so far
         self.emitted = 0  # chars released to the client
-        self.finish_reason: str | None = None
+        self.finish_reason: FinishReason | None = None
         self._pending = ""  # chars held back: they could still start a stop string
-        self._pending_lp: list[dict[str, Any]] = []
+        self._pending_lp: list[CharLogprob] = []
 
     @property
     def done(self) -> bool:
@@ -102,8 +145,8 @@ class Generation:
         text = self._pending + char
         if req.logprobs:
             lp = log_softmax(logits)
-            alts = [[self.vocab.chars[i], round(float(lp[i]), 4)] for i in top_alternatives(lp, req.logprobs)]
-            self._pending_lp.append({"char": char, "logprob": round(float(lp[next_id]), 4), "top": alts})
+            alts = [(self.vocab.chars[i], round(float(lp[i]), 4)) for i in top_alternatives(lp, req.logprobs)]
+            self._pending_lp.append(CharLogprob(char=char, logprob=round(float(lp[next_id]), 4), top=alts))
         if req.stop:
             hits = [i for i in (text.find(s) for s in req.stop) if i >= 0]
             if hits:
@@ -122,7 +165,7 @@ class Generation:
                     break
         return best
 
-    def _release(self, text: str, upto: int, finish: str | None) -> Chunk:
+    def _release(self, text: str, upto: int, finish: Finished | None) -> Chunk:
         out, self._pending = text[:upto], ("" if finish else text[upto:])
         lps = None
         if self.request.logprobs:
@@ -131,7 +174,7 @@ class Generation:
         self.finish_reason = finish
         return Chunk(out, lps)
 
-    def cancel(self, reason: str = "cancelled") -> None:
+    def cancel(self, reason: FinishReason = "cancelled") -> None:
         """End now; chars held back for a possible stop string are dropped."""
         if not self.done:
             self.finish_reason = reason

@@ -1,0 +1,19 @@
+"""Every fixed limit and default of a generation request, defined once.
+
+The sampler (model/sampling.py), the loop (model/generate.py), the CLI (model/cli.py) and the
+HTTP schemas (app/schemas.py, app/openai_schemas.py) import these; limits that depend on the
+server's settings (MAX_CHARS, MAX_PROMPT_CHARS, MAX_ACTIVE) live in app/settings.py instead.
+
+    from model.limits import MAX_TEMPERATURE, MAX_SEED
+"""
+
+from __future__ import annotations
+
+MAX_TEMPERATURE = 5.0  # above this the distribution is all but uniform: nothing left to learn from the model
+MAX_SEED = 2**63  # exclusive: seeds are 0 ≤ seed < 2^63 (a signed 64-bit int in every client)
+MAX_LOGPROBS = 5  # top-N alternatives per generated char
+MAX_STOPS = 4  # stop strings per request
+MAX_STOP_CHARS = 64  # chars per stop string
+
+DEFAULT_MAX_CHARS = 500  # capped by the server's MAX_CHARS where that is lower
+DEFAULT_TEMPERATURE = 0.8  # /api, the CLI and the page; /v1 follows OpenAI's 1.0
