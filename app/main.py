@@ -39,6 +39,7 @@ from app.registry import StartupError, load_registry
 from app.routes import api, openai, ops, pages
 from app.settings import Settings, load_settings
 from app.streaming import Admission
+from model.native_log import import_tensorflow
 
 log = logging.getLogger("app.main")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -86,6 +87,7 @@ def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServerState = app.state.server
+    import_tensorflow()  # before Keras loads the models: its load-time log lines stay off stderr
     try:
         registry = load_registry(state.settings)
     except StartupError as exc:

@@ -36,6 +36,7 @@ import numpy as np
 from model.cell import LSTMStack, limit_blas_threads
 from model.engine import Engine
 from model.generate import Chunk, Generation, GenerationRequest
+from model.native_log import import_tensorflow
 from model.sampling import SamplingParams
 from model.vocab import Vocab
 
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=Path("model/pretrained/shakespeare"), metavar="DIR")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are printed (default 3)")
     args = parser.parse_args(argv)
+    import_tensorflow()  # its load-time log lines stay off the tables (model/native_log.py)
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     model, vocab, which = load(args.model)
     limit_blas_threads(1)

@@ -204,6 +204,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=32)
     args = parser.parse_args()
 
+    from model.native_log import import_tensorflow
+
+    import_tensorflow()  # its load-time log lines stay off the tables (model/native_log.py)
     from app.registry import StartupError, load_model, model_dirs
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -127,6 +127,7 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     from model.artifact import CARD_FILE, MODEL_FILE, VOCAB_FILE, ArtifactError, load_artifact
     from model.cell import LSTMStack, limit_blas_threads
     from model.generate import GenerationRequest, draw_seed, generate
+    from model.native_log import import_tensorflow
     from model.sampling import SamplingParams
     from model.vocab import Vocab, VocabError
 
@@ -142,6 +143,7 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     unknown = vocab.unknown(args.prompt)
     if unknown:
         raise UsageError(f"argument --prompt: chars not in the model's vocabulary: {unknown!r}")
+    import_tensorflow(min_level=3)  # before Keras: its load-time chatter is not an error (model/native_log.py)
     try:
         artifact = load_artifact(args.model)
     except ArtifactError as exc:
@@ -168,7 +170,6 @@ def _stdout(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter is not an error
     try:
         return run(argv)
     except UsageError as exc:

@@ -50,13 +50,15 @@ def remap(ids: np.ndarray, corpus_vocab: Vocab, model_vocab: Vocab) -> np.ndarra
 
 def main(argv: list[str] | None = None) -> int:
     from model.artifact import ArtifactError, load_artifact
+    from model.native_log import import_tensorflow
     from training.corpus import CorpusError, read_corpus
 
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
     parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
     parser.add_argument("--streams", type=int, default=8, help="parallel streams the held-out text is cut into")
     args = parser.parse_args(argv)
+    import_tensorflow()  # its load-time log lines stay off stderr (model/native_log.py)
     try:
         artifact = load_artifact(args.model)
         with tempfile.TemporaryDirectory() as tmp:

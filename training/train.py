@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model.native_log import import_tensorflow
 from training.corpus import Corpus, CorpusError, read_corpus
 
 EVAL_CHARS = 1 << 18  # held-out chars scored for the card (±0.003 nats)
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if os.environ.get("TF_CONFIG") and args.strategy != "multi-worker":
         print("note: TF_CONFIG is set but ignored; pass --strategy multi-worker to train on the cluster", flush=True)
+    import_tensorflow()  # its load-time log lines stay off stderr (model/native_log.py)
     import tensorflow as tf
 
     from training.distribute import StrategyError, check_same_run, make_strategy, role_of
