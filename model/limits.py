@@ -14,6 +14,12 @@ MAX_SEED = 2**63  # exclusive: seeds are 0 ≤ seed < 2^63 (a signed 64-bit int 
 MAX_LOGPROBS = 5  # top-N alternatives per generated char
 MAX_STOPS = 4  # stop strings per request
 MAX_STOP_CHARS = 64  # chars per stop string
+MAX_REPETITION_PENALTY = 10.0  # CTRL suggests 1.2; at 10 a char seen in the window is all but banned
+MAX_REPETITION_WINDOW = 10_000  # chars of prompt + output; as long as the longest prompt
+DEFAULT_REPETITION_WINDOW = 64
+MAX_PENALTY = 2.0  # presence and frequency penalties, OpenAI's range [-2, 2]
+MAX_LOGIT_BIAS = 100.0  # OpenAI's range [-100, 100]: ±100 bans or forces a char
+MAX_LOGIT_BIAS_ENTRIES = 300  # OpenAI's cap; more than any char vocab
 
 DEFAULT_MAX_CHARS = 500  # capped by the server's MAX_CHARS where that is lower
 DEFAULT_TEMPERATURE = 0.8  # /api, the CLI and the page; /v1 follows OpenAI's 1.0

@@ -27,13 +27,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.limits import DEFAULT_TEMPERATURE, MAX_TEMPERATURE
+from model.limits import (
+    DEFAULT_REPETITION_WINDOW,
+    DEFAULT_TEMPERATURE,
+    MAX_LOGIT_BIAS,
+    MAX_PENALTY,
+    MAX_REPETITION_PENALTY,
+    MAX_REPETITION_WINDOW,
+    MAX_TEMPERATURE,
+)
 
 MIN_SAMPLED_TEMPERATURE = 1e-30
-MAX_REPETITION_PENALTY = 10.0  # CTRL suggests 1.2; above 10 a seen char is simply banned
-MAX_REPETITION_WINDOW = 10_000  # chars; as long as the longest prompt
-MAX_PENALTY = 2.0  # presence and frequency, OpenAI's range [-2, 2]
-MAX_LOGIT_BIAS = 100.0  # OpenAI's range [-100, 100]: ±100 bans or forces a char
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class SamplingParams:
     top_p: float | None = None
     min_p: float | None = None
     repetition_penalty: float = 1.0
-    repetition_window: int = 64
+    repetition_window: int = DEFAULT_REPETITION_WINDOW
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     logit_bias: tuple[tuple[int, float], ...] = ()  # (char id, added logit), ids unique

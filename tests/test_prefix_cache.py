@@ -46,10 +46,11 @@ def test_returned_states_are_copies() -> None:
     cache = PrefixCache(every=4)
     remember(cache, list(range(8)))
     _, logits, state = cache.lookup(np.arange(8))
+    assert logits is not None
     state.h += 100
     logits += 100
     _, logits2, state2 = cache.lookup(np.arange(8))
-    assert state2.h[0, 0, 0] == 8 and logits2[0] == 8
+    assert logits2 is not None and state2.h[0, 0, 0] == 8 and logits2[0] == 8
 
 
 def test_the_budget_holds_and_the_least_recently_used_text_goes_first() -> None:
