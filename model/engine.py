@@ -15,7 +15,10 @@ thread sleeps on a condition variable when there is no work.  A prompt primed be
 from a small cache (`n` completions of one prompt, resubmitted prompts).  Rows are multiplied
 one by one inside each batched call (model/cell.py, exact=True), and a batch of 4+ rows is
 stepped as two halves on two threads, so a seed gives the same text alone or beside any other
-sequences, and the step uses both cores of a 2-core machine.
+sequences, and the step uses both cores of a 2-core machine.  A prefix cache
+(model/prefix_cache.py) keeps each sequence's state every 32 chars and where it ends: a prompt that
+extends a text primed or generated before (Continue, a branch, `n` completions, a repeat) primes
+only the rest, with the same bits, since priming is the step too.
 
 Sinks are called on the engine thread and must be quick.  A failure in one sequence (its
 sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of the batched
@@ -27,19 +30,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Protocol
 
 import numpy as np
 
 from model.cell import PRIME_CHUNK, LSTMStack, State, limit_blas_threads
 from model.generate import Chunk, Generation, GenerationRequest, start_logits
+from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, Run
 from model.sampling import sample_rows
 from model.vocab import Vocab
 
 log = logging.getLogger(__name__)
 MIN_PRIME_BUDGET_S = 0.002  # priming time per loop when the step was quicker than this
-PROMPT_CACHE_SIZE = 64  # primed prompts remembered (about 8 KB each for 2×512): repeats and n > 1 skip priming
 
 
 class EngineClosed(RuntimeError):
@@ -85,11 +88,19 @@ class _Sequence:
         self.state: State | None = None  # this sequence's own state while priming
         self.logits: np.ndarray | None = None  # after the last primed char
         self.next_id = 0  # the char to feed at the next step
+        self.run: Run | None = None  # the text fed so far, for the prefix cache
+        self.last_logits: np.ndarray | None = None  # after the last fed char, while in the batch
 
 
 class Engine:
     def __init__(
-        self, stack: LSTMStack, vocab: Vocab, name: str = "model", max_active: int = 256, blas_threads: int | None = 1
+        self,
+        stack: LSTMStack,
+        vocab: Vocab,
+        name: str = "model",
+        max_active: int = 256,
+        blas_threads: int | None = 1,
+        prefix_cache_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         if stack.vocab_size != len(vocab):
             raise ValueError(f"the network has {stack.vocab_size} outputs but the vocab {len(vocab)} chars")
@@ -101,7 +112,7 @@ class Engine:
         self._priming: list[_Sequence] = []  # engine thread only
         self._active: list[_Sequence] = []  # engine thread only; row r of _state is _active[r]
         self._state = stack.zero_state(0)
-        self._primed: OrderedDict[str, tuple[np.ndarray, State]] = OrderedDict()  # engine thread only; LRU
+        self.prefix_cache = PrefixCache(prefix_cache_bytes)  # engine thread only
         self._stopping = self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -179,17 +190,18 @@ class Engine:
 
     def _loop_once(self, admitted: list[_Sequence]) -> None:
         for seq in admitted:
-            prompt = seq.gen.request.prompt
-            if not prompt:  # the start state, nothing to prime
+            seq.run = self.prefix_cache.run(seq.ids)
+            if not seq.ids.size:  # the start state, nothing to prime
                 seq.logits, seq.state = start_logits(self.stack)
                 self._join([seq])
-            elif prompt in self._primed:  # primed before: the same bits, no work
-                self._primed.move_to_end(prompt)
-                logits, state = self._primed[prompt]
-                seq.logits, seq.state = logits.copy(), state.copy()
+                continue
+            seq.primed, logits, state = self.prefix_cache.lookup(seq.ids)
+            seq.gen.cached_chars = seq.primed
+            seq.state = self.stack.zero_state(1) if state is None else state
+            if seq.primed == seq.ids.size:  # primed before: the same bits, no work
+                seq.logits = logits
                 self._join([seq])
             else:
-                seq.state = self.stack.zero_state(1)
                 self._priming.append(seq)
         self._drop_cancelled()
         began = time.perf_counter()
@@ -235,18 +247,18 @@ class Engine:
         while self._priming and time.perf_counter() < deadline:
             seq = min(self._priming, key=lambda s: s.ids.size - s.primed)
             assert seq.state is not None
+            end = min((seq.primed // PRIME_CHUNK + 1) * PRIME_CHUNK, seq.ids.size)  # on the cache's grid
             try:
-                seq.logits = self.stack.prime_chunk(seq.ids[seq.primed : seq.primed + PRIME_CHUNK], seq.state)
+                seq.logits = self.stack.prime_chunk(seq.ids[seq.primed : end], seq.state)
             except Exception as exc:
                 self._priming.remove(seq)
                 self._fail(seq, exc)
                 continue
-            seq.primed = min(seq.primed + PRIME_CHUNK, seq.ids.size)
+            seq.primed = end
+            if seq.run is not None and (self.prefix_cache.due(end) or end == seq.ids.size):
+                self.prefix_cache.record(seq.run, end, seq.logits, seq.state)
             if seq.primed == seq.ids.size:
                 self._priming.remove(seq)
-                self._primed[seq.gen.request.prompt] = (seq.logits.copy(), seq.state.copy())
-                if len(self._primed) > PROMPT_CACHE_SIZE:
-                    self._primed.popitem(last=False)
                 joining.append(seq)
         self._join(joining)
 
@@ -256,7 +268,8 @@ class Engine:
         for seq in seqs:
             assert seq.logits is not None
             try:
-                next_id = int(sample_rows(seq.logits[None], [seq.gen.request.sampling], [seq.gen.rng])[0])
+                gen = seq.gen
+                next_id = int(sample_rows(seq.logits[None], [gen.request.sampling], [gen.rng], [gen.history])[0])
             except Exception as exc:
                 self._fail(seq, exc)
                 continue
@@ -280,6 +293,8 @@ class Engine:
             self._active, self._state = [], self.stack.zero_state(0)
             return
         finite = np.isfinite(logits).all(axis=1)
+        if self.prefix_cache.enabled:
+            self._remember(logits, finite)
         leaving: list[int] = []
         rows: list[int] = list(range(len(self._active)))
         seqs = self._active
@@ -291,7 +306,10 @@ class Engine:
             seqs = [self._active[r] for r in rows]
         try:
             sub = logits if len(seqs) == len(logits) else logits[rows]
-            next_ids = sample_rows(sub, [s.gen.request.sampling for s in seqs], [s.gen.rng for s in seqs])
+            gens = [s.gen for s in seqs]
+            next_ids = sample_rows(
+                sub, [g.request.sampling for g in gens], [g.rng for g in gens], [g.history for g in gens]
+            )
         except Exception as exc:
             log.exception("engine %s: sampling failed", self.name)
             for seq in seqs:
@@ -321,10 +339,24 @@ class Engine:
             return False
         return True
 
+    def _remember(self, logits: np.ndarray, finite: np.ndarray) -> None:
+        """After a step: each row's run gains the char just fed; a checkpoint where one is due."""
+        for row, seq in enumerate(self._active):
+            if seq.run is None:
+                continue
+            seq.run.append(seq.next_id)
+            seq.last_logits = logits[row] if finite[row] else None
+            if seq.last_logits is not None and self.prefix_cache.due(len(seq.run)):
+                self.prefix_cache.record(seq.run, len(seq.run), seq.last_logits, self._state.rows([row]))
+
     def _leave(self, rows: list[int]) -> None:
         if rows:
             gone = set(rows)
-            for r in rows:
+            for r in rows:  # where a text ends is where Continue starts: remember it
+                seq = self._active[r]
+                if seq.run is not None and seq.last_logits is not None and self.prefix_cache.enabled:
+                    self.prefix_cache.record(seq.run, len(seq.run), seq.last_logits, self._state.rows([r]))
+
                 if not self._active[r].gen.done:
                     self._finish(self._active[r])
             keep = [r for r in range(len(self._active)) if r not in gone]

@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol, TypedDict
 import numpy as np
 
 from model.limits import DEFAULT_MAX_CHARS, MAX_LOGPROBS, MAX_SEED, MAX_STOP_CHARS, MAX_STOPS
-from model.sampling import SamplingParams, log_softmax, sample_rows, top_alternatives
+from model.sampling import History, SamplingParams, log_softmax, sample_rows, top_alternatives
 from model.vocab import Vocab
 
 Finished = Literal["length", "stop"]  # ended on its own: max_chars reached, or a stop string
@@ -124,9 +124,15 @@ class Generation:
         self.rng = np.random.default_rng(self.seed)
         self.sampled = 0  # chars drawn so far
         self.emitted = 0  # chars released to the client
+        self.cached_chars = 0  # prompt chars whose state the engine's prefix cache supplied
         self.finish_reason: FinishReason | None = None
         self._pending = ""  # chars held back: they could still start a stop string
         self._pending_lp: list[CharLogprob] = []
+        self.history: History | None = None  # what the penalties look at, when the request has any
+        sampling = request.sampling
+        if sampling.uses_history:
+            recent = vocab.encode(request.prompt[-sampling.repetition_window :])
+            self.history = History(len(vocab), sampling.repetition_window, recent.tolist())
 
     @property
     def done(self) -> bool:
@@ -134,7 +140,7 @@ class Generation:
 
     def advance(self, logits: np.ndarray) -> tuple[int, Chunk]:
         """Sample the next char from `logits` (vocab,); return its id and what to emit now."""
-        next_id = int(sample_rows(np.asarray(logits)[None], [self.request.sampling], [self.rng])[0])
+        next_id = int(sample_rows(np.asarray(logits)[None], [self.request.sampling], [self.rng], [self.history])[0])
         return next_id, self.accept(next_id, logits)
 
     def accept(self, next_id: int, logits: np.ndarray) -> Chunk:
@@ -142,6 +148,8 @@ class Generation:
         req = self.request
         char = self.vocab.chars[next_id]
         self.sampled += 1
+        if self.history is not None:
+            self.history.add(next_id)
         text = self._pending + char
         if req.logprobs:
             lp = log_softmax(logits)

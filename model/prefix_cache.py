@@ -8,8 +8,9 @@ prefix of it and primes the rest.  Continue after a 5,000-char generation primes
 a branch at char i primes at most `every` chars.
 
     cache = PrefixCache(budget_bytes=64 << 20, every=32)
-    run = cache.run(prompt_ids)                       # a text being primed / generated
-    run.append(char_id); cache.record(run, logits, state)   # state after every id of the run
+    run = cache.run(prompt_ids)                       # a text being primed, then generated
+    cache.record(run, 32, logits, state)              # the state after run.ids[:32]
+    run.append(char_id)                               # a generated char, fed
     offset, logits, state = cache.lookup(new_ids)     # offset chars covered; (0, None, None): none
 
 The same prompt gives the same bits either way only if the states came from the same arithmetic
@@ -77,14 +78,13 @@ class PrefixCache:
         run.nbytes = len(run.ids) * run.ids.itemsize
         return run
 
-    def due(self, run: Run) -> bool:
-        """Whether the run's current length is a checkpoint offset (a multiple of `every`)."""
-        return self.enabled and len(run) > 0 and len(run) % self.every == 0
+    def due(self, offset: int) -> bool:
+        """Whether a checkpoint belongs at this offset (a multiple of `every`)."""
+        return self.enabled and offset > 0 and offset % self.every == 0
 
-    def record(self, run: Run, logits: np.ndarray, state: Any) -> None:
-        """Keep copies of the logits and state after every id of `run` (h, c: (layers, 1, units))."""
-        offset = len(run)
-        if not self.enabled or offset == 0 or offset in run.states:
+    def record(self, run: Run, offset: int, logits: np.ndarray, state: Any) -> None:
+        """Keep copies of the logits and state after `run.ids[:offset]` (h, c: (layers, 1, units))."""
+        if not self.enabled or not 0 < offset <= len(run) or offset in run.states:
             return
         entry = (np.array(logits, np.float32).reshape(-1), state.copy())
         size = entry[0].nbytes + entry[1].h.nbytes + entry[1].c.nbytes

@@ -139,7 +139,7 @@ def test_a_repeated_prompt_skips_priming_and_gives_the_same_text(engine_of) -> N
     first = RecordingSink()
     engine.submit(request, first)
     first.wait()
-    assert request.prompt in engine._primed
+    assert engine.prefix_cache.lookup(MEDIUM_VOCAB.encode(request.prompt))[0] == len(request.prompt)
     again = [RecordingSink() for _ in range(3)]
     for sink in again:
         engine.submit(request, sink)

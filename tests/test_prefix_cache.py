@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable, Iterator
 
-from model.cell import State
-from model.prefix_cache import PrefixCache, common_prefix
+import numpy as np
+import pytest
+
+from model.cell import LSTMStack, State
+from model.engine import Engine
+from model.generate import GenerationRequest, generate
+from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, common_prefix
+from model.sampling import SamplingParams
+from model.vocab import Vocab
 from tests.test_cell import random_stack
+from tests.test_engine import MEDIUM_VOCAB, RecordingSink
 
 
 def state_of(value: float, units: int = 4) -> State:
@@ -17,10 +25,10 @@ def remember(cache: PrefixCache, ids: list[int], tag: float = 0.0) -> None:
     """Record a checkpoint wherever the engine would: each multiple of `every`, and at the end."""
     run = cache.run(np.array(ids[:1]))
     for i in ids[1:]:
-        if cache.due(run):
-            cache.record(run, np.array([len(run) + tag]), state_of(len(run) + tag))
+        if cache.due(len(run)):
+            cache.record(run, len(run), np.array([len(run) + tag]), state_of(len(run) + tag))
         run.append(i)
-    cache.record(run, np.array([len(run) + tag]), state_of(len(run) + tag))
+    cache.record(run, len(run), np.array([len(run) + tag]), state_of(len(run) + tag))
 
 
 def test_common_prefix() -> None:
@@ -74,6 +82,14 @@ def test_one_text_over_the_budget_keeps_its_latest_checkpoints() -> None:
     assert cache.lookup(np.arange(6))[0] == 0
 
 
+def test_a_prompt_known_ahead_records_inside_it() -> None:
+    cache = PrefixCache(every=4)
+    run = cache.run(np.arange(10))  # the engine knows the whole prompt before priming it
+    cache.record(run, 4, np.array([4.0]), state_of(4))
+    cache.record(run, 11, np.array([11.0]), state_of(11))  # beyond the text: ignored
+    assert cache.lookup(np.arange(12))[0] == 4 and cache.stats()["checkpoints"] == 1
+
+
 def test_a_zero_budget_remembers_nothing() -> None:
     cache = PrefixCache(budget_bytes=0, every=4)
     remember(cache, list(range(20)))
@@ -89,8 +105,8 @@ def test_stepping_on_from_a_checkpoint_gives_the_bits_of_stepping_from_the_start
     for i in ids[:30]:
         logits = stack.step(np.array([i]), state)[0]
         run.append(int(i))
-        if cache.due(run):
-            cache.record(run, logits, state)
+        if cache.due(len(run)):
+            cache.record(run, len(run), logits, state)
     offset, _, warm = cache.lookup(ids)
     assert offset == 24
     for i in ids[offset:]:
@@ -99,3 +115,67 @@ def test_stepping_on_from_a_checkpoint_gives_the_bits_of_stepping_from_the_start
     for i in ids:
         cold_logits = stack.step(np.array([i]), cold)[0]
     assert warm_logits.tobytes() == cold_logits.tobytes() and warm.h.tobytes() == cold.h.tobytes()
+
+
+# --- in the engine ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def engine_of() -> Iterator[Callable[..., Engine]]:
+    engines: list[Engine] = []
+
+    def make(stack: LSTMStack, vocab: Vocab, prefix_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> Engine:
+        engines.append(Engine(stack, vocab, name="test", prefix_cache_bytes=prefix_cache_bytes))
+        engines[-1].start()
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.stop()
+
+
+def run_on(engine: Engine, request: GenerationRequest) -> RecordingSink:
+    sink = RecordingSink()
+    engine.submit(request, sink)
+    return sink.wait()
+
+
+def test_continue_and_branch_give_the_same_text_with_or_without_the_cache(engine_of) -> None:
+    stack = random_stack(units=64, vocab=40)
+    cached, cold = engine_of(stack, MEDIUM_VOCAB), engine_of(stack, MEDIUM_VOCAB, prefix_cache_bytes=0)
+    sampling = SamplingParams(1.0, repetition_penalty=1.3)
+    first = run_on(cached, GenerationRequest("abc def ", 300, sampling, seed=1)).text
+    follow_ups = [
+        GenerationRequest("abc def " + first, 50, sampling, seed=2),  # Continue
+        GenerationRequest("abc def " + first[:131] + "x", 50, sampling, seed=3),  # a branch at char 131
+        GenerationRequest("abc def " + first[:200], 50, SamplingParams(0.0), seed=4),  # undo to char 200
+    ]
+    for request in follow_ups:
+        warm = run_on(cached, request)
+        assert 0 < warm.ended_with.cached_chars <= len(request.prompt)
+        assert (
+            warm.text == run_on(cold, request).text == "".join(c.text for c in generate(stack, MEDIUM_VOCAB, request))
+        )
+    assert cached.prefix_cache.hits >= 3 and cold.prefix_cache.stats()["checkpoints"] == 0
+
+
+def test_continue_primes_at_most_one_char(engine_of) -> None:
+    stack = random_stack(units=32, vocab=40)
+    engine = engine_of(stack, MEDIUM_VOCAB)
+    first = run_on(engine, GenerationRequest("abc", 123, SamplingParams(0.9), seed=5))
+    assert first.ended_with.finish_reason == "length"
+    again = run_on(engine, GenerationRequest("abc" + first.text, 10, seed=6))
+    assert again.ended_with.cached_chars == 3 + 123 - 1  # the last char was sampled, never fed
+    stopped = run_on(engine, GenerationRequest("abc", 200, SamplingParams(0.9), stop=("e",), seed=7))
+    assert run_on(engine, GenerationRequest("abc" + stopped.text, 5, seed=8)).ended_with.cached_chars >= 3
+
+
+def test_priming_has_the_bits_of_stepping() -> None:
+    """The contract the cache needs from model/cell.py: a primed state is a stepped (generated) one."""
+    stack = random_stack(units=48, vocab=12)
+    ids = np.random.default_rng(2).integers(0, 12, 45)
+    logits, primed = stack.prime(ids)
+    stepped = stack.zero_state(1)
+    for i in ids:
+        last = stack.step(np.array([i]), stepped)[0]
+    assert logits.tobytes() == last.tobytes() and primed.h.tobytes() == stepped.h.tobytes()
