@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.generation import ServerState
+from app.deps import ServerState
 from app.openai_schemas import Completion
 from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone
 

@@ -1,6 +1,7 @@
 """One error envelope everywhere: `{"error": {"message", "type", "param", "code"}}` (OpenAI's shape).
 
-`ApiError` is raised by handlers; `install_handlers` converts it, FastAPI's validation errors
+`ApiError` is raised by handlers (`unavailable()` is the one 503, `generation_failed()` the one
+500 for a failure inside generation); `install_handlers` converts it, FastAPI's validation errors
 and Starlette's 404/405 into the envelope.  Messages never echo raw input back: validation
 messages are built from pydantic's message and the field name only.
 """
@@ -61,6 +62,19 @@ class ApiError(Exception):
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def unavailable(shutting_down: bool = False) -> ApiError:
+    """The one 503: the models are not loaded yet, or the server is shutting down."""
+    if shutting_down:
+        return ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down")
+    return ApiError(503, "models are not loaded yet", UNAVAILABLE, code="not_ready")
+
+
+def generation_failed(error: BaseException) -> ApiError:
+    """The error a client gets for a sequence that failed inside the engine (details only in the log)."""
+    log.error("generation failed", exc_info=error)
+    return ApiError(500, "generation failed inside the server", SERVER_ERROR, code="generation_failed")
 
 
 async def send_error(send: Send, error: ApiError) -> None:

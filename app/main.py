@@ -30,15 +30,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.admission import Admission
+from app.deps import ServerState
 from app.docs import install_openapi
 from app.errors import install_handlers
-from app.generation import ServerState
 from app.metrics import Metrics, RequestMetrics
 from app.middleware import BodyGuard
 from app.registry import StartupError, load_registry
 from app.routes import api, openai, ops, pages
 from app.settings import Settings, load_settings
-from app.streaming import Admission
 from model.native_log import import_tensorflow
 
 log = logging.getLogger("app.main")

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.schemas import INTEGRAL, Count, Logprobs, Seed, StopText, Temperature, Text, TopK, TopP
+from model.generate import Finished
+from model.limits import MAX_STOPS
 
 
 def _no_echo(value: bool) -> bool:
@@ -37,7 +39,7 @@ class CompletionParams(BaseModel):
     top_p: TopP | None = None
     top_k: TopK | None = None
     n: Annotated[int, Field(ge=1, le=16), INTEGRAL] = 1
-    stop: StopText | Annotated[list[StopText], Field(max_length=4)] | None = None
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None = None
     seed: Seed | None = Field(None, description="completion i uses seed + i")
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -58,7 +60,7 @@ class CompletionChoice(BaseModel):
     text: str
     index: int
     logprobs: LegacyLogprobs | None
-    finish_reason: Literal["length", "stop"] | None
+    finish_reason: Finished | None
     seed: int | None = Field(None, description="the seed this completion used (an extension; in the last chunk)")
 
 

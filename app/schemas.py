@@ -2,8 +2,9 @@
 
 Validation lives here and happens once, at the edge: strict types (`2.5`, `"10"` or `true`
 for an int → 422), finite floats (NaN, Infinity, 1e999 → 422), no lone surrogates, and on
-`/api/*` no unknown fields.  Limits that are settings (MAX_CHARS, MAX_PROMPT_CHARS) are
-checked by `app.generation.check_limits`, so the schema stays static.
+`/api/*` no unknown fields.  The fixed limits and defaults come from model/limits.py; limits
+that are settings (MAX_CHARS, MAX_PROMPT_CHARS) are checked by `app.deps.plan`, so the schema
+stays static.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-MAX_SEED = 2**63
+from model.generate import Finished
+from model.limits import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_TEMPERATURE,
+    MAX_LOGPROBS,
+    MAX_SEED,
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    MAX_TEMPERATURE,
+)
 
 
 def _no_lone_surrogates(value: str) -> str:
@@ -31,12 +41,12 @@ def _integral_float(value: Any) -> Any:
 # Constraints go before the validator, or pydantic cannot put them in the JSON schema.
 INTEGRAL = BeforeValidator(_integral_float)
 Text = Annotated[str, AfterValidator(_no_lone_surrogates)]
-StopText = Annotated[Text, Field(min_length=1, max_length=64)]
-Temperature = Annotated[float, Field(ge=0, le=5, allow_inf_nan=False, description="0 = greedy (argmax)")]
+StopText = Annotated[Text, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0 = greedy (argmax)")]
 TopK = Annotated[int, Field(ge=1, description="keep the k most likely chars"), INTEGRAL]
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, description="nucleus sampling")]
 Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text"), INTEGRAL]
-Logprobs = Annotated[int, Field(ge=0, le=5, description="top-N alternatives per generated char"), INTEGRAL]
+Logprobs = Annotated[int, Field(ge=0, le=MAX_LOGPROBS, description="top-N alternatives per generated char"), INTEGRAL]
 Count = Annotated[int, Field(ge=1), INTEGRAL]
 
 
@@ -46,12 +56,12 @@ class GenerateParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     prompt: Text = Field("", description="at most MAX_PROMPT_CHARS chars, all in the model's vocabulary")
-    max_chars: Count = Field(500, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)")
-    temperature: Temperature = 0.8
+    max_chars: Count = Field(DEFAULT_MAX_CHARS, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)")
+    temperature: Temperature = DEFAULT_TEMPERATURE
     top_k: TopK | None = None
     top_p: TopP | None = None
     seed: Seed | None = None
-    stop: list[StopText] | None = Field(None, max_length=4, description="generation ends before the first one")
+    stop: list[StopText] | None = Field(None, max_length=MAX_STOPS, description="generation ends before the first one")
     logprobs: Logprobs = 0
     model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
 
@@ -76,7 +86,7 @@ class Usage(BaseModel):
 
 class GenerateResponse(BaseModel):
     text: str
-    finish_reason: Literal["length", "stop"]
+    finish_reason: Finished
     usage: Usage
     seed: int
     model: str
@@ -86,7 +96,7 @@ class GenerateResponse(BaseModel):
 class StreamDone(BaseModel):
     """The data of the last stream event, `event: done`."""
 
-    finish_reason: Literal["length", "stop", "cancelled"]
+    finish_reason: Literal[Finished, "cancelled"]
     usage: Usage
     seed: int
     model: str

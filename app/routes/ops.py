@@ -10,8 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from app.errors import UNAVAILABLE, ApiError
-from app.generation import State
+from app.deps import StateDep
 from app.schemas import Status, error_responses
 
 router = APIRouter(tags=["operations"])
@@ -23,11 +22,8 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=Status, responses=error_responses(503))
-async def readyz(state: State) -> dict[str, str]:
-    if state.registry is None:
-        raise ApiError(503, "models are not loaded yet", UNAVAILABLE, code="not_ready")
-    if state.admission.draining:
-        raise ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down")
+async def readyz(state: StateDep) -> dict[str, str]:
+    state.serving()  # 503 before the models load and while shutting down
     return {"status": "ready"}
 
 
@@ -38,6 +34,6 @@ async def readyz(state: State) -> dict[str, str]:
         200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
     },
 )
-async def metrics(state: State) -> Response:
+async def metrics(state: StateDep) -> Response:
     body, content_type = state.metrics.render()
     return Response(body, media_type=content_type)

@@ -17,6 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from model.limits import DEFAULT_MAX_CHARS
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 # Everything from this origin only; no inline script or style, no plugins, no framing, no <base>.
@@ -40,7 +42,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-DEFAULT_MAX_CHARS = 500  # the API's default, capped by the server's MAX_CHARS below
 
 router = APIRouter()
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
