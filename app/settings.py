@@ -29,6 +29,7 @@ class Settings(BaseSettings):
         default=64, ge=1, le=100_000, description="sequences generating at once, all models together"
     )
     max_prompt_chars: int = Field(default=10_000, ge=0, le=1_000_000)
+    max_score_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="longest text to score or inspect")
     max_chars: int = Field(default=5_000, ge=1, le=1_000_000)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=64 * 1024 * 1024)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

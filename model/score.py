@@ -76,7 +76,8 @@ class Reading:
         self.top_lp = np.zeros((len(text), top))
         self.activations = np.zeros((len(text), len(probe.units) if probe else 0), np.float32)
         self.state = stack.zero_state(1)
-        self.logits = np.array(stack.dense_b, np.float32)  # the start state's prediction
+        # the start state's prediction (a kernel may pad the bias past the vocab)
+        self.logits = np.array(stack.dense_b[: stack.vocab_size], np.float32)
         self.pos = 0
         self.cancelled = False
         self.error: BaseException | None = None

@@ -1,0 +1,107 @@
+"""Run "read the model" work for the routes in app/routes/read.py, and find a model's extra files.
+
+    reading = await read_text(state, model, text, top=3, request=request)   # on the engine thread
+    cells = model_file(state, model, "cells.json")                          # Path or None
+
+A reading (model/score.py) runs on the model's engine thread in step-sized slices, so streams
+that are running slow down by at most a third while it runs; it holds one admission slot (429
+when MAX_ACTIVE are busy) and is cancelled when the client leaves or the server drains.  The
+model directory's optional files (cells.json, the memorisation index) are read lazily, once
+per app, and kept on `app.state.reading_cache`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from app.deps import ServerState
+from app.errors import SERVER_ERROR, UNAVAILABLE, ApiError
+from app.registry import LoadedModel, model_dirs
+from model.engine import EngineClosed
+from model.score import Probe, Reading
+
+
+async def _until_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def read_text(
+    state: ServerState, model: LoadedModel, text: str, request: Request, top: int = 0, probe: Probe | None = None
+) -> Reading:
+    """Score (and probe) `text` on the model's engine; 422 for a bad probe, 429, 503 when stopping."""
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+
+    def settle() -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    def on_done(_: Reading) -> None:  # engine thread
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(settle)
+
+    try:
+        reading = Reading(model.engine.stack, model.vocab, text, top=top, probe=probe, on_done=on_done)
+    except ValueError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise ApiError(422, str(exc), param=field, code="invalid_value") from None
+    lease = state.admission.acquire(1)
+    lease.tickets.append(reading)  # the shutdown drain cancels it like a stream
+    gone = asyncio.ensure_future(_until_disconnect(request))
+    try:
+        try:
+            model.engine.submit_work(reading)
+        except EngineClosed:
+            raise ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down") from None
+        await asyncio.wait({finished, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        reading.cancel()  # a no-op once read; else the engine drops it before its next slice
+        lease.release()
+    if not reading.finished.is_set() or reading.error is not None:
+        if state.admission.draining or not reading.finished.is_set():
+            raise ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down")
+        raise ApiError(500, "reading the text failed inside the server", SERVER_ERROR, code="reading_failed")
+    return reading
+
+
+def _cache(request_or_state: Any) -> dict[str, Any]:
+    app_state = request_or_state
+    cache = getattr(app_state, "reading_cache", None)
+    if cache is None:
+        cache = {}
+        app_state.reading_cache = cache
+    return cache
+
+
+def model_dir(request: Request, state: ServerState, model: LoadedModel) -> Path | None:
+    """The directory `model` was loaded from (its card's name, else the directory's name)."""
+    paths: dict[str, Path] = _cache(request.app.state).setdefault("paths", {})
+    if not paths:
+        for path in model_dirs(state.settings.models_dir):
+            try:
+                name = json.loads((path / "card.json").read_text("utf-8")).get("name") or path.name
+            except (OSError, ValueError, AttributeError):
+                name = path.name
+            paths[str(name)] = path
+    return paths.get(model.name)
+
+
+def model_file(request: Request, state: ServerState, model: LoadedModel, name: str) -> Path | None:
+    path = model_dir(request, state, model)
+    return path / name if path is not None and (path / name).exists() else None
+
+
+def cached(request: Request, key: str, load: Any) -> Any:
+    """`load()` once per app and key (a model's cells.json, its memorisation index)."""
+    cache = _cache(request.app.state)
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
