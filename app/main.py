@@ -37,7 +37,7 @@ from app.errors import install_handlers
 from app.metrics import Metrics, RequestMetrics
 from app.middleware import BodyGuard
 from app.registry import StartupError, load_registry
-from app.routes import api, openai, ops, pages
+from app.routes import api, openai, ops, pages, read
 from app.settings import Settings, load_settings
 from model.native_log import import_tensorflow
 
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.server, app.state.metrics = settings, state, metrics
     install_handlers(app)
     install_openapi(app, state)
-    for module in (api, openai, ops, pages):
+    for module in (api, openai, ops, pages, read):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the request counter sees the body guard's 413s and 400s.

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import Request
 
 from app.deps import ServerState
-from app.errors import SERVER_ERROR, UNAVAILABLE, ApiError
+from app.errors import SERVER_ERROR, ApiError, unavailable
 from app.registry import LoadedModel, model_dirs
 from model.engine import EngineClosed
 from model.score import Probe, Reading
@@ -59,7 +59,7 @@ async def read_text(
         try:
             model.engine.submit_work(reading)
         except EngineClosed:
-            raise ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down") from None
+            raise unavailable(shutting_down=True) from None
         await asyncio.wait({finished, gone}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         gone.cancel()
@@ -67,7 +67,7 @@ async def read_text(
         lease.release()
     if not reading.finished.is_set() or reading.error is not None:
         if state.admission.draining or not reading.finished.is_set():
-            raise ApiError(503, "the server is shutting down", UNAVAILABLE, code="shutting_down")
+            raise unavailable(shutting_down=True)
         raise ApiError(500, "reading the text failed inside the server", SERVER_ERROR, code="reading_failed")
     return reading
 
