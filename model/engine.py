@@ -18,7 +18,7 @@ stepped as two halves on two threads, so a seed gives the same text alone or bes
 sequences, and the step uses both cores of a 2-core machine.  A prefix cache
 (model/prefix_cache.py) keeps each sequence's state every 32 chars and where it ends: a prompt that
 extends a text primed or generated before (Continue, a branch, `n` completions, a repeat) primes
-only the rest, with the same bits, since priming is the step too.
+only the rest, with the same bits, since priming is the step too (model/generate.py's prime_steps).
 
 Sinks are called on the engine thread and must be quick.  A failure in one sequence (its
 sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of the batched
@@ -36,7 +36,7 @@ from typing import Protocol
 import numpy as np
 
 from model.cell import PRIME_CHUNK, LSTMStack, State, limit_blas_threads
-from model.generate import Chunk, Generation, GenerationRequest, start_logits
+from model.generate import Chunk, Generation, GenerationRequest, prime_steps, start_logits
 from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, Run
 from model.sampling import sample_rows
 from model.vocab import Vocab
@@ -249,7 +249,7 @@ class Engine:
             assert seq.state is not None
             end = min((seq.primed // PRIME_CHUNK + 1) * PRIME_CHUNK, seq.ids.size)  # on the cache's grid
             try:
-                seq.logits = self.stack.prime_chunk(seq.ids[seq.primed : end], seq.state)
+                seq.logits = prime_steps(self.stack, seq.ids[seq.primed : end], seq.state)
             except Exception as exc:
                 self._priming.remove(seq)
                 self._fail(seq, exc)

@@ -168,14 +168,3 @@ def test_continue_primes_at_most_one_char(engine_of) -> None:
     assert again.ended_with.cached_chars == 3 + 123 - 1  # the last char was sampled, never fed
     stopped = run_on(engine, GenerationRequest("abc", 200, SamplingParams(0.9), stop=("e",), seed=7))
     assert run_on(engine, GenerationRequest("abc" + stopped.text, 5, seed=8)).ended_with.cached_chars >= 3
-
-
-def test_priming_has_the_bits_of_stepping() -> None:
-    """The contract the cache needs from model/cell.py: a primed state is a stepped (generated) one."""
-    stack = random_stack(units=48, vocab=12)
-    ids = np.random.default_rng(2).integers(0, 12, 45)
-    logits, primed = stack.prime(ids)
-    stepped = stack.zero_state(1)
-    for i in ids:
-        last = stack.step(np.array([i]), stepped)[0]
-    assert logits.tobytes() == last.tobytes() and primed.h.tobytes() == stepped.h.tobytes()
