@@ -1,8 +1,11 @@
 """Build the Keras 3 char-LSTM: int ids (batch, time) → logits (batch, time, vocab).
 
-Embedding → N stacked LSTM layers (dropout between) → Dense, no softmax inside: the loss
-and the sampler both work from logits.  The config is a typed dataclass saved in the model
-card, so loading never depends on command-line flags (as in nanoGPT).
+Embedding → (optional embedding dropout) → N stacked LSTM layers (dropout after each) →
+Dense, no softmax inside: the loss and the sampler both work from logits.  With
+`locked_dropout` every dropout mask is drawn once per sequence and shared over time
+(variational dropout, as in AWD-LSTM) instead of afresh at every char.  The config is a
+typed dataclass saved in the model card, so loading never depends on command-line flags
+(as in nanoGPT); `config_of` reads it back from a built or loaded model.
 """
 
 from __future__ import annotations
@@ -20,19 +23,33 @@ class NetworkConfig:
     units: int = 512
     layers: int = 2
     dropout: float = 0.25
+    locked_dropout: bool = False  # one mask per sequence, shared by every time step
+    embedding_dropout: float = 0.0  # on the embedding output; no layer at all when 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def _dropout(config: NetworkConfig, rate: float, features: int, name: str) -> keras.layers.Dropout:
+    # noise_shape (batch, 1, features): the mask broadcasts over the time axis.
+    noise_shape = (None, 1, features) if config.locked_dropout else None
+    return keras.layers.Dropout(rate, noise_shape=noise_shape, name=name)
+
+
 def build_model(config: NetworkConfig) -> keras.Model:
-    """The functional model; dropout is active only in training."""
+    """The functional model; dropout is active only in training.
+
+    With the default config the layers (names, order, weights) are those of every model
+    trained before the dropout options existed, so their checkpoints still restore.
+    """
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")  # (batch, time)
     x = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(ids)
+    if config.embedding_dropout > 0:
+        x = _dropout(config, config.embedding_dropout, config.embedding_dim, "embedding_dropout")(x)
     for n in range(config.layers):
         # recurrent_dropout stays 0 so the fused (cuDNN) kernel is used on a GPU.
         x = keras.layers.LSTM(config.units, return_sequences=True, name=f"lstm_{n}")(x)
-        x = keras.layers.Dropout(config.dropout, name=f"dropout_{n}")(x)
+        x = _dropout(config, config.dropout, config.units, f"dropout_{n}")(x)
     logits = keras.layers.Dense(config.vocab_size, name="logits")(x)  # (batch, time, vocab)
     return keras.Model(ids, logits, name="char_lstm")
 
@@ -42,10 +59,14 @@ def config_of(model: keras.Model) -> NetworkConfig:
     embedding = model.get_layer("embedding")
     lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
     dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    between = [layer for layer in dropouts if layer.name != "embedding_dropout"]
+    on_embedding = [layer for layer in dropouts if layer.name == "embedding_dropout"]
     return NetworkConfig(
         vocab_size=int(embedding.input_dim),
         embedding_dim=int(embedding.output_dim),
         units=int(lstms[0].units),
         layers=len(lstms),
-        dropout=float(dropouts[0].rate) if dropouts else 0.0,
+        dropout=float(between[0].rate) if between else 0.0,
+        locked_dropout=any(layer.noise_shape is not None for layer in dropouts),
+        embedding_dropout=float(on_embedding[0].rate) if on_embedding else 0.0,
     )
