@@ -1,8 +1,11 @@
-"""Training CLI on tiny corpora: the loss falls, the artifact is complete, kill -9 resumes, bad input is named."""
+"""Training CLI on tiny corpora: the loss falls, the artifact is complete, kill -9 resumes, bad input is named,
+progress is one line per epoch in logs and a live line on a terminal, --help shows the defaults."""
 
 from __future__ import annotations
 
 import csv
+import io
+import json
 import os
 import random
 import re
@@ -10,12 +13,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from model.artifact import load_artifact
 from tests.conftest import ROOT
+from training.config import TrainConfig, parse_args
+from training.progress import Progress
 from training.train import main as train_main
 
 TINY = ["--units", "24", "--embedding-dim", "8", "--seq-len", "24", "--batch-size", "8", "--backup-every", "5"]
@@ -40,18 +46,30 @@ def history(work: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_loss_falls_and_a_complete_model_directory_is_written(tmp_path: Path) -> None:
+def test_loss_falls_and_a_complete_model_directory_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corpus = make_corpus(tmp_path / "c.txt")
     rc = train_main(cli_args(corpus, tmp_path, epochs=3, extra=["--lr", "1e-2"]))
     assert rc == 0
-    losses = [float(r["loss"]) for r in history(tmp_path / "w")]
+    rows = history(tmp_path / "w")
+    losses = [float(r["loss"]) for r in rows]
     assert len(losses) == 3 and losses[-1] < losses[0] - 0.3
+    assert all(float(r["chars_per_s"]) > 0 for r in rows)
+    # stdout is not a terminal here: one progress line per epoch, with the speed.
+    printed = capsys.readouterr().out
+    lines = re.findall(r"^(\d+)/(\d+) - .* - loss: [\d.]+ - val_loss: [\d.]+.* - [\d,]+ chars/s$", printed, re.M)
+    assert len(lines) == 3 and all(a == b for a, b in lines), printed
+    events = b"".join(p.read_bytes() for p in (tmp_path / "w" / "tensorboard" / "train").iterdir())
+    assert b"step_loss" in events  # TensorBoard has the loss of every step too
     art = load_artifact(tmp_path / "m")
     card = art.card
     assert card["held_out_loss_nats"] < 2.5  # far below uniform: ln(vocab) ≈ 3.3
     assert abs(card["held_out_bits_per_char"] - card["held_out_loss_nats"] / 0.6931) < 0.01
     assert card["corpus"]["sha256"] and card["corpus"]["chars"] == len(corpus.read_text("utf-8"))
     assert card["hyperparameters"]["units"] == 24 and card["epochs_run"] == 3
+    assert TrainConfig(**{**card["hyperparameters"], "corpus": corpus, "out": tmp_path / "m"})  # saved whole
+    assert card["weights"] in {"ema", "raw"} and card["parent"] is None
     assert card["params"] == art.model.count_params() and card["vocab_size"] == len(art.vocab)
     assert {"tensorflow", "keras"} <= set(card["versions"]) and card["train_seconds"] > 0
     assert "🎭" in art.vocab and "Привет" in art.vocab.decode(art.vocab.encode("Привет"))
@@ -131,3 +149,56 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     with pytest.raises(SystemExit) as exc:
         train_main(["--corpus", "x", "--out", str(tmp_path / "m"), "--dropout", "1.5"])
     assert exc.value.code == 2 and "--dropout" in capsys.readouterr().err
+
+
+def test_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        train_main(["--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    for default in ("(default: 512)", "(default: 0.998)", "(default: cosine)", r"(default: '\n')", "(default: 0.0)"):
+        assert default in out, default
+    assert "(default: None)" not in out and "(default: False)" not in out
+
+
+def test_the_config_is_typed_and_resolved_from_the_command_line(tmp_path: Path) -> None:
+    config = parse_args(["--corpus", "c.txt", "--out", str(tmp_path / "mine"), "--locked-dropout"])
+    assert config.work_dir == Path("checkpoints/mine") and config.name == "mine"
+    assert config.locked_dropout and config.embedding_dropout == 0.0 and config.units == 512
+    assert json.loads(json.dumps(config.to_dict()))["out"] == str(tmp_path / "mine")
+    with pytest.raises(ValueError, match="--extend-vocab needs --init-from"):
+        TrainConfig(Path("c"), Path("o"), Path("w"), "n", extend_vocab=True)
+
+
+def fake_clock(step: float) -> Callable[[], float]:
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += step
+        return now[0]
+
+    return clock
+
+
+def test_progress_is_one_line_per_epoch_off_a_terminal() -> None:
+    out = io.StringIO()
+    progress = Progress(0, 2, steps=4, first=0, chars_per_step=100, out=out, interactive=False, clock=fake_clock(1.0))
+    for step in range(1, 5):
+        progress.step(step, 2.0)
+    progress.end({"loss": 2.0, "val_loss": 1.5})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Epoch 1/2" and len(lines) == 2 and "\r" not in out.getvalue()
+    assert re.fullmatch(r"4/4 - \d+s - \d+ms/step - loss: 2\.0000 - val_loss: 1\.5000 - 100 chars/s", lines[1])
+
+
+def test_progress_redraws_one_line_with_an_eta_on_a_terminal() -> None:
+    out = io.StringIO()
+    # Resumed at step 6 of 10: the ETA counts only the steps run here (1 s each).
+    progress = Progress(2, 5, steps=10, first=6, chars_per_step=50, out=out, interactive=True, clock=fake_clock(1.0))
+    progress.step(7, 1.0)
+    progress.step(8, 3.0)
+    progress.end({"loss": 2.0, "val_loss": 1.5, "val_loss_ema": 1.4})
+    draws = out.getvalue().split("\r")
+    assert draws[0] == "Epoch 3/5\n" and len(draws) == 4
+    assert "ETA 3s - loss: 1.0000" in draws[1] and "ETA 2s - loss: 2.0000" in draws[2]
+    assert draws[3].startswith("10/10 - ") and "val_loss_ema: 1.4000" in draws[3] and draws[3].endswith("\n")

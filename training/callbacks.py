@@ -6,9 +6,10 @@ trained), saved by `tf.train.CheckpointManager` every --backup-every steps and a
 epoch.  Every worker saves (TF requires it), but only the chief's directory is kept: other
 workers write to a private temporary directory that is removed when they finish.
 
-`EpochLog` is the chief's output after each epoch: a row in history.csv, TensorBoard
-scalars, best.keras when the held-out loss improves (written atomically), and a short
-sample through model/generate.py, the same loop the server and the CLI use.
+`EpochLog` is the chief's output: the training loss of every step in TensorBoard, and after
+each epoch a row in history.csv, TensorBoard scalars, best.keras when the held-out loss
+improves (written atomically), and a short sample through model/generate.py, the same loop
+the server and the CLI use.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from model.generate import GenerationRequest, generate
 from model.sampling import SamplingParams
 from model.vocab import Vocab
 
-HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_loss_ema", "weights", "seconds"]
+HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_loss_ema", "weights", "seconds", "chars_per_s"]
 
 
 class RunState:
     """Model + optimizer + counters in one checkpoint, created under the strategy's scope."""
 
     def __init__(self, model: keras.Model, optimizer: keras.Optimizer, directory: Path):
+        self.model, self.optimizer = model, optimizer
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
         self.batch = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done in the current epoch
         self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)  # best held-out loss
@@ -95,6 +97,23 @@ class EpochLog:
             if header:
                 writer.writeheader()
             writer.writerows(rows)
+
+    def step_loss(self, iteration: int, loss: float) -> None:
+        """The training loss of one optimizer step (TensorBoard's `step_loss`, by global step)."""
+        with self.writers["train"].as_default():
+            tf.summary.scalar("step_loss", loss, step=iteration)
+
+    def kept_weights(self) -> str | None:
+        """Which weights best.keras holds, "ema" or "raw": those of the best epoch in history.csv."""
+        if not self.history.exists():
+            return None
+        with open(self.history, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows:
+            return None
+        scores = [min(float(r["val_loss"]), float(r.get("val_loss_ema") or math.inf)) for r in rows]
+        best = rows[scores.index(min(scores))]  # the first best: best.keras is replaced only on improvement
+        return best.get("weights") or "raw"
 
     def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any], improved: bool) -> None:
         if improved:

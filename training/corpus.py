@@ -34,6 +34,14 @@ class CorpusError(ValueError):
     """A corpus that cannot be trained on; the message names the file."""
 
 
+class UnknownCharsError(CorpusError):
+    """The corpus has chars that the vocab it must be encoded with lacks (fine-tuning)."""
+
+    def __init__(self, path: Path, chars: list[str]):
+        self.chars = chars  # in code-point order
+        super().__init__(f"{path}: {len(chars)} chars are not in the model's vocabulary: {chars!r}")
+
+
 @dataclass(frozen=True)
 class Corpus:
     name: str
@@ -90,8 +98,15 @@ def _chunks(files: list[Path], digest: hashlib._Hash | None = None) -> Iterator[
                     break
 
 
-def read_corpus(path: Path, work_dir: Path, min_chars: int = 2) -> Corpus:
-    """Validate and encode `path`; ids are cached in `work_dir` by the corpus's sha256."""
+def read_corpus(
+    path: Path, work_dir: Path, min_chars: int = 2, vocab: Vocab | None = None, extend: bool = False
+) -> Corpus:
+    """Validate and encode `path`; ids are cached in `work_dir` by the corpus's sha256.
+
+    The vocab is the corpus's own chars, or `vocab` (a model's, when fine-tuning): then every
+    corpus char must be in it (else UnknownCharsError), or with `extend` the missing ones are
+    appended after its own chars, so the chars it had keep their ids.
+    """
     files = corpus_files(Path(path))
     digest, chars, count = hashlib.sha256(), set[str](), 0
     size = sum(file.stat().st_size for file in files)
@@ -102,10 +117,18 @@ def read_corpus(path: Path, work_dir: Path, min_chars: int = 2) -> Corpus:
         raise CorpusError(f"{path}: corpus is empty")
     if count < min_chars:
         raise CorpusError(f"{path}: corpus has {count} chars, fewer than one training window ({min_chars})")
-    vocab = Vocab.from_chars(chars)
     sha = digest.hexdigest()
+    ids_name = f"ids-{sha[:16]}"
+    if vocab is None:
+        vocab = Vocab.from_chars(chars)
+    else:
+        missing = sorted(chars - set(vocab.chars))
+        if missing and not extend:
+            raise UnknownCharsError(Path(path), missing)
+        vocab = Vocab(vocab.chars + tuple(missing))
+        ids_name += "-" + hashlib.sha256(vocab.to_json().encode()).hexdigest()[:8]  # other ids, other file
     work_dir.mkdir(parents=True, exist_ok=True)
-    ids_path = work_dir / f"ids-{sha[:16]}.npy"
+    ids_path = work_dir / f"{ids_name}.npy"
     dtype = np.uint8 if len(vocab) <= 1 << 8 else np.uint16 if len(vocab) <= 1 << 16 else np.int32
     if not ids_path.exists():
         _write_ids(files, vocab, ids_path, count, dtype)

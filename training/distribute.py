@@ -26,7 +26,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "mirrored", "multi-worker")
+from training.config import STRATEGIES
+
 TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
 
 
