@@ -61,6 +61,7 @@ def browser() -> Iterator[Any]:
 def context(browser: Any) -> Iterator[Any]:
     """One desktop-sized browser context for the module: a fresh tab per test is enough isolation."""
     desktop = browser.new_context(viewport={"width": 1280, "height": 900})
+    desktop.add_init_script("localStorage.clear()")  # the page keeps the last visit (write.js): start clean
     yield desktop
     desktop.close()
 

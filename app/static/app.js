@@ -5,7 +5,10 @@
 
 import { OutputView } from "./confidence.js";
 import { buildRequest, clearErrors, fieldOf, showApiError, showError as showFieldError, tail } from "./form.js";
+import { applyWantedModel } from "./settings.js";
+import { initSideBySide } from "./sidebyside.js";
 import { readEvents } from "./sse.js";
+import { initWrite } from "./write.js";
 
 const $ = (id) => document.getElementById(id);
 const limits = document.body.dataset;
@@ -26,6 +29,7 @@ function setState(state) {
   $("stop-button").disabled = !running;
   $("continue").disabled = running || !view.generated;
   $("copy").disabled = !view.text();
+  document.dispatchEvent(new CustomEvent("write:state")); // write.js: versions and download follow
 }
 
 function showStats(chars, rate, finish) {
@@ -94,6 +98,7 @@ async function run(prompt, append) {
     $("status").textContent =
       finish === "error" ? "Failed: see the message above." : `Finished: ${FINISH[finish] ?? finish}, ${count} chars.${ttfc}`;
     setState(finish === "error" ? "error" : "done");
+    if (finish !== "error") document.dispatchEvent(new CustomEvent("write:finished", { detail: { seed: ui.seed, append } }));
     countRun();
   }
 }
@@ -180,6 +185,7 @@ async function loadModels() {
   for (const m of ui.models) {
     select.append(new Option(m.default ? `${m.name} (default)` : m.name, m.name, false, m.name === preferred));
   }
+  applyWantedModel(form);
   showCard();
   document.body.classList.add("ready");
 }
@@ -231,5 +237,9 @@ countPrompt();
 view.setEnabled($("confidence").checked);
 $("confidence-hint").hidden = !$("confidence").checked;
 view.reset("");
+const busy = () => ui.controller !== null;
+initWrite({ form, view, busy, run: (prompt, append) => run(tail(prompt, MAX_PROMPT_CHARS), append) });
+initSideBySide({ form, busy });
+document.addEventListener("write:rendered", () => setState("done"));
 setState("idle");
 loadModels();

@@ -7,6 +7,9 @@
 // Everything shown is inserted as text: the API's message and the prompt never become HTML.
 
 export const FIELDS = ["prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop"];
+// The "Advanced" sampling controls: sent only when set, so a plain request stays as it was.
+export const ADVANCED = ["min_p", "repetition_penalty", "repetition_window", "presence_penalty", "frequency_penalty"];
+FIELDS.push(...ADVANCED, "logit_bias");
 
 /** The last `max` chars (code points, as the server counts) of `text`. */
 export function tail(text, max) {
@@ -18,6 +21,24 @@ function numberField(form, name, errors) {
   const input = form.elements[name];
   if (input.validity.badInput) errors[name] = "Enter a number.";
   return input.value.trim() === "" ? null : Number(input.value);
+}
+
+/** "e=2" / "\\n=-5" lines → {"e": 2, "\n": -5}; the last "=" splits, so "==1" biases "=". */
+function logitBias(form, errors) {
+  const lines = (form.elements.logit_bias?.value ?? "").split("\n").filter((line) => line.trim() !== "");
+  if (!lines.length) return null;
+  const bias = {};
+  for (const line of lines) {
+    const at = line.lastIndexOf("=");
+    const ch = line.slice(0, at).replace(/\\(n|t|\\)/g, (_, c) => ({ n: "\n", t: "\t", "\\": "\\" })[c]);
+    const value = Number(line.slice(at + 1));
+    if (at < 1 || Array.from(ch).length !== 1 || line.slice(at + 1).trim() === "" || !Number.isFinite(value)) {
+      errors.logit_bias = `"${line}": write one char, "=", then a number.`;
+      return null;
+    }
+    bias[ch] = value;
+  }
+  return bias;
 }
 
 function stopStrings(form) {
@@ -39,6 +60,12 @@ export function buildRequest(form, prompt, logprobs) {
     stop: stopStrings(form),
     logprobs,
   };
+  for (const name of ADVANCED) {
+    const value = form.elements[name] ? numberField(form, name, errors) : null;
+    if (value !== null) params[name] = value;
+  }
+  const bias = logitBias(form, errors);
+  if (bias) params.logit_bias = bias;
   if (params.max_chars === null) errors.max_chars = "Enter how many chars to generate.";
   const seed = form.elements.seed.value.trim().replace(/^0+(?=\d)/, ""); // "007": JSON has no leading zeros
   if (seed !== "" && !/^\d{1,19}$/.test(seed)) errors.seed = "A seed is a whole number ≥ 0, or blank for random.";
