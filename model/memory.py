@@ -103,29 +103,23 @@ class MemoryIndex:
         lo = bisect_left(range(len(sa)), pattern, key=key)
         return lo, bisect_right(range(lo, len(sa)), pattern, key=key) + lo
 
-    def _longest(self, text: str, i: int, known: int) -> tuple[int, int]:
-        """Longest L ≥ known with text[i:i+L] in the training text, and a row where it occurs."""
-        good, row = known, self.find(text[i : i + known])[0]
-        step = known
-        bad = None
+    def _longest(self, text: str, i: int, known: int) -> int:
+        """Longest L ≥ known such that text[i:i+L] is in the training text (text[i:i+known] is)."""
+        good, step, bad = known, known, None
         while bad is None:  # gallop: double until it fails or reaches the end
             trial = min(good + step, len(text) - i)
+            if trial == good:
+                return good
             lo, hi = self.find(text[i : i + trial])
             if lo == hi:
                 bad = trial
             else:
-                good, row = trial, lo
-                if trial == len(text) - i:
-                    return good, row
-                step *= 2
+                good, step = trial, step * 2
         while bad - good > 1:  # then bisect between the last success and the failure
             mid = (good + bad) // 2
             lo, hi = self.find(text[i : i + mid])
-            if lo < hi:
-                good, row = mid, lo
-            else:
-                bad = mid
-        return good, row
+            good, bad = (mid, bad) if lo < hi else (good, mid)
+        return good
 
     def copied_spans(self, text: str, min_chars: int = 24) -> list[dict[str, Any]]:
         """Every maximal run of ≥ min_chars chars of `text` found verbatim, in order of start."""
@@ -138,9 +132,10 @@ class MemoryIndex:
             lo, hi = self.find(text[i : i + need])
             if lo == hi:
                 continue
-            length, row = self._longest(text, i, need)
-            end = i + length
-            spans.append({"start": i, "end": end, "source": self.source(self.sa[row])})
+            end = i + self._longest(text, i, need)
+            lo, hi = self.find(text[i:end])
+            first = min(self.sa[lo : min(hi, lo + 1000)])  # the earliest of (the first 1000) places
+            spans.append({"start": i, "end": end, "source": self.source(first)})
         return spans
 
     def source(self, offset: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from app.deps import ServerState, StateDep
 from app.errors import NOT_FOUND, ApiError
@@ -44,14 +45,15 @@ def check_text(state: ServerState, text: str) -> None:
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS)
-async def score(params: ScoreParams, request: Request, state: StateDep) -> dict[str, Any]:
+async def score(params: ScoreParams, request: Request, state: StateDep) -> JSONResponse:
     """Each char's log-probability (nats) given the text before it, with the top alternatives."""
     model = state.model(params.model)
     check_text(state, params.text)
     reading = await read_text(state, model, params.text, request, top=params.top)
     held_out = model.card.get("held_out_bits_per_char")
     summary = {**reading.summary(), "held_out_bits_per_char": held_out if isinstance(held_out, int | float) else None}
-    return {"model": model.name, "chars": reading.chars(), "summary": summary}
+    # As built: response_model would add "top": null to every char when no alternatives were asked for.
+    return JSONResponse({"model": model.name, "chars": reading.chars(), "summary": summary})
 
 
 @router.post("/inspect", response_model=InspectResponse, responses=ERRORS)
