@@ -105,3 +105,18 @@ def test_worker_shards_split_each_pass_without_overlap() -> None:
     assert len(shards[0]) == len(shards[1]) == 48  # 49 windows each, whole batches of 4
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
     assert len({int(s) % 10 for s in np.concatenate(shards)}) == 1  # both workers use the pass's offset
+
+
+def test_a_given_vocab_encodes_the_corpus_and_missing_chars_are_named_or_appended(tmp_path: Path) -> None:
+    from model.vocab import Vocab
+    from training.corpus import UnknownCharsError
+
+    (tmp_path / "c.txt").write_text("abba cab Ω", "utf-8")
+    own = read_corpus(tmp_path / "c.txt", tmp_path / "w")
+    model_vocab = Vocab(("c", "b", "a", " ", "z"))  # a model's order, not the corpus's
+    with pytest.raises(UnknownCharsError, match=r"c\.txt: 1 char is not in the model's vocabulary: \['Ω'\]"):
+        read_corpus(tmp_path / "c.txt", tmp_path / "w", vocab=model_vocab)
+    extended = read_corpus(tmp_path / "c.txt", tmp_path / "w", vocab=model_vocab, extend=True)
+    assert extended.vocab.chars == ("c", "b", "a", " ", "z", "Ω")  # old ids kept, new chars after them
+    assert extended.vocab.decode(extended.ids) == own.vocab.decode(own.ids) == "abba cab Ω"
+    assert len(list((tmp_path / "w").glob("ids-*.npy"))) == 2  # other ids, another cache file

@@ -202,3 +202,15 @@ def test_progress_redraws_one_line_with_an_eta_on_a_terminal() -> None:
     assert draws[0] == "Epoch 3/5\n" and len(draws) == 4
     assert "ETA 3s - loss: 1.0000" in draws[1] and "ETA 2s - loss: 2.0000" in draws[2]
     assert draws[3].startswith("10/10 - ") and "val_loss_ema: 1.4000" in draws[3] and draws[3].endswith("\n")
+
+
+@pytest.mark.slow
+def test_recipe_flags_reach_the_network_and_the_card(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "c.txt")
+    extra = ["--locked-dropout", "--embedding-dropout", "0.1", "--max-chars", "2000", "--ema", "0"]
+    assert train_main(cli_args(corpus, tmp_path, epochs=1, extra=extra)) == 0
+    card = load_artifact(tmp_path / "m").card
+    assert card["config"]["locked_dropout"] is True and card["config"]["embedding_dropout"] == 0.1
+    assert card["hyperparameters"]["max_chars"] == 2000
+    assert card["steps_per_epoch"] == ((2000 - 1) // 24 - 1) // 8  # windows of the 2,000-char prefix only
+    assert card["weights"] == "raw"  # no average to keep

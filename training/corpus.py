@@ -39,7 +39,8 @@ class UnknownCharsError(CorpusError):
 
     def __init__(self, path: Path, chars: list[str]):
         self.chars = chars  # in code-point order
-        super().__init__(f"{path}: {len(chars)} chars are not in the model's vocabulary: {chars!r}")
+        are = "chars are" if len(chars) > 1 else "char is"
+        super().__init__(f"{path}: {len(chars)} {are} not in the model's vocabulary: {chars!r}")
 
 
 @dataclass(frozen=True)
