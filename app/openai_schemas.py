@@ -9,17 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import INTEGRAL, Count, Logprobs, Seed, StopText, Temperature, Text, TopK, TopP
+from app.schemas import INTEGRAL, Logprobs, Seed, StopText, Temperature, Text, TopK, TopP
 from model.generate import Finished
 from model.limits import MAX_STOPS
-
-
-def _no_echo(value: bool) -> bool:
-    if value:
-        raise ValueError("echo is not supported")
-    return value
 
 
 class StreamOptions(BaseModel):
@@ -34,7 +28,9 @@ class CompletionParams(BaseModel):
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=16)] = Field(
         "", description="one prompt, or up to 16 (each gets `n` completions)"
     )
-    max_tokens: Count | None = Field(None, description="chars to generate; null: 500; at most MAX_CHARS")
+    max_tokens: Annotated[int, Field(ge=0), INTEGRAL] | None = Field(
+        None, description="chars to generate; null: 500; at most MAX_CHARS; 0: none (with echo: score the prompt)"
+    )
     temperature: Temperature | None = None
     top_p: TopP | None = None
     top_k: TopK | None = None
@@ -44,15 +40,13 @@ class CompletionParams(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     logprobs: Logprobs | None = None
-    echo: Annotated[bool, AfterValidator(_no_echo)] = Field(
-        False, description="echoing the prompt is not supported", json_schema_extra={"const": False}
-    )
+    echo: bool = Field(False, description="with max_tokens 0: the prompt itself, and its per-char logprobs when asked")
 
 
 class LegacyLogprobs(BaseModel):
     tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
+    token_logprobs: list[float | None] = Field(description="null for an echoed prompt's first char")
+    top_logprobs: list[dict[str, float] | None]
     text_offset: list[int]
 
 

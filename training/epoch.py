@@ -69,24 +69,23 @@ class EpochRunner:
         self.model, self.optimizer = state.model, state.optimizer
         self.train_step = make_train_step(strategy, self.model, self.optimizer, config.batch_size)
         self.eval_step = make_eval_step(strategy, self.model)
+        self.train_ids, self.held_out_ids = train_ids, corpus.held_out_ids
         self.first_epoch = int(state.epoch.numpy())
-        skip = int(state.batch.numpy())  # a resume starts at the saved epoch's pass, past its done steps
-
-        def train_data(batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
-            # Pass e is epoch e, so a resume draws the same windows as an uninterrupted run.
-            return window_dataset(
-                train_ids, config.seq_len, batch, config.seed, passes=None, first_pass=self.first_epoch,
-                skip_batches=skip * local, shard=shard, batches_per_pass=plan.steps * local,
-            )  # fmt: skip
-
-        def eval_data(batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
-            per_pass = plan.eval_steps * local
-            held = corpus.held_out_ids
-            return eval_dataset(held, plan.eval_seq_len, batch, shard=shard, batches_per_pass=per_pass, passes=None)
-
-        self.batches = iter(distributed(strategy, config.batch_size, train_data))
-        self.eval_batches = iter(distributed(strategy, plan.eval_batch, eval_data))
+        self.skip = int(state.batch.numpy())  # a resume starts at the saved epoch's pass, past its done steps
+        self.batches = iter(distributed(strategy, config.batch_size, self._train_data))
+        self.eval_batches = iter(distributed(strategy, plan.eval_batch, self._eval_data))
         self.mark = time.monotonic()
+
+    def _train_data(self, batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
+        # Pass e is epoch e, so a resume draws the same windows as an uninterrupted run.
+        return window_dataset(
+            self.train_ids, self.config.seq_len, batch, self.config.seed, passes=None, first_pass=self.first_epoch,
+            skip_batches=self.skip * local, shard=shard, batches_per_pass=self.plan.steps * local,
+        )  # fmt: skip
+
+    def _eval_data(self, batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
+        per_pass, seq_len = self.plan.eval_steps * local, self.plan.eval_seq_len
+        return eval_dataset(self.held_out_ids, seq_len, batch, shard=shard, batches_per_pass=per_pass, passes=None)
 
     def stopped(self) -> bool:
         return int(self.state.wait.numpy()) >= self.config.patience

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import Plan, ServerState, StateDep, plan
+from app.echo import echo_completion
 from app.job import Job, end_error
 from app.openai_schemas import Completion, CompletionParams, ModelList
 from app.schemas import error_responses
@@ -61,6 +62,9 @@ def usage(params: CompletionParams, generated: int) -> dict[str, int]:
     responses={200: STREAM_DOC, **error_responses(400, 404, 413, 422, 429, 500, 503)},
 )
 async def completions(params: CompletionParams, request: Request, state: StateDep) -> Response:
+    if params.echo or params.max_tokens == 0:  # the prompt's own logprobs, no generation (app/echo.py)
+        head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time())}
+        return await echo_completion(state, params, request, head)
     job = Job.start(state, plan_of(state, params))
     head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": job.model.name}  # fmt: skip
