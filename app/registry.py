@@ -37,7 +37,8 @@ class LoadedModel:
 
     def info(self, default: bool) -> dict[str, Any]:
         card = {k: v for k, v in self.card.items() if k not in ("name", "default")}
-        return {**card, "name": self.name, "default": default, "vocab_size": len(self.vocab), "params": self.params}
+        info = {**card, "name": self.name, "default": default, "vocab_size": len(self.vocab), "params": self.params}
+        return {**info, "chars": list(self.vocab.chars)}  # a char's index is its id (/v1 logit_bias)
 
 
 class ModelRegistry:
@@ -86,7 +87,7 @@ def model_dirs(models_dir: Path) -> list[Path]:
     return dirs
 
 
-def load_model(path: Path, max_active: int) -> LoadedModel:
+def load_model(path: Path, max_active: int, prefix_cache_mb: float = 64) -> LoadedModel:
     from model.artifact import ArtifactError, load_artifact
     from model.cell import LSTMStack
     from model.engine import Engine
@@ -102,7 +103,8 @@ def load_model(path: Path, max_active: int) -> LoadedModel:
     # The Keras model is dropped here: generation runs on the NumPy stack only.
     # The engine's own limit matches admission's, so a just-cancelled sequence that is still
     # leaving (one step) queues a newcomer for that step rather than overfilling the batch.
-    engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active)
+    cache_bytes = int(prefix_cache_mb * 2**20)
+    engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active, prefix_cache_bytes=cache_bytes)
     created = int(path.stat().st_mtime)
     return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created)
 
@@ -111,7 +113,7 @@ def load_registry(settings: Settings) -> ModelRegistry:
     models: dict[str, LoadedModel] = {}
     where: dict[str, Path] = {}
     for path in model_dirs(settings.models_dir):
-        model = load_model(path, settings.max_active)
+        model = load_model(path, settings.max_active, settings.prefix_cache_mb)
         if model.name in models:
             raise StartupError(f"{path}: model name {model.name!r} is also used by {where[model.name]}")
         models[model.name], where[model.name] = model, path

@@ -16,8 +16,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from model.generate import Finished
 from model.limits import (
     DEFAULT_MAX_CHARS,
+    DEFAULT_REPETITION_WINDOW,
     DEFAULT_TEMPERATURE,
+    MAX_LOGIT_BIAS,
+    MAX_LOGIT_BIAS_ENTRIES,
     MAX_LOGPROBS,
+    MAX_PENALTY,
+    MAX_REPETITION_PENALTY,
+    MAX_REPETITION_WINDOW,
     MAX_SEED,
     MAX_STOP_CHARS,
     MAX_STOPS,
@@ -48,6 +54,20 @@ TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, description="nucl
 Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text"), INTEGRAL]
 Logprobs = Annotated[int, Field(ge=0, le=MAX_LOGPROBS, description="top-N alternatives per generated char"), INTEGRAL]
 Count = Annotated[int, Field(ge=1), INTEGRAL]
+MinP = Annotated[
+    float, Field(ge=0, le=1, allow_inf_nan=False, description="keep chars ≥ min_p × the top char's probability")
+]
+RepetitionPenalty = Annotated[
+    float,
+    Field(gt=0, le=MAX_REPETITION_PENALTY, allow_inf_nan=False,
+          description="CTRL: a char seen in the window has its logit divided (if > 0) or multiplied by this; 1 = off"),
+]  # fmt: skip
+RepetitionWindow = Annotated[
+    int, Field(ge=1, le=MAX_REPETITION_WINDOW, description="the last chars (prompt and output) it looks at"), INTEGRAL
+]
+Penalty = Annotated[float, Field(ge=-MAX_PENALTY, le=MAX_PENALTY, allow_inf_nan=False)]
+BiasValue = Annotated[float, Field(ge=-MAX_LOGIT_BIAS, le=MAX_LOGIT_BIAS, allow_inf_nan=False)]
+OneChar = Annotated[Text, Field(min_length=1, max_length=1)]
 
 
 class GenerateParams(BaseModel):
@@ -64,6 +84,16 @@ class GenerateParams(BaseModel):
     stop: list[StopText] | None = Field(None, max_length=MAX_STOPS, description="generation ends before the first one")
     logprobs: Logprobs = 0
     model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
+    min_p: MinP | None = None
+    repetition_penalty: RepetitionPenalty = 1.0
+    repetition_window: RepetitionWindow = DEFAULT_REPETITION_WINDOW
+    presence_penalty: Penalty = Field(0.0, description="OpenAI's: minus this from each char generated at least once")
+    frequency_penalty: Penalty = Field(0.0, description="OpenAI's: minus this × the times a char was generated")
+    logit_bias: dict[OneChar, BiasValue] | None = Field(
+        None,
+        max_length=MAX_LOGIT_BIAS_ENTRIES,
+        description='added to a char\'s logit: {"\\n": -5}; ±100 bans/forces',
+    )
 
 
 class LogprobEntry(BaseModel):
@@ -109,6 +139,7 @@ class ModelInfo(BaseModel):
     default: bool
     vocab_size: int
     params: int | None = None
+    chars: list[str] = Field(default_factory=list, description="the vocabulary; a char's index is its id")
 
 
 class ModelsResponse(BaseModel):

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65_536, ge=1024, le=64 * 1024 * 1024)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     coalesce_ms: float = Field(default=20, ge=0, le=1000, description="at most one stream event per this many ms")
+    prefix_cache_mb: float = Field(
+        default=64, ge=0, le=65_536, description="per model: states of recent texts, so Continue skips priming; 0 = off"
+    )
 
     @field_validator("models_dir")
     @classmethod

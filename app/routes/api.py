@@ -19,10 +19,10 @@ from fastapi.responses import JSONResponse, Response
 from app.deps import Plan, ServerState, StateDep, plan
 from app.errors import generation_failed
 from app.job import Job
+from app.sampling_params import api_sampling
 from app.schemas import GenerateParams, GenerateResponse, ModelsResponse, StreamDone, error_responses
 from app.sse import EventStream, sse
 from model.generate import Chunk, Done
-from model.sampling import SamplingParams
 
 router = APIRouter(prefix="/api", tags=["generate"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
@@ -35,7 +35,7 @@ STREAM_DOC = {
 
 
 def plan_of(state: ServerState, params: GenerateParams) -> Plan:
-    sampling = SamplingParams(params.temperature, params.top_k, params.top_p)
+    sampling = api_sampling(params, state.model(params.model).vocab)
     max_chars = params.max_chars if "max_chars" in params.model_fields_set else None  # default: capped by MAX_CHARS
     stop = tuple(params.stop or ())
     return plan(state, params.model, [params.prompt], sampling, max_chars=max_chars, stop=stop,

@@ -1,0 +1,53 @@
+"""The sampling controls of a request body → `model.sampling.SamplingParams`, for both API surfaces.
+
+`/api` keys `logit_bias` by char (`{"\\n": -5}`); `/v1` by char id as a string (`{"0": -5}`),
+the index in the model's vocabulary that `GET /api/models` lists as `chars`.  A char or id the
+model does not have is a 422 naming `logit_bias`; the ranges are checked by the schemas.
+
+    sampling = api_sampling(params, loaded.vocab)        # app/routes/api.py
+    sampling = openai_sampling(params, loaded.vocab)     # app/routes/openai.py
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import ApiError
+from model.limits import DEFAULT_REPETITION_WINDOW
+from model.sampling import SamplingParams
+from model.vocab import Vocab
+
+
+def _extras(params: Any) -> dict[str, Any]:
+    """The controls both surfaces share, with neutral values where a body leaves them out."""
+    window = getattr(params, "repetition_window", None)
+    return {
+        "min_p": getattr(params, "min_p", None),
+        "repetition_penalty": getattr(params, "repetition_penalty", None) or 1.0,
+        "repetition_window": DEFAULT_REPETITION_WINDOW if window is None else window,
+        "presence_penalty": params.presence_penalty or 0.0,
+        "frequency_penalty": params.frequency_penalty or 0.0,
+    }
+
+
+def api_sampling(params: Any, vocab: Vocab) -> SamplingParams:
+    bias = []
+    for ch, value in (params.logit_bias or {}).items():
+        if ch not in vocab:
+            raise ApiError(422, f"logit_bias: {ch!r} is not in the model's vocabulary", param="logit_bias")
+        bias.append((int(vocab.encode(ch)[0]), float(value)))
+    return SamplingParams(params.temperature, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params))
+
+
+def openai_sampling(params: Any, vocab: Vocab, default_temperature: float) -> SamplingParams:
+    bias = []
+    for key, value in (params.logit_bias or {}).items():
+        if not key.isdigit() or int(key) >= len(vocab):
+            raise ApiError(
+                422,
+                f"logit_bias: {key!r} is not a char id (0 to {len(vocab) - 1}, see /api/models)",
+                param="logit_bias",
+            )
+        bias.append((int(key), float(value)))
+    t = default_temperature if params.temperature is None else params.temperature
+    return SamplingParams(t, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params))
