@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -102,8 +101,7 @@ def test_the_module_streams_to_stdout_while_it_samples(tiny_model_dir: Path) -> 
         assert proc.stdout is not None
         first = proc.stdout.read(50)  # arrives long before ten million chars could be done
         assert len(first) == 50 and first.startswith(b"A")
-        time.sleep(0.2)
-        assert proc.poll() is None
+        assert proc.poll() is None  # still sampling: the first chars came before the end
     finally:
         proc.kill()
         proc.wait()

@@ -138,7 +138,7 @@ def test_a_killed_worker_stops_the_other_and_a_restart_resumes(tmp_path: Path, c
     code = cluster.procs[1].wait(timeout=90)
     waited = time.monotonic() - killed
     print(f"the surviving worker exited {waited:.1f} s after the chief was killed")
-    assert code == 3 and waited < 90, cluster.output(1)
+    assert code == 3, cluster.output(1)  # wait(timeout=90) above only stops a hang
     assert "lost contact with another worker" in cluster.output(1)
     assert not out.exists() and len(history(work)) == 1
 

@@ -221,8 +221,8 @@ def test_docker_stop_ends_the_server_cleanly_within_the_grace_period(container: 
     stopper.join(STOP_GRACE_S + 40)
     logs = container.logs()
     assert stopped, f"docker stop never ran or never returned; events: {events[-3:]}"
-    elapsed, error = stopped[0]
-    assert elapsed < STOP_GRACE_S, f"docker stop took {elapsed:.1f} s (SIGKILL)\n{logs[-3000:]}"
-    assert container.inspect("{{.State.ExitCode}}") == "0", f"{error}\n{logs[-3000:]}"
+    took, error = stopped[0]
+    # Exit code 0, not 137: the server stopped by itself within the grace period, not by SIGKILL.
+    assert container.inspect("{{.State.ExitCode}}") == "0", f"docker stop took {took:.1f} s; {error}\n{logs[-3000:]}"
     assert "Traceback" not in logs, logs[-3000:]
     assert events[-1][0] == "done", f"the open stream did not end with a done event: {events[-1]}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model import engine as engine_module
 from model.cell import LSTMStack
 from model.engine import Engine, EngineClosed
 from model.generate import Chunk, Generation, GenerationRequest, generate
@@ -176,12 +177,10 @@ def test_cancel_takes_effect_within_one_step_and_frees_the_slot(engine_of) -> No
         time.sleep(0.001)
     ticket.cancel()
     seen = len(sink.chunks)
-    assert sink.ended.wait(2)
-    assert sink.generation is not None and sink.generation.finish_reason == "cancelled"
+    assert sink.wait().ended_with.finish_reason == "cancelled"
     assert len(sink.chunks) <= seen + 1  # at most the chunk being sent when cancel() ran
     assert other.wait().ended_with.finish_reason == "length" and len(other.text) == 300
-    deadline = time.monotonic() + 2
-    while engine.active and time.monotonic() < deadline:
+    while engine.active:  # pytest's timeout stops a hang; no clock decides the outcome
         time.sleep(0.001)
     assert engine.active == 0 and engine.queued == 0
     ticket.cancel()  # cancelling a finished sequence is a no-op
@@ -196,7 +195,7 @@ def test_cancelling_a_queued_sequence_ends_it_at_once(engine_of) -> None:
     ticket = engine.submit(GenerationRequest("ab", 10, seed=2), queued)
     assert engine.queued == 1
     ticket.cancel()
-    assert queued.wait(2).ended_with.finish_reason == "cancelled"
+    assert queued.wait().ended_with.finish_reason == "cancelled"
     assert queued.chunks == [] and engine.queued == 0 and not running.ended.is_set()
 
 
@@ -210,7 +209,7 @@ def test_stop_ends_running_and_queued_sequences(engine_of) -> None:
         time.sleep(0.001)
     engine.stop()
     for sink in sinks:
-        assert sink.wait(1).ended_with.finish_reason == "cancelled"
+        assert sink.wait().ended_with.finish_reason == "cancelled"
     assert engine._thread is not None and not engine._thread.is_alive()
     with pytest.raises(EngineClosed):
         engine.submit(GenerationRequest("a"), RecordingSink())
@@ -260,7 +259,21 @@ def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_runnin
     assert all(len(s.text) == 50 for s in second if s.error is None)
 
 
-def test_a_long_prompt_primes_without_stalling_running_streams(engine_of) -> None:
+class StepClock:
+    """Stands in for `time` in model/engine.py: perf_counter() moves 1 ms a call, so the engine's
+    priming budget (as long as its last step took, at least 2 ms) holds the same number of prime
+    slices on a busy machine as on an idle one."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.001
+        return self.now
+
+
+def test_a_long_prompt_primes_without_stalling_running_streams(engine_of, monkeypatch) -> None:
+    monkeypatch.setattr(engine_module, "time", StepClock())
     stack = random_stack(units=96, vocab=40)
     engine = engine_of(stack, MEDIUM_VOCAB)
     running, long = RecordingSink(), RecordingSink()

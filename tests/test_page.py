@@ -157,7 +157,7 @@ def test_stop_halts_the_stream_and_frees_the_slot(page: Any, server: LiveServer)
     assert page.text_content("#stat-finish") == "stopped by you"
     stopped_at = len(output_text(page))
     assert stopped_at < 1_000_000
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # stops a hang only: the order is what is checked
     while active_sequences(server) != 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert active_sequences(server) == 0

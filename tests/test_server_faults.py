@@ -2,6 +2,9 @@
 a client that disconnects, more streams than MAX_ACTIVE, 32 streams beside /healthz, SIGTERM
 with open streams, and model directories or settings that must stop start-up.
 
+No assertion here reads a clock (the machine may be busy): each checks an order of events or a
+count.  Timeouts only stop a hung test; how fast /healthz answers is a figure of bench/http.py.
+
 Run: .venv/bin/pytest tests/test_server_faults.py   (slow: each server loads Keras)
 """
 
@@ -11,7 +14,7 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +29,7 @@ from tests.test_api import parse_sse, stream_text
 
 pytestmark = pytest.mark.slow
 LONG = 1_000_000  # chars: a stream that outlives any test unless it is ended
+MIB = 1 << 20
 
 
 def gauges(server: LiveServer) -> dict[str, float]:
@@ -33,13 +37,51 @@ def gauges(server: LiveServer) -> dict[str, float]:
     return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
 
 
-def wait_for(check: object, timeout: float = 5.0) -> float:
-    """Seconds until `check()` is true; fails after `timeout`."""
-    start = time.perf_counter()
+def wait_for(check: object, timeout: float = 60.0) -> None:
+    """Until `check()` is true; `timeout` only stops a test that would hang, it is no speed bound."""
+    deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
-        assert time.perf_counter() - start < timeout, "condition not reached in time"
+        assert time.monotonic() < deadline, "condition never reached"
         time.sleep(0.01)
-    return time.perf_counter() - start
+
+
+def finished(server: LiveServer, seen: dict[str, float] | None = None) -> dict[str, float]:
+    """Sequences finished so far (or in the `seen` gauges), by finish_reason."""
+    prefix = "charlstm_sequences_total{"
+    out: dict[str, float] = {}
+    for key, value in (seen or gauges(server)).items():
+        if key.startswith(prefix):
+            reason = key.split('finish_reason="')[1].split('"')[0]
+            out[reason] = out.get(reason, 0) + value
+    return out
+
+
+def unsendable_chars() -> int:
+    """max_chars of a stream (with logprobs=5: over 100 bytes a char) that no socket buffer holds.
+
+    Twice what the kernel can buffer on the server's side (the send buffer grows up to the third
+    figure of tcp_wmem) plus far more than the asyncio transport and the client's receive buffer
+    take, so while the client reads nothing the server cannot finish sending it, and a slot is
+    given back only when its response has been sent: the stream holds its slot by construction.
+    """
+    wmem = Path("/proc/sys/net/ipv4/tcp_wmem")
+    most = int(wmem.read_text().split()[2]) if wmem.exists() else 4 * MIB
+    return min(LONG, 2 * (most + MIB) // 100)
+
+
+def held_client(url: str) -> httpx.Client:
+    """A client whose sockets take in next to nothing it has not read (a small, fixed receive buffer)."""
+    transport = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+    return httpx.Client(base_url=url, transport=transport, timeout=60)
+
+
+def read_text(lines: Iterator[str], seen: list[str], at_least: int) -> str:
+    """Read whole events from a stream (after the lines `seen`) until they hold `at_least` chars of text."""
+    while len(stream_text(parse_sse(seen))) < at_least:
+        seen.append(next(lines))
+    while seen[-1] != "":  # to the end of the event
+        seen.append(next(lines))
+    return stream_text(parse_sse(seen))
 
 
 @pytest.fixture(scope="module")
@@ -50,98 +92,109 @@ def small_server(models_dir: Path) -> Iterator[LiveServer]:
 
 
 def test_disconnect_cancels_the_sequence_and_frees_its_slot(small_server: LiveServer) -> None:
+    before = finished(small_server)
     with httpx.Client(base_url=small_server.url, timeout=30) as c:
         for _ in range(3):  # more times than there are slots: each one must come back
             with c.stream("POST", "/api/generate/stream", json={"max_chars": LONG}) as r:
                 lines = r.iter_lines()
                 assert next(lines).startswith("data:")
                 assert gauges(small_server)["charlstm_engine_sequences"] == 1
-            # The response is closed: the slot and the engine's sequence go at once.
-            wait_for(lambda: gauges(small_server)["charlstm_active_sequences"] == 0, timeout=2)
-            wait_for(lambda: gauges(small_server)["charlstm_engine_sequences"] == 0, timeout=2)
-        g = gauges(small_server)
-        assert g['charlstm_sequences_total{finish_reason="cancelled",model="tiny"}'] >= 3
+            # The response is closed: the slot and the engine's sequence go, as cancelled, not
+            # after the million chars it asked for.
+            wait_for(lambda: gauges(small_server)["charlstm_active_sequences"] == 0)
+            wait_for(lambda: gauges(small_server)["charlstm_engine_sequences"] == 0)
+    after = finished(small_server)
+    assert after.get("cancelled", 0) - before.get("cancelled", 0) == 3
+    assert after.get("length", 0) == before.get("length", 0)
 
 
 def test_disconnect_while_waiting_for_a_whole_text_cancels_it(small_server: LiveServer) -> None:
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.post(small_server.url + "/api/generate", json={"max_chars": LONG}, timeout=0.5)
-    wait_for(lambda: gauges(small_server)["charlstm_engine_sequences"] == 0, timeout=3)
-    assert gauges(small_server)["charlstm_active_sequences"] == 0
+    before = finished(small_server)
 
-
-def test_over_the_limit_is_429_at_once_and_running_streams_finish_untouched(small_server: LiveServer) -> None:
-    params = {"prompt": "KING:", "max_chars": 20000, "temperature": 1.0}
-
-    async def run() -> tuple[list[list[tuple[str, object]]], httpx.Response, float]:
+    async def leave_once_admitted() -> None:
         async with httpx.AsyncClient(base_url=small_server.url, timeout=60) as c:
-            started = [asyncio.Event(), asyncio.Event()]
+            waiting = asyncio.create_task(c.post("/api/generate", json={"max_chars": LONG}))
+            while gauges(small_server)["charlstm_engine_sequences"] < 1:  # it is generating
+                await asyncio.sleep(0.01)
+            waiting.cancel()  # the client gives up: its connection closes
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
 
-            async def one(i: int) -> list[tuple[str, object]]:
-                lines = []
-                async with c.stream("POST", "/api/generate/stream", json={**params, "seed": i}) as r:
-                    async for line in r.aiter_lines():
-                        lines.append(line)
-                        started[i].set()
-                return parse_sse(lines)
+    asyncio.run(leave_once_admitted())
+    wait_for(lambda: gauges(small_server)["charlstm_engine_sequences"] == 0)
+    assert gauges(small_server)["charlstm_active_sequences"] == 0
+    assert finished(small_server).get("cancelled", 0) - before.get("cancelled", 0) == 1
 
-            tasks = [asyncio.create_task(one(i)) for i in range(2)]
-            await asyncio.gather(*(e.wait() for e in started))
-            t0 = time.perf_counter()
-            refused = await c.post("/api/generate", json={"max_chars": 5})
-            took = time.perf_counter() - t0
-            return list(await asyncio.gather(*tasks)), refused, took
 
-    streams, refused, took = asyncio.run(run())
+def test_over_the_limit_is_429_at_once_and_running_streams_go_on_untouched(small_server: LiveServer) -> None:
+    # Both slots are held by construction, not by timing: see unsendable_chars.
+    params = {"prompt": "KING:", "max_chars": unsendable_chars(), "temperature": 1.0, "logprobs": 5}
+    before, overloaded = finished(small_server), 'charlstm_rejected_requests_total{reason="overloaded"}'
+    refusals = gauges(small_server).get(overloaded, 0)
+    with held_client(small_server.url) as c, \
+         c.stream("POST", "/api/generate/stream", json={**params, "seed": 0}) as a, \
+         c.stream("POST", "/api/generate/stream", json={**params, "seed": 1}) as b:  # fmt: skip
+        streams = [a.iter_lines(), b.iter_lines()]
+        firsts = [[next(lines)] for lines in streams]
+        assert all(seen[0].startswith("data:") for seen in firsts)  # both are generating
+        refused = httpx.post(small_server.url + "/api/generate", json={"max_chars": 5}, timeout=60)
+        during = gauges(small_server)
+        texts = [read_text(lines, seen, 1000) for lines, seen in zip(streams, firsts, strict=True)]  # they go on
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "overloaded"
     assert int(refused.headers["retry-after"]) >= 1
-    assert took < 1.0
-    for seed, events in enumerate(streams):
-        usage = {"prompt_chars": 5, "generated_chars": 20000}
-        assert events[-1] == ("done", {"finish_reason": "length", "usage": usage, "seed": seed, "model": "tiny"})
-        alone = httpx.post(small_server.url + "/api/generate", json={**params, "seed": seed}, timeout=60).json()
-        assert stream_text(events) == alone["text"]
-    assert gauges(small_server)['charlstm_rejected_requests_total{reason="overloaded"}'] >= 1
+    # Refused before any work: the two streams still held both slots and neither had ended...
+    assert during["charlstm_active_sequences"] == 2 and during[overloaded] == refusals + 1
+    assert finished(small_server, during) == before
+    wait_for(lambda: gauges(small_server)["charlstm_active_sequences"] == 0)
+    # ...and the refused request never became a sequence: only the two streams ended (cancelled).
+    after = finished(small_server)
+    assert {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)} == {"cancelled": 2}
+    for seed, text in enumerate(texts):  # the texts are those each seed gives alone
+        alone = {**params, "seed": seed, "max_chars": len(text), "logprobs": 0}
+        assert httpx.post(small_server.url + "/api/generate", json=alone, timeout=60).json()["text"] == text
 
 
-def test_healthz_stays_fast_while_32_streams_run(models_dir: Path) -> None:
+def test_healthz_answers_between_the_events_of_32_running_streams(models_dir: Path) -> None:
+    # Generation never runs on the event loop: while 32 long streams run, every probe is answered
+    # and every stream gets events between the probes.  (How fast: bench/http.py's /healthz row.)
     server = start_server(models_dir, max_chars=str(LONG))
     try:
 
-        async def run() -> list[float]:
+        async def run() -> tuple[list[int], list[int], list[int]]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+                counts = [0] * 32
                 ready = asyncio.Semaphore(0)
                 stop = asyncio.Event()
 
-                async def stream() -> None:
+                async def stream(i: int) -> None:
                     async with c.stream("POST", "/api/generate/stream", json={"max_chars": LONG}) as r:
-                        async for _ in r.aiter_lines():
-                            ready.release()
-                            if stop.is_set():
+                        async for line in r.aiter_lines():
+                            counts[i] += line.startswith("data:")
+                            if counts[i] == 1:
+                                ready.release()
+                            if stop.is_set() or line.startswith("event: done"):
                                 return
 
-                tasks = [asyncio.create_task(stream()) for _ in range(32)]
+                tasks = [asyncio.create_task(stream(i)) for i in range(32)]
                 for _ in range(32):
                     await ready.acquire()
-                latencies = []
-                async with httpx.AsyncClient(base_url=server.url, timeout=10) as probe:
-                    for _ in range(30):
-                        t0 = time.perf_counter()
-                        assert (await probe.get("/healthz")).status_code == 200
-                        latencies.append(time.perf_counter() - t0)
-                        await asyncio.sleep(0.02)
+                first, statuses = list(counts), []
+                async with httpx.AsyncClient(base_url=server.url, timeout=60) as probe:
+                    for _ in range(10):
+                        statuses.append((await probe.get("/healthz")).status_code)
+                        mark = list(counts)
+                        while not all(now > then for now, then in zip(counts, mark, strict=True)):
+                            await asyncio.sleep(0.01)  # every stream moves on before the next probe
+                last = list(counts)
                 stop.set()
                 await asyncio.gather(*tasks)
-                return latencies
+                return statuses, first, last
 
-        latencies = asyncio.run(run())
-        # Milliseconds, not seconds: generation never runs on the event loop.  The bound leaves
-        # room for a 2-core machine that is also training a model.
-        # A loop blocked by generation would answer in seconds, every time; single slow probes
-        # are the shared machine's scheduling, hence the median and the 80th percentile.
-        assert statistics.median(latencies) < 0.1, latencies
-        assert sorted(latencies)[int(0.8 * len(latencies))] < 0.5, latencies
-        wait_for(lambda: gauges(server)["charlstm_engine_sequences"] == 0, timeout=3)
+        statuses, first, last = asyncio.run(run())
+        assert statuses == [200] * 10
+        assert all(now >= then + 10 for now, then in zip(last, first, strict=True))
+        wait_for(lambda: gauges(server)["charlstm_engine_sequences"] == 0)
+        assert finished(server) == {"cancelled": 32}  # none had ended on its own
     finally:
         server.stop()
 
@@ -155,16 +208,14 @@ def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
              c.stream("POST", "/api/generate/stream", json={"prompt": secret, "max_chars": LONG}) as b:  # fmt: skip
             iters = [a.iter_lines(), b.iter_lines()]
             assert all(next(it).startswith("data:") for it in iters)
-            t0 = time.perf_counter()
             server.proc.terminate()
             events = [parse_sse(list(it)) for it in iters]  # both end instead of running on
-        code = server.proc.wait(timeout=15)
-    took = time.perf_counter() - t0
+        code = server.proc.wait(timeout=60)
     output = server.output()
     for ev in events:
         assert ev[-1][0] == "done" and ev[-1][1]["finish_reason"] == "cancelled"
     assert code == 0, output
-    assert took < 5, output  # within uvicorn's --timeout-graceful-shutdown (5 s in LiveServer)
+    assert "graceful shutdown exceeded" not in output, output  # the streams ended; uvicorn forced nothing
     assert "Traceback" not in output and "ERROR" not in output, output
     assert secret not in output and secret.lower() not in output  # access logs carry no prompt text
 
