@@ -51,6 +51,13 @@ def test_chars_the_parent_lacks_are_listed_in_one_error(tmp_path: Path, capsys: 
     assert "--extend-vocab" in err and not (tmp_path / "m").exists()
 
 
+def test_a_missing_parent_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = make_corpus(tmp_path / "c.txt", words=300)
+    rc = train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--init-from", str(tmp_path / "nope")]))
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(r"^error: --init-from .*nope: model directory not found", err), err
+
+
 def variant(path: Path, seed: int, words: int = 3000) -> Path:
     """Text B: the parent's words in another order, plus a word with a char the parent never saw."""
     rng = random.Random(seed)

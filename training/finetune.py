@@ -8,8 +8,8 @@ The corpus is encoded with the parent's vocab (training/corpus.py), so a char ke
 With --extend-vocab the corpus's new chars are appended to it, and the embedding and output
 layers get a row (a column) for each: the new embedding rows are the mean of the old ones (an
 unremarkable input), and the new output columns have zero weights and a bias of
-NEW_CHAR_BIAS, so at step 0 every old char's logit is exactly the parent's and the new chars
-share at most k·e^-10 of the probability mass: the old chars' predictions are unchanged.
+NEW_CHAR_BIAS, so at step 0 every old char's logit is exactly the parent's and the k new chars
+share k·e^-10 / Σ e^(old logits) of the probability mass: the old chars' predictions are unchanged.
 The zero weights still learn at once (their gradient is the hidden state times the error).
 """
 
@@ -40,6 +40,8 @@ class Parent:
 
 def parent_vocab(path: Path) -> Vocab:
     """The parent's vocab, read without TensorFlow; ArtifactError if it is not a model directory."""
+    if not Path(path).is_dir():
+        raise ArtifactError(f"--init-from {path}: model directory not found")
     try:
         return Vocab.load(Path(path) / VOCAB_FILE)
     except VocabError as exc:

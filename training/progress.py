@@ -48,6 +48,7 @@ class Progress:
         self.clock = clock
         self.start = self.drawn = self.last = clock()  # last: the end of the latest step
         self.total, self.done = 0.0, 0  # loss summed over the steps run here, and their count
+        self.after_first = self.start
         self.width = len(str(steps))
         print(f"Epoch {epoch + 1}/{epochs}", file=self.out, flush=True)
 
@@ -63,12 +64,15 @@ class Progress:
         """Step `current` (1-based) ended with this training loss."""
         self.total, self.done = self.total + loss, self.done + 1
         now = self.last = self.clock()
+        if self.done == 1:  # the first step also traces the step function: leave it out of the ETA
+            self.after_first = now
         if not self.interactive or (now - self.drawn < REDRAW_SECONDS and current < self.steps):
             return
         self.drawn = now
         filled = BAR_WIDTH * current // self.steps
         bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + "." * (BAR_WIDTH - filled - 1)
-        eta = (now - self.start) / self.done * (self.steps - current)
+        per_step = (now - self.after_first) / (self.done - 1) if self.done > 1 else now - self.start
+        eta = per_step * (self.steps - current)
         line = f"{current:>{self.width}}/{self.steps} [{bar}] - ETA {_duration(eta)} - loss: {self.loss:.4f}"
         self.out.write(f"\r{line} - {self.chars_per_s():,.0f} chars/s\x1b[K")
         self.out.flush()
