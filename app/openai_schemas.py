@@ -11,9 +11,24 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import INTEGRAL, Logprobs, Seed, StopText, Temperature, Text, TopK, TopP
+from app.schemas import (
+    INTEGRAL,
+    BiasValue,
+    Logprobs,
+    MinP,
+    Penalty,
+    RepetitionPenalty,
+    Seed,
+    StopText,
+    Temperature,
+    Text,
+    TopK,
+    TopP,
+)
 from model.generate import Finished
-from model.limits import MAX_STOPS
+from model.limits import MAX_LOGIT_BIAS_ENTRIES, MAX_STOPS
+
+CharId = Annotated[str, Field(pattern=r"^[0-9]{1,6}$")]  # OpenAI's token-id keys: a char's index in the vocab
 
 
 class StreamOptions(BaseModel):
@@ -40,6 +55,13 @@ class CompletionParams(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     logprobs: Logprobs | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[CharId, BiasValue] | None = Field(
+        None, max_length=MAX_LOGIT_BIAS_ENTRIES, description="by char id (the index in /api/models' `chars`)"
+    )
+    repetition_penalty: RepetitionPenalty | None = Field(None, description="as vLLM's extension; 1 = off")
+    min_p: MinP | None = Field(None, description="as vLLM's extension")
     echo: bool = Field(False, description="with max_tokens 0: the prompt itself, and its per-char logprobs when asked")
 
 

@@ -19,10 +19,11 @@ from app.deps import Plan, ServerState, StateDep, plan
 from app.echo import echo_completion
 from app.job import Job, end_error
 from app.openai_schemas import Completion, CompletionParams, ModelList
+from app.sampling_params import openai_sampling
 from app.schemas import error_responses
 from app.sse import EventStream, sse
 from model.generate import CharLogprob, Chunk, Done
-from model.sampling import SamplingParams
+from model.limits import DEFAULT_TEMPERATURE
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 STREAM_DOC = {
@@ -36,7 +37,7 @@ STREAM_DOC = {
 def plan_of(state: ServerState, params: CompletionParams) -> Plan:
     prompts = [params.prompt] if isinstance(params.prompt, str) else params.prompt
     stop = (params.stop,) if isinstance(params.stop, str) else tuple(params.stop or ())
-    sampling = SamplingParams(0.8 if params.temperature is None else params.temperature, params.top_k, params.top_p)
+    sampling = openai_sampling(params, state.model(params.model).vocab, DEFAULT_TEMPERATURE)
     return plan(state, params.model, prompts, sampling, n=params.n, max_chars=params.max_tokens,
                 max_param="max_tokens", stop=stop, logprobs=params.logprobs or 0, seed=params.seed)  # fmt: skip
 
