@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 1
     strategy: Strategy = "auto"
     worker_timeout: float = 300.0
+    memory_index: str = "auto"  # model/memory.py's index of the training text: auto (small corpora), yes, no
 
     def __post_init__(self) -> None:
         problem = self.problem()
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=d["worker_timeout"],
         help="seconds a worker waits for a silent peer (multi-worker)",
     )
+    add("--memory-index", choices=["auto", "yes", "no"], default=d["memory_index"],
+        help="index the training text for the memorisation highlighter (auto: up to 20M chars)")  # fmt: skip
     return p
 
 

@@ -157,6 +157,9 @@ def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     save_artifact(config.out, model, corpus.vocab, card)
+    from model.memory import index_after_training  # what the highlighter of copied text looks up
+
+    print(index_after_training(config.out, corpus.vocab, corpus.train_ids, config.memory_index))
     print(f"held-out loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char); wrote {config.out}")
 
 
