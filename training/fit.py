@@ -96,7 +96,9 @@ def network_config(config: TrainConfig, vocab_size: int) -> NetworkConfig:
     )
 
 
-def _build(config: TrainConfig, net: NetworkConfig, total_steps: int, replicas: int, parent: Parent | None) -> Any:
+def _build(
+    config: TrainConfig, net: NetworkConfig, total_steps: int, replicas: int, parent: Parent | None
+) -> tuple[keras.Model, keras.Optimizer]:
     """The model (the parent's weights, if any) and its optimizer; call under the strategy's scope."""
     model = build_model(net)
     if parent is not None:  # before the optimizer: its weight average starts from these weights
