@@ -1,4 +1,9 @@
-"""The OpenAPI document (`/openapi.json`), made to describe the real server.
+"""The OpenAPI document (`/openapi.json`), made to describe the real server, and `/docs`.
+
+`/docs` is Swagger UI served by this server (it works offline): the bundle and CSS come from the
+fastapi-offline package (current Swagger UI 5 builds), at /docs/assets; the page starts it from
+app/static/docs.js, so the page's Content-Security-Policy is the browser page's, as strict
+(everything from this origin, no inline script or style).  ReDoc is not served.
 
 FastAPI's generated schema is patched twice: limits that are settings (MAX_CHARS,
 MAX_PROMPT_CHARS) and the default model's vocabulary (as a `pattern` on prompts) become
@@ -9,16 +14,39 @@ Open API 3.1 tools such as schemathesis read them.
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.deps import ServerState
 from app.openai_schemas import Completion
+from app.routes.pages import PAGE_HEADERS
 from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone
 
 REF = "#/components/schemas/{model}"
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"  # swagger-ui-bundle.js, swagger-ui.css
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} API</title>
+<link rel="stylesheet" href="{root}/docs/assets/swagger-ui.css">
+<link rel="icon" href="{root}/docs/assets/favicon.png">
+</head>
+<body data-openapi="{root}/openapi.json">
+<div id="swagger-ui"></div>
+<script src="{root}/docs/assets/swagger-ui-bundle.js"></script>
+<script src="{root}/static/docs.js"></script>
+</body>
+</html>
+"""
 
 
 def vocab_pattern(chars: tuple[str, ...]) -> str:
@@ -101,3 +129,14 @@ def install_openapi(app: FastAPI, state: ServerState) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs` (create the app with docs_url=None and redoc_url=None) and its assets."""
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = html.escape(str(request.scope.get("root_path", "")), quote=True)
+        page = DOCS_PAGE.format(title=html.escape(app.title), root=root)
+        return HTMLResponse(page, headers=PAGE_HEADERS)

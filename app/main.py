@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import Admission
 from app.deps import ServerState
-from app.docs import install_openapi
+from app.docs import install_docs, install_openapi
 from app.errors import install_handlers
 from app.metrics import Metrics, RequestMetrics
 from app.middleware import BodyGuard
@@ -149,11 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="char-lstm",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # app/docs.py serves /docs itself, offline and under the page's CSP
+        redoc_url=None,
         description='Character-level LSTM text generation. Errors: `{"error": {message, type, param, code}}`.',
     )
     app.state.settings, app.state.server, app.state.metrics = settings, state, metrics
     install_handlers(app)
     install_openapi(app, state)
+    install_docs(app)
     for module in (api, openai, ops, pages, read):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
