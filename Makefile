@@ -2,7 +2,7 @@
 #   make serve   install the runtime set into .venv and serve the bundled model on 127.0.0.1:8000
 #   make test    install the dev set (and Debian's chromium, Docker engine), lint, run every test
 #   make train   train the bundled Shakespeare model from ../shared/data/tinyshakespeare.txt
-#   make bench   print the benchmark tables (engine and HTTP)
+#   make bench   print the benchmark tables (engine and HTTP); installs the dev set (its HTTP client)
 #   make lint    ruff + mypy
 
 PYTHON ?= python3
@@ -54,7 +54,7 @@ lint: $(VENV)/.dev
 test: $(VENV)/.dev chromium docker-engine lint
 	$(VENV)/bin/pytest
 
-bench: $(VENV)/.runtime
+bench: $(VENV)/.dev  # bench/http.py's client (httpx) is in the dev set, on top of the runtime set
 	$(PY) -m bench.engine
 	$(PY) -m bench.http
 
