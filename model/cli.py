@@ -125,7 +125,7 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     if len(args.stop) > MAX_STOPS:
         raise UsageError(f"argument --stop: at most {MAX_STOPS} stop strings")
     from model.artifact import CARD_FILE, MODEL_FILE, VOCAB_FILE, ArtifactError, load_artifact
-    from model.cell import LSTMStack, limit_blas_threads
+    from model.cell import LSTMStack
     from model.generate import GenerationRequest, draw_seed, generate
     from model.native_log import import_tensorflow
     from model.sampling import SamplingParams
@@ -151,7 +151,6 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     seed = draw_seed() if args.seed is None else int(args.seed)
     if args.seed is None:
         print(f"seed: {seed}", file=sys.stderr, flush=True)
-    limit_blas_threads(1)
     stack = LSTMStack.from_keras(artifact.model)
     sampling = SamplingParams(args.temperature, args.top_k, args.top_p)
     request = GenerationRequest(args.prompt, int(args.max_chars), sampling, tuple(args.stop), seed=seed)

@@ -35,7 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
-from model.cell import PRIME_CHUNK, LSTMStack, State, limit_blas_threads
+from model.cell import PRIME_CHUNK, LSTMStack, State
 from model.generate import Chunk, Generation, GenerationRequest, prime_steps, start_logits
 from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, Run
 from model.sampling import sample_rows
@@ -99,13 +99,12 @@ class Engine:
         vocab: Vocab,
         name: str = "model",
         max_active: int = 256,
-        blas_threads: int | None = 1,
         prefix_cache_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         if stack.vocab_size != len(vocab):
             raise ValueError(f"the network has {stack.vocab_size} outputs but the vocab {len(vocab)} chars")
         self.stack, self.vocab, self.name = stack, vocab, name
-        self.max_active, self.blas_threads = max_active, blas_threads
+        self.max_active = max_active
         self._wake = threading.Condition()
         self._inbox: deque[_Sequence] = deque()  # guarded by _wake
         self._work: deque[Work] = deque()  # guarded by _wake; run in slices while streams step
@@ -128,8 +127,6 @@ class Engine:
 
     def start(self) -> None:
         if self._thread is None:
-            if self.blas_threads:
-                limit_blas_threads(self.blas_threads)  # one core per engine: no spinning BLAS threads
             self._thread = threading.Thread(target=self._run, name=f"engine-{self.name}", daemon=True)
             self._thread.start()
 

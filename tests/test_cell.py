@@ -1,4 +1,4 @@
-"""The NumPy LSTM step against the Keras model it was read from."""
+"""The LSTM step (compiled kernels) against the Keras model it was read from; rows alone or in a batch."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def keras_logits(model, ids: np.ndarray) -> np.ndarray:
     return np.asarray(model(ids, training=False))
 
 
-@pytest.mark.parametrize("exact", [True, False])
-def test_stepping_matches_keras_on_the_whole_sequence(keras_and_stack, exact: bool) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stepping_matches_keras_on_the_whole_sequence(keras_and_stack, threads: int) -> None:
     model, _, vocab = keras_and_stack
-    stack = LSTMStack.from_keras(model, exact=exact)
+    stack = LSTMStack.from_keras(model, threads=threads)
     ids = np.random.default_rng(0).integers(0, len(vocab), size=(3, 50)).astype(np.int32)
     np.testing.assert_allclose(stack.logits_of(ids), keras_logits(model, ids), atol=1e-4, rtol=0)
 
@@ -83,31 +83,33 @@ def test_empty_prompt_logits_are_the_start_state(odd_keras_and_stack) -> None:
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_row_steps_the_same_alone_or_in_any_batch(threads: int) -> None:
-    """Exact mode: batch size, position, and the row or column split never change a bit (256 units)."""
+    """Batch size, position and threads never change a bit of a row's logits or state (256 units)."""
     stack = random_stack(units=256, vocab=40, threads=threads)
     prompts = np.random.default_rng(4).integers(0, 40, size=(32, 12))
     alone = [stack.logits_of(p[None])[0] for p in prompts]
-    for rows in [prompts[:2], prompts[:3], prompts[:5], prompts[::-1], prompts]:  # column split, then row split
+    for rows in [prompts[:2], prompts[:3], prompts[:5], prompts[::-1], prompts]:
         together = stack.logits_of(rows)
         for r, row in enumerate(rows):
             np.testing.assert_array_equal(together[r], alone[[tuple(p) for p in prompts].index(tuple(row))])
 
 
-@pytest.mark.parametrize("split_small", [False, True])
-def test_threads_do_not_change_bits(split_small: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("model.cell.SPLIT_SMALL_BATCHES", split_small)  # column halves on two threads
+def test_threads_do_not_change_bits() -> None:
     one, two = (random_stack(units=256, vocab=40, threads=n) for n in (1, 2))
     prompts = np.random.default_rng(5).integers(0, 40, size=(9, 10))
     for rows in [prompts[:1], prompts[:3], prompts]:
         np.testing.assert_array_equal(one.logits_of(rows), two.logits_of(rows))
 
 
-def test_the_shared_product_would_change_bits_at_this_size() -> None:
-    """Guard for the two tests above: at 256 units one gemm for the batch does change last bits."""
-    stack = random_stack(units=256, vocab=40, exact=False, threads=1)
-    prompts = np.random.default_rng(4).integers(0, 40, size=(32, 12))
-    alone = np.stack([stack.logits_of(p[None])[0] for p in prompts])
-    assert not np.array_equal(stack.logits_of(prompts), alone)
+def test_prime_is_the_same_alone_or_after_other_work() -> None:
+    """Priming reuses the step's kernels: its bits do not depend on what ran before or on threads."""
+    one, two = (random_stack(units=300, vocab=40, threads=n) for n in (1, 2))
+    ids = np.random.default_rng(6).integers(0, 40, size=2 * PRIME_CHUNK + 3)
+    first, state = one.prime(ids)
+    one.logits_of(np.random.default_rng(7).integers(0, 40, size=(7, 3)))
+    again, state2 = two.prime(ids)
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(state.h, state2.h)
+    np.testing.assert_array_equal(state.c, state2.c)
 
 
 def test_state_rows_and_stack_round_trip() -> None:
@@ -121,11 +123,11 @@ def test_state_rows_and_stack_round_trip() -> None:
 
 
 def random_stack(
-    units: int, vocab: int, layers: int = 2, embedding: int = 16, seed: int = 0, exact: bool = True, threads: int = 2
+    units: int, vocab: int, layers: int = 2, embedding: int = 16, seed: int = 0, threads: int = 2
 ) -> LSTMStack:
-    """A NumPy-only network with random weights (no Keras): fast, for engine-level checks.
+    """A network with random weights (no Keras): fast, for engine-level checks.
 
-    Two threads by default, so the row and column splits are exercised on any machine.
+    Two threads by default, so the kernels' work sharing is exercised on any machine.
     """
     from model.cell import LayerWeights
 
@@ -136,4 +138,4 @@ def random_stack(
 
     sizes = [embedding] + [units] * (layers - 1)
     lstm = [LayerWeights(normal(n, 4 * units), normal(units, 4 * units), normal(4 * units)) for n in sizes]
-    return LSTMStack(normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab), exact, threads)
+    return LSTMStack(normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab), threads)
