@@ -115,11 +115,11 @@ export function initWrite({ form, view, run, busy }) {
       item.addEventListener("click", () => choose(span, entry, ch, lp));
       menu.append(item);
     }
+    menu.hidden = false; // first: a hidden menu has no offsetParent to place it in
     const box = span.getBoundingClientRect();
     const wrap = menu.offsetParent?.getBoundingClientRect() ?? { left: 0, top: 0 };
-    menu.style.left = `${Math.max(0, box.left - wrap.left)}px`;
+    menu.style.left = `${Math.max(0, Math.min(box.left - wrap.left, wrap.width - menu.offsetWidth))}px`;
     menu.style.top = `${box.bottom - wrap.top + 4}px`;
-    menu.hidden = false;
     menu.anchor = span;
     view.hideTip();
     menu.querySelector(".menu-item")?.focus();
