@@ -2,15 +2,13 @@
 
     job = Job.start(state, plan(state, ...))         # 429 / 503 / 422 here, before any work
     async for index, event in job.events(): ...      # streamed: Chunk, then Done or Failed, per sequence
-    whole = await job.result(request)                # or every whole text (None: the client left)
+    wholes = await job.result(request)               # or every whole text (None: the client left)
 
-The routes (app/routes/api.py, app/routes/openai.py) are formatters of these events.  The
-engine thread calls each sequence's sink (`_Sequence`), which appends under the job's lock and
-wakes the event loop at most once between two reads (for a non-streamed job only when a
-sequence ends), so a fast model costs the loop one wake-up per event, not one per char.
-`events()` reads the first chunk at once, then once per COALESCE_MS tick.  `close()` (run by
-`result()`, and by the EventStream however a stream ends) cancels what still runs, within one
-engine step, and gives the slots back at once.
+The routes (app/routes/api.py, app/routes/openai.py) format these events.  The engine thread
+calls each sequence's sink (`_Sequence`), which appends under the job's lock and wakes the event
+loop at most once between two reads (non-streamed: only when a sequence ends): one wake-up per
+event, not per char.  `close()` (by `result()`, and by the EventStream however a stream ends)
+cancels what still runs, within one engine step, and gives the slots back at once.
 """
 
 from __future__ import annotations
@@ -147,11 +145,6 @@ class Job:
             self._account(self._seqs[index], event)  # the caller hands these on at once
         return events
 
-    async def _next(self) -> list[tuple[int, Event]]:
-        while not (events := self._take()):
-            await self._event.wait()  # a stale wake-up only costs one more look
-        return events
-
     async def events(self) -> AsyncIterator[tuple[int, Event]]:
         """(sequence index, event) as they come: the first at once, then at most one read per tick.
 
@@ -160,7 +153,9 @@ class Job:
         """
         interval = self.state.settings.coalesce_ms / 1000
         while not self.finished:
-            for item in await self._next():
+            while not (events := self._take()):
+                await self._event.wait()  # a stale wake-up only costs one more look
+            for item in events:
                 yield item
             if interval > 0 and not self.finished:
                 with self._lock:
@@ -171,39 +166,37 @@ class Job:
         """Every sequence's whole text, in order; None if the client left first (then it is cancelled).
         Raises the 500 for a failed sequence, the 503 for one the shutdown drain cancelled."""
         self.stream = False
-        collect = asyncio.ensure_future(self._collect())
+        ended = asyncio.ensure_future(self._all_ended())
         gone = asyncio.ensure_future(until_disconnect(request))
         try:
-            await asyncio.wait({collect, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({ended, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not ended.done():
+                return None
+            taken = self._take()  # every sequence has ended: all its text, then its end
         finally:
-            for task in (collect, gone):
+            for task in (ended, gone):
                 task.cancel()
             self.close()
-        if not collect.done() or collect.cancelled():
-            return None
+        chunks = {index: event for index, event in taken if isinstance(event, Chunk)}
         wholes = []
-        for text, logprobs, end in collect.result():
-            error = end_error(end)
-            if error is not None:
+        for index, end in taken:
+            if isinstance(end, Chunk):
+                continue
+            if (error := end_error(end)) is not None:
                 raise error
             assert isinstance(end, Done)
-            wholes.append(Whole(text, logprobs, end))
+            chunk = chunks.get(index) or Chunk("", [] if self.requests[index].logprobs else None)
+            wholes.append(Whole(chunk.text, chunk.logprobs, end))
         return wholes
 
-    async def _collect(self) -> list[tuple[str, list[CharLogprob] | None, Done | Failed]]:
-        texts: list[list[str]] = [[] for _ in self._seqs]
-        logprobs: list[list[CharLogprob] | None] = [[] if r.logprobs else None for r in self.requests]
-        ends: dict[int, Done | Failed] = {}
-        while not self.finished:
-            for index, event in await self._next():
-                if not isinstance(event, Chunk):
-                    ends[index] = event
-                    continue
-                texts[index].append(event.text)
-                entries = logprobs[index]
-                if entries is not None and event.logprobs:
-                    entries.extend(event.logprobs)
-        return [("".join(t), lp, ends[i]) for i, (t, lp) in enumerate(zip(texts, logprobs, strict=True))]
+    async def _all_ended(self) -> None:
+        while True:
+            with self._lock:
+                self._event.clear()
+                self._signalled = False
+                if all(seq.end is not None for seq in self._seqs):
+                    return
+            await self._event.wait()
 
     def _account(self, seq: _Sequence, event: Event) -> None:
         if isinstance(event, Chunk):
