@@ -214,3 +214,9 @@ def test_recipe_flags_reach_the_network_and_the_card(tmp_path: Path) -> None:
     assert card["hyperparameters"]["max_chars"] == 2000
     assert card["steps_per_epoch"] == ((2000 - 1) // 24 - 1) // 8  # windows of the 2,000-char prefix only
     assert card["weights"] == "raw"  # no average to keep
+
+
+def test_too_short_a_max_chars_prefix_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus = make_corpus(tmp_path / "c.txt", words=300)
+    assert train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--max-chars", "100"])) == 2
+    assert "the first --max-chars 100 of the training text holds fewer than" in capsys.readouterr().err

@@ -52,8 +52,13 @@ def make_plan(config: TrainConfig, corpus: Corpus, replicas: int) -> Plan:
         raise TrainingError(f"--batch-size {config.batch_size} must be a multiple of the {replicas} replicas")
     steps = num_windows(len(train_ids(config, corpus)), config.seq_len) // config.batch_size
     if steps < 1:
+        text = (
+            f"the first --max-chars {config.max_chars} of the training text"
+            if config.max_chars
+            else "the training text"
+        )
         raise TrainingError(
-            f"{corpus.name}: the training text holds fewer than --batch-size {config.batch_size} "
+            f"{corpus.name}: {text} holds fewer than --batch-size {config.batch_size} "
             f"windows of --seq-len {config.seq_len} chars"
         )
     held = len(corpus.held_out_ids)
