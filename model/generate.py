@@ -192,7 +192,13 @@ class Generation:
 def start_logits(stepper: Any) -> tuple[np.ndarray, Any]:
     """The model's start state for an empty prompt: zero state, logits of the zero output."""
     state = stepper.zero_state(1)
-    return np.array(stepper.dense_b, np.float32), state
+    return _zero_output_logits(stepper), state
+
+
+def _zero_output_logits(stepper: Any) -> np.ndarray:
+    """The output layer's bias: the logits of a zero state (vocab,); a kernel may pad dense_b."""
+    vocab = getattr(stepper, "vocab_size", len(stepper.dense_b))
+    return np.array(stepper.dense_b[:vocab], np.float32)
 
 
 def prime_steps(stepper: Any, ids: np.ndarray, state: Any) -> np.ndarray:
@@ -202,7 +208,7 @@ def prime_steps(stepper: Any, ids: np.ndarray, state: Any) -> np.ndarray:
     by generating it: the engine's prefix cache (model/prefix_cache.py) hands out either, and a
     prompt must give the same text with or without it.
     """
-    logits = np.array(stepper.dense_b, np.float32)[None]
+    logits = _zero_output_logits(stepper)[None]
     for t in range(len(ids)):
         logits = stepper.step(ids[t : t + 1], state)
     return np.asarray(logits[0])

@@ -168,3 +168,12 @@ def test_continue_primes_at_most_one_char(engine_of) -> None:
     assert again.ended_with.cached_chars == 3 + 123 - 1  # the last char was sampled, never fed
     stopped = run_on(engine, GenerationRequest("abc", 200, SamplingParams(0.9), stop=("e",), seed=7))
     assert run_on(engine, GenerationRequest("abc" + stopped.text, 5, seed=8)).ended_with.cached_chars >= 3
+
+
+def test_an_empty_prompt_samples_only_chars_of_the_vocab(engine_of: Callable[..., Engine]) -> None:
+    stack = random_stack(units=16, vocab=40)  # the kernel pads the output layer past 40
+    engine = engine_of(stack, MEDIUM_VOCAB)
+    for seed in range(20):
+        sink = run_on(engine, GenerationRequest("", 1, SamplingParams(1.0), logprobs=5, seed=seed))
+        assert sink.ended_with.finish_reason == "length" and len(sink.text) == 1
+        assert all(len(e["top"]) == 5 for c in sink.chunks for e in c.logprobs or [])
