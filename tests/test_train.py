@@ -220,3 +220,19 @@ def test_too_short_a_max_chars_prefix_is_named(tmp_path: Path, capsys: pytest.Ca
     corpus = make_corpus(tmp_path / "c.txt", words=300)
     assert train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--max-chars", "100"])) == 2
     assert "the first --max-chars 100 of the training text holds fewer than" in capsys.readouterr().err
+
+
+def test_the_card_names_the_weights_of_the_best_epoch(tmp_path: Path) -> None:
+    from model.vocab import Vocab
+    from training.callbacks import EpochLog
+
+    log = EpochLog(tmp_path, Vocab.from_text("ab"), "a")
+    assert log.kept_weights() is None  # nothing trained yet
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_loss,val_loss_ema,weights,seconds\n"
+        "0,2.0,1.90,1.95,raw,1\n1,1.8,1.80,1.70,ema,1\n2,1.7,1.75,1.72,raw,1\n",
+        "utf-8",
+    )
+    assert log.kept_weights() == "ema"  # epoch 1's average scored best of all
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss,seconds\n0,2.0,1.9,1\n", "utf-8")
+    assert log.kept_weights() == "raw"  # no average (--ema 0)
