@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from model.artifact import ArtifactError, load_artifact
     from model.cell import LSTMStack
+    from model.native_log import import_tensorflow
 
+    import_tensorflow()  # its load-time log lines stay off stderr
     try:
         art = load_artifact(args.model)
         text = held_out_text(args.corpus)[: args.max_chars]

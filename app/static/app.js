@@ -8,6 +8,7 @@ import { buildRequest, clearErrors, fieldOf, showApiError, showError as showFiel
 import { applyWantedModel } from "./settings.js";
 import { initSideBySide } from "./sidebyside.js";
 import { readEvents } from "./sse.js";
+import "./read.js"; // the Read-the-model section: Score, Inside, Copied
 import { initWrite } from "./write.js";
 
 const $ = (id) => document.getElementById(id);
