@@ -4,7 +4,7 @@
     cells = model_file(state, model, "cells.json")                          # Path or None
 
 A reading (model/score.py) runs on the model's engine thread in step-sized slices, so streams
-that are running slow down by at most a third while it runs; it holds one admission slot (429
+that are running keep at least half their speed while it runs; it holds one admission slot (429
 when MAX_ACTIVE are busy) and is cancelled when the client leaves or the server drains.  The
 model directory's optional files (cells.json, the memorisation index) are read lazily, once
 per app, and kept on `app.state.reading_cache`.

@@ -207,7 +207,7 @@ class Engine:
         stepped = max(time.perf_counter() - began, MIN_PRIME_BUDGET_S)
         if self._priming:
             self._prime(stepped)
-        if self._work:  # scoring gets a step's worth too, so streams slow by at most a third
+        if self._work:  # a step's worth too: streams keep half their speed (a third while priming too)
             self._run_work(stepped)
 
     def _run_work(self, budget: float) -> None:
