@@ -22,6 +22,7 @@ with sums accumulated per step, so memory stays small whatever the text length.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -152,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     from model.native_log import import_tensorflow
 
     import_tensorflow()  # its load-time log lines stay off stderr
+    with contextlib.suppress(ImportError):  # small products: extra BLAS threads only spin (model/cell.py)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
     try:
         art = load_artifact(args.model)
         text = held_out_text(args.corpus)[: args.max_chars]
