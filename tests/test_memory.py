@@ -94,3 +94,16 @@ def test_training_hook_gates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "over the limit" in index_after_training(other, vocab, ids, "auto")
     assert not (other / INDEX_FILE).exists()
     assert "index of" in index_after_training(other, vocab, ids, "yes")
+
+
+def test_a_run_across_two_corpus_files_is_one_span(tmp_path: Path) -> None:
+    """A corpus directory is read as one text (as training reads it): a run over a file boundary is found whole."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(CORPUS[:120], "utf-8")
+    (corpus / "b.txt").write_text(CORPUS[120:] * 20, "utf-8")  # the held-out 10% comes from b's repeats
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    assert main(["--model", str(model_dir), "--corpus", str(corpus)]) == 0
+    across = CORPUS[90:150]
+    assert [(s["start"], s["end"]) for s in MemoryIndex.load(model_dir).copied_spans(across, 24)] == [(0, 60)]
