@@ -117,6 +117,19 @@ def add_stream_schemas(schema: dict[str, Any]) -> None:
         content["text/event-stream"] = {"schema": events}
 
 
+def add_bearer_auth(schema: dict[str, Any]) -> None:
+    """CHARLSTM_API_KEY is set: /api/* and /v1/* want a Bearer token (Swagger UI's Authorize button)."""
+    schema["components"].setdefault("securitySchemes", {})["apiKey"] = {"type": "http", "scheme": "bearer"}
+    for path, operations in schema["paths"].items():
+        if path.startswith(("/api/", "/v1/")):
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
+                operation.setdefault("responses", {})["401"] = {
+                    "description": "No or wrong API key",
+                    "content": {"application/json": {"schema": ref(ErrorResponse)}},
+                }
+
+
 def install_openapi(app: FastAPI, state: ServerState) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -124,6 +137,8 @@ def install_openapi(app: FastAPI, state: ServerState) -> None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         patch_limits(schema, state)
         add_stream_schemas(schema)
+        if state.settings.api_key is not None:
+            add_bearer_auth(schema)
         if state.registry is not None:  # complete only once the models are loaded
             app.openapi_schema = schema
         return schema

@@ -28,7 +28,7 @@ INVALID, NOT_FOUND, OVERLOADED, UNAVAILABLE, SERVER_ERROR = (
 )
 
 
-REASONS = {400: "bad_encoding", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+REASONS = {400: "bad_encoding", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
            422: "invalid", 429: "overloaded", 503: "unavailable"}  # fmt: skip
 
 

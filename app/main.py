@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,8 +35,9 @@ from app.admission import Admission
 from app.deps import ServerState
 from app.docs import install_docs, install_openapi
 from app.errors import install_handlers
+from app.logs import configure_logging
 from app.metrics import Metrics, RequestMetrics
-from app.middleware import BodyGuard
+from app.middleware import ApiKeyGuard, BodyGuard
 from app.registry import StartupError, load_registry
 from app.routes import api, openai, ops, pages, read
 from app.settings import Settings, load_settings
@@ -44,16 +46,6 @@ from model.native_log import import_tensorflow
 log = logging.getLogger("app.main")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SWITCH_INTERVAL_S = 0.001
-
-
-def configure_logging(level: str) -> None:
-    logger = logging.getLogger("app")
-    logger.setLevel(level.upper())
-    if not logger.handlers:  # uvicorn configures only its own loggers
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.propagate = False
 
 
 def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
@@ -162,8 +154,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the request counter sees the body guard's 413s and 400s.
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, on_reject=metrics.rejected)
+    if settings.api_key is not None:  # outside the body guard: no body is read for a request without the key
+        app.add_middleware(ApiKeyGuard, key=settings.api_key.get_secret_value(), on_reject=metrics.rejected)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(QuietStartupFailure, state=state)
+    if settings.cors_origins:  # outermost: preflights are answered here, and 401s carry the CORS headers
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
     return app
 
 

@@ -2,6 +2,9 @@
 
     GET /metrics  →  charlstm_http_requests_total{route="/api/generate",method="POST",status="200"} 3 ...
 
+Besides the server's own series: every request's duration by route template (a stream's whole
+life, hence buckets up to minutes), and the standard process_*, python_gc_* and python_info
+series of prometheus-client's collectors, as its default registry would show.
 Per-char latency is observed once per finished sequence, as its mean time between chars
 after the first, so a 5,000-char stream costs one observation, not 5,000.
 """
@@ -12,12 +15,23 @@ import logging
 import time
 from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("app.access")
 
 TTFC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 CHAR_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -25,6 +39,15 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):  # stateless readers of the process
+            r.register(collector)
+        self.durations = Histogram(
+            "charlstm_http_request_duration_seconds",
+            "HTTP request duration by route template and method, to the end of the response (streams included)",
+            ["route", "method"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
         self.requests = Counter(
             "charlstm_http_requests",
             "HTTP requests by route template, method and status",
@@ -102,5 +125,7 @@ class RequestMetrics:
             route = scope.get("route")
             # The template (`/api/generate`), never the raw path: labels must stay few.
             label = getattr(route, "path", None) or "unmatched"
+            took = time.perf_counter() - start
             self.metrics.requests.labels(label, scope["method"], str(status)).inc()
-            access_log.debug("%s %s %d %.1fms", scope["method"], label, status, 1000 * (time.perf_counter() - start))
+            self.metrics.durations.labels(label, scope["method"]).observe(took)
+            access_log.debug("%s %s %d %.1fms", scope["method"], label, status, 1000 * took)

@@ -1,4 +1,9 @@
-"""Plain ASGI middleware: the request-body limit and the UTF-8 check, before any route runs.
+"""Plain ASGI middleware: the API key, the request-body limit and the UTF-8 check, before any route runs.
+
+`ApiKeyGuard` (only when CHARLSTM_API_KEY is set) wants `Authorization: Bearer <key>` on
+/api/* and /v1/*, compared in constant time; anything else there is a 401 in the error
+envelope.  The page, /docs, /healthz, /readyz and /metrics stay open, and so do CORS preflights
+(OPTIONS carries no credentials).
 
 The body is read here (it is small: at most MAX_BODY_BYTES), counted while it arrives so a
 chunked upload without Content-Length is refused as soon as it passes the limit, then
@@ -8,11 +13,37 @@ client's `http.disconnect`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ApiError, send_error
+
+PROTECTED = ("/api/", "/v1/")
+
+
+class ApiKeyGuard:
+    def __init__(self, app: ASGIApp, key: str, on_reject: Callable[[str], None] | None = None):
+        self.app, self.on_reject = app, on_reject
+        self.expected = f"Bearer {key}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not path.startswith(PROTECTED):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self.expected):  # time does not depend on where they differ
+            await self.app(scope, receive, send)
+            return
+        message = "an API key is needed: send the header Authorization: Bearer <key>"
+        if given:
+            message = "the API key is not valid"
+        error = ApiError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        if self.on_reject:
+            self.on_reject(error.reason)
+        await send_error(send, error)
 
 
 def _is_json(content_type: bytes | None) -> bool:

@@ -9,10 +9,11 @@ pydantic's validation error into `SystemExit`), never a traceback.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "CHARLSTM_"
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,29 @@ class Settings(BaseSettings):
     prefix_cache_mb: float = Field(
         default=64, ge=0, le=65_536, description="per model: states of recent texts, so Continue skips priming; 0 = off"
     )
+
+    sse_ping_s: float = Field(default=15, gt=0, le=3600, description="a `: ping` comment after this much silence")
+    api_key: SecretStr | None = Field(default=None, description="Bearer token required on /api/* and /v1/*")
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="comma-separated origins that browsers may call the API from, or *"
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _no_empty_key(cls, value: object) -> object:
+        return None if value == "" else value  # CHARLSTM_API_KEY= (empty) means no key
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        origins = tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and not (parts.scheme in ("http", "https") and parts.netloc and not parts.path):
+                raise ValueError(f"{origin!r} is not an origin such as https://example.com or *")
+        return origins
 
     @field_validator("models_dir")
     @classmethod

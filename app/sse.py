@@ -4,18 +4,23 @@
 
 `on_close` runs however the response ends (finished, client gone, server stopping), even when
 the client leaves before the first event, when an async generator's own `finally` never runs.
+After CHARLSTM_SSE_PING_S (15 s) without an event, a `: ping` comment goes out (clients skip
+comments), so proxies that cut idle connections keep long streams open.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering
+PING = ": ping\n\n"
 
 
 def sse(data: Any, event: str | None = None) -> str:
@@ -33,10 +38,50 @@ class EventStream(StreamingResponse):
         self._events, self._on_close = events, on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+        keepalive = KeepAlive(send, float(getattr(settings, "sse_ping_s", 15)))
+        pinger = asyncio.ensure_future(keepalive.run())
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, keepalive.send)
         finally:
+            pinger.cancel()
+            with contextlib.suppress(BaseException):
+                await pinger
             self._on_close()
             aclose = getattr(self._events, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+class KeepAlive:
+    """Sends the response's messages; in between, PING after each `every` seconds without one.
+
+    A task beside the stream that wakes once per `every` seconds of silence, so an event costs
+    only a time stamp and an uncontended lock.
+    """
+
+    def __init__(self, send: Send, every: float):
+        self._send, self.every = send, every
+        self._lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._last = self._loop.time()
+        self._open = False  # headers sent, body not finished
+
+    async def send(self, message: Message) -> None:
+        async with self._lock:
+            await self._send(message)
+            self._last = self._loop.time()
+            if message["type"] == "http.response.start":
+                self._open = True
+            elif not message.get("more_body", False):
+                self._open = False
+
+    async def run(self) -> None:
+        ping = {"type": "http.response.body", "body": PING.encode(), "more_body": True}
+        while True:
+            wait = self._last + self.every - self._loop.time() if self._open else self.every
+            await asyncio.sleep(max(0.0, wait))
+            async with self._lock:
+                if self._open and self._loop.time() - self._last >= self.every:
+                    await self._send(ping)
+                    self._last = self._loop.time()

@@ -176,9 +176,8 @@ def char_latency(server: LiveServer) -> tuple[float, float]:
     """(sum, count) of the server's per-sequence mean seconds between chars."""
     text = httpx.get(server.url + "/metrics", timeout=60).text
     values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("charlstm_char_latency"))
-    return float(values['charlstm_char_latency_seconds_sum{model="tiny"}']), float(
-        values['charlstm_char_latency_seconds_count{model="tiny"}']
-    )
+    series = 'charlstm_char_latency_seconds_{}{{model="tiny"}}'  # absent before the first observation
+    return float(values.get(series.format("sum"), 0)), float(values.get(series.format("count"), 0))
 
 
 @pytest.mark.slow
