@@ -20,13 +20,20 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from bench.engine import cpu_name, load
+from model.artifact import load_artifact
 from model.cell import LSTMStack
 from model.engine import Engine
 from model.generate import Chunk, Generation, GenerationRequest
 from model.sampling import SamplingParams
 
 PROMPT = "ROMEO:\n"
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 class Timed:
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chars", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    model, vocab, label = load(args.model)
+    artifact = load_artifact(args.model)
+    model, vocab, label = artifact.model, artifact.vocab, f"{args.model} ({artifact.name})"
     stack = LSTMStack.from_keras(model)
     warm = Engine(stack, vocab, name="cached")
     cold = Engine(stack, vocab, name="cold", prefix_cache_bytes=0)

@@ -13,18 +13,24 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer
 from tests.test_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, generate, output_text
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.timeout(900),  # the module's first test includes the server start (kernel compile on a busy machine)
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
 ]
 
 
 @pytest.fixture(scope="module")
 def server(models_dir: Path) -> Iterator[LiveServer]:
-    live = start_server(models_dir)
+    live = LiveServer({"CHARLSTM_MODELS_DIR": str(models_dir)})
+    try:
+        live.wait_ready(timeout=600)  # compiling the step's kernels took 195 s on a 2-core machine at load 23
+    except Exception:
+        live.stop()
+        raise
     yield live
     live.stop()
 

@@ -11,7 +11,8 @@
 // - Keep: Download .txt; the last visit's text, settings and versions come back after a reload
 //   (localStorage; "Forget" clears it); "Share link" puts prompt, seed and settings in the URL.
 
-import { glyph, percent } from "./confidence.js";
+import { initBranch } from "./branch.js";
+import { glyph } from "./confidence.js";
 import { readSettings, writeSettings } from "./settings.js";
 
 const KEY = "char-lstm.write.v1";
@@ -98,107 +99,39 @@ export function initWrite({ form, view, run, busy }) {
   });
   document.addEventListener("write:state", showVersions);
 
-  // ---- branching ------------------------------------------------------------------------------
-
-  const menu = $("branch-menu");
-
-  function openMenu(span) {
-    const entry = view.entries[Number(span.dataset.i)];
-    if (!entry || busy()) return;
-    const items = (entry.top ?? []).filter(([ch]) => ch !== entry.char);
-    menu.replaceChildren(Object.assign(document.createElement("p"), { className: "menu-title", textContent: `Instead of ${glyph(entry.char)}:` }));
-    for (const [ch, lp] of items) {
-      const item = Object.assign(document.createElement("button"), { type: "button", className: "menu-item" });
-      item.setAttribute("role", "menuitem");
-      item.dataset.char = ch;
-      item.append(Object.assign(document.createElement("span"), { className: "glyph", textContent: glyph(ch) }), ` ${percent(Math.exp(lp))}`);
-      item.addEventListener("click", () => choose(span, entry, ch, lp));
-      menu.append(item);
-    }
-    menu.hidden = false; // first: a hidden menu has no offsetParent to place it in
-    const box = span.getBoundingClientRect();
-    const wrap = menu.offsetParent?.getBoundingClientRect() ?? { left: 0, top: 0 };
-    menu.style.left = `${Math.max(0, Math.min(box.left - wrap.left, wrap.width - menu.offsetWidth))}px`;
-    menu.style.top = `${box.bottom - wrap.top + 4}px`;
-    menu.anchor = span;
-    view.hideTip();
-    menu.querySelector(".menu-item")?.focus();
-  }
-
-  function closeMenu(refocus) {
-    if (menu.hidden) return;
-    menu.hidden = true;
-    if (refocus) menu.anchor?.focus();
-  }
-
-  /** Cut the text at the char, put `ch` in its place and generate on from there. */
-  function choose(span, entry, ch, lp) {
-    closeMenu(false);
-    const snap = snapshot();
-    const at = Array.prototype.indexOf.call(view.root.querySelectorAll(".ch"), span);
-    const index = charIndex(snap, span);
-    if (index < 0 || at < 0) return;
-    const chars = snap.chars.slice(0, index);
-    chars.push([ch, { char: ch, logprob: lp, top: entry.top }]);
-    render({ prompt: snap.prompt, chars });
-    state.pending = { at: index, from: entry.char, to: ch };
-    run(view.text(), true);
-  }
-
-  /** Index of a char span among the generated chars (plain text counts too). */
-  function charIndex(snap, span) {
-    let k = 0;
-    for (const node of view.root.childNodes) {
-      if (node.classList?.contains("prompt-text")) continue;
-      if (node === span) return k;
-      k += node.classList?.contains("ch") ? 1 : Array.from(node.textContent ?? "").length;
-    }
-    return -1;
-  }
-
-  view.root.addEventListener("click", (e) => {
-    const span = e.target.closest?.(".ch");
-    if (span && view.enabled()) openMenu(span);
-  });
-  view.root.addEventListener("keydown", (e) => {
-    const span = e.target.closest?.(".ch");
-    if (span && e.key === "Enter" && view.enabled()) {
-      e.preventDefault();
-      e.stopPropagation();
-      openMenu(span);
-    }
-  });
-  menu.addEventListener("keydown", (e) => {
-    const items = [...menu.querySelectorAll(".menu-item")];
-    const at = items.indexOf(document.activeElement);
-    const moves = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 };
-    if (e.key === "Escape") {
-      e.preventDefault();
-      closeMenu(true);
-    } else if (e.key in moves && items.length) {
-      e.preventDefault();
-      items[(moves[e.key] + items.length) % items.length].focus();
-    } else if (e.key === "Tab") closeMenu(false);
-  });
-  document.addEventListener("click", (e) => {
-    if (!menu.hidden && !menu.contains(e.target) && e.target !== menu.anchor) closeMenu(false);
+  initBranch({
+    view,
+    busy,
+    snapshot,
+    render,
+    onBranch: (branch) => {
+      state.pending = branch;
+      run(view.text(), true);
+    },
   });
 
   // ---- keeping the text -------------------------------------------------------------------------
 
   function save() {
     const data = { settings: readSettings(form), versions: state.versions, current: state.current, nextId: state.nextId };
-    try {
-      localStorage.setItem(KEY, JSON.stringify(data));
-    } catch {
-      // Over the quota: keep the current version only.
-      const current = state.versions[state.current];
+    const current = state.versions[state.current];
+    const plain = (v) => (v === current ? v : { ...v, chars: v.chars.map(([ch]) => [ch, null]) });
+    // Over the quota (about 5 MB): older versions without their probabilities, then the current one alone.
+    for (const attempt of [data, { ...data, versions: state.versions.map(plain) },
+      { ...data, versions: current ? [current] : [], current: current ? 0 : -1 }]) {
       try {
-        localStorage.setItem(KEY, JSON.stringify({ ...data, versions: current ? [current] : [], current: current ? 0 : -1 }));
+        localStorage.setItem(KEY, JSON.stringify(attempt));
+        return;
       } catch {
-        // storage refused (private mode): the page works without it
+        // try a smaller form; storage refused altogether (private mode): the page works without it
       }
     }
+  }
+
+  let saving = null;
+  function saveSoon() {
+    clearTimeout(saving);
+    saving = setTimeout(save, 300);
   }
 
   function restore() {
@@ -266,7 +199,7 @@ export function initWrite({ form, view, run, busy }) {
       go(state.current + (key === "y" || e.shiftKey ? 1 : -1));
     }
   });
-  form.addEventListener("input", () => save());
+  form.addEventListener("input", saveSoon); // typing: one save when it pauses
 
   restore();
   const query = new URLSearchParams(location.search); // a shared link wins over the last visit's settings
