@@ -1,20 +1,20 @@
 """Generation speed: this engine against the known ways of sampling a char-LSTM, on the same weights.
 
-    python -m bench.engine [--model DIR] [--rounds N]       (also `make bench`; about 1-2 minutes)
+    python -m bench.engine [--model DIR] [--rounds N]       (also `make bench`; about 2-3 minutes)
 
-Prints one table of chars/s and the ratios the engine issue names; it never passes or fails.
+Prints one table of chars/s and the ratios the engine issues name; it never passes or fails.
 Each approach is measured once per round, in turn, and the median round is printed with the
 spread, so a burst of load on a shared machine hits every approach alike and shows.
-Rows: (a) the engine with 1 sequence and (b) with 32 at once (aggregate); (c) the keras-io
+Rows: (a) the engine with 1 sequence, (b) with 32 and 64 at once (aggregate); (c) the keras-io
 example's loop, `model.predict` on a one-hot 40-char window per char (the same weights in a
 Keras model that takes one-hot windows: a bias-free Dense holding the embedding matrix, which is
 exactly an embedding lookup, then the LSTMs); (d) the TensorFlow tutorial's OneStep loop, a
 `tf.function` step carrying (h, c), at batch 1 and 32; (e) the bound: only the per-char matrix
-products in NumPy float32, at batch 1 and 32, one shared product per matrix, with whichever of 1
-or 2 BLAS threads measures faster.  The engine steps a batch of 4+ rows as two halves on two
-threads (model/cell.py), so its 32-sequence row is also shown on one thread.  Without a trained
-model at DIR it measures a randomly initialised model of the same shape (2×512 LSTM, embedding
-64, vocab 65) and says so.
+products of every layer in NumPy float32 (BLAS), at batch 1 and 32, with whichever of 1 or 2 BLAS
+threads and of separate or stacked products measures faster.  Then one row per speed trick of the
+step (model/kernel.py) with what it buys, and priming against its own bound.  Any layer count:
+shapes come from the model.  Without a trained model at DIR it measures a randomly initialised
+model of the bundled shape (2×512 LSTM, embedding 64, vocab 65) and says so.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from model.cell import LSTMStack, limit_blas_threads
+from model import kernel
+from model.cell import LSTMStack
 from model.engine import Engine
 from model.generate import Chunk, Generation, GenerationRequest
 from model.native_log import import_tensorflow
@@ -83,15 +83,18 @@ class TimingSink:
         raise SystemExit(f"engine failed: {exc!r}")
 
 
-def engine_runner(stack: LSTMStack, vocab: Vocab, sequences: int, chars: int) -> Callable[[], float]:
+def engine_runner(
+    stack: LSTMStack, vocab: Vocab, sequences: int, chars: int, engines: list[Engine]
+) -> Callable[[], float]:
     """A measurement of aggregate chars/s while `sequences` requests run together on one engine.
 
     Counted from the moment the last sequence has its first char to the moment the first one
     finishes: every sequence gets one char per step in between (priming is measured on its own).
+    The engine goes into `engines`, for the caller to stop.
     """
     engine = Engine(stack, vocab, name="bench")
     engine.start()
-    ENGINES.append(engine)
+    engines.append(engine)
 
     def measure() -> float:
         done = threading.Semaphore(0)
@@ -106,9 +109,6 @@ def engine_runner(stack: LSTMStack, vocab: Vocab, sequences: int, chars: int) ->
 
     measure()  # warm-up; it also leaves the prompt primed in the engine's cache
     return measure
-
-
-ENGINES: list[Engine] = []
 
 
 # --- (c): the keras-io example's loop ---------------------------------------------------------
@@ -189,55 +189,104 @@ def one_step_runner(model: Any, vocab: Vocab, batch: int, steps: int) -> Callabl
 
 
 # --- (e): the bound ---------------------------------------------------------------------------
-def bound_runners(model: Any, batch: int) -> tuple[Callable[[], float], Callable[[], float], str]:
-    """chars/s of the per-char products alone: (the best shared product, the engine's per-row products).
-
-    The bound is the fastest of one product per matrix or [x, h] @ [W; U], each with 1 and with 2
-    BLAS threads (picked once, before the rounds), so the engine is compared with the best NumPy
-    setting, not with a slow one.  The per-row products are what the engine multiplies (one
-    matrix-vector product per row), split over two threads as the engine's step splits them.
-    """
+def best_blas(settings: list[tuple[Callable[[], Any], int]], reps: int) -> tuple[Callable[[], Any], int]:
+    """The fastest (function, BLAS threads) of `settings`, each timed 3 times, picked once before the rounds."""
     from threadpoolctl import threadpool_limits
-
-    rng = np.random.default_rng(0)
-    w = [np.asarray(v, np.float32) for v in model.get_weights()]  # emb, (kernel, recurrent, bias)*2, dense w, b
-    u0, k1, u1, dense = w[2], w[4], w[5], w[7]
-    fused = np.concatenate([k1, u1])
-    h = rng.normal(size=(batch, u0.shape[0])).astype(np.float32)
-    xh = rng.normal(size=(batch, fused.shape[0])).astype(np.float32)
-    reps = 100 if batch == 1 else 10
-
-    def separate() -> Any:
-        return h @ u0, h @ k1, h @ u1, h @ dense
-
-    def together() -> Any:  # [x, h] @ [W; U]
-        return h @ u0, xh @ fused, h @ dense
-
-    def rows(lo: int = 0, hi: int = batch) -> Any:  # one matrix-vector product per row
-        return h[lo:hi, None] @ u0, xh[lo:hi, None] @ fused, h[lo:hi, None] @ dense
-
-    pool = ThreadPoolExecutor(1)
-
-    def split_rows() -> None:
-        other = pool.submit(rows, (batch + 1) // 2, batch)
-        rows(0, (batch + 1) // 2)
-        other.result()
 
     def timed(fn: Callable[[], Any], threads: int) -> float:
         with threadpool_limits(threads, user_api="blas"):
             return mean_time(fn, reps)
 
-    settings = [(fn, n) for fn in (separate, together) for n in (1, 2)]
-    fn, threads = min(settings, key=lambda s: min(timed(*s) for _ in range(3)))
-    how = f"{'[x, h] @ [W; U]' if fn is together else 'one product per matrix'}, {threads} BLAS thread(s)"
-    per_row = split_rows if batch >= 4 else rows
-    return (lambda: batch / timed(fn, threads)), (lambda: batch / timed(per_row, 1)), how
+    return min(settings, key=lambda s: min(timed(*s) for _ in range(3)))
+
+
+def blas_rate(fn: Callable[[], Any], threads: int, per_call: float, reps: int) -> Callable[[], float]:
+    from threadpoolctl import threadpool_limits
+
+    def measure() -> float:
+        with threadpool_limits(threads, user_api="blas"):
+            return per_call / mean_time(fn, reps)
+
+    return measure
+
+
+def bound_runner(stack: LSTMStack, batch: int) -> tuple[Callable[[], float], str]:
+    """chars/s of every layer's per-char products alone, NumPy float32, one shared product per matrix.
+
+    Each deeper layer as x @ W + h @ U or [x, h] @ [W; U], with 1 or 2 BLAS threads, whichever is
+    fastest, so the engine is compared with the best NumPy setting, not with a slow one.
+    """
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(batch, stack.units)).astype(np.float32)
+    dense = stack.dense[0]
+    fused = [np.concatenate([lw.kernel, lw.recurrent]) for lw in stack.layers[1:]]
+    xh = np.concatenate([h, h], axis=1)
+
+    def separate() -> Any:
+        deeper = [(h @ lw.kernel, h @ lw.recurrent) for lw in stack.layers[1:]]
+        return h @ stack.layers[0].recurrent, deeper, h @ dense
+
+    def stacked() -> Any:
+        return h @ stack.layers[0].recurrent, [xh @ w for w in fused], h @ dense
+
+    reps = 100 if batch == 1 else 10
+    fn, threads = best_blas([(f, n) for f in (separate, stacked) for n in (1, 2)], reps)
+    how = f"{'[x, h] @ [W; U]' if fn is stacked else 'one product per matrix'}, {threads} BLAS thread(s)"
+    return blas_rate(fn, threads, batch, reps), how
+
+
+def recurrent_bound_runner(stack: LSTMStack, length: int) -> Callable[[], float]:
+    """Seconds of the sequential part of priming `length` chars: h @ U of every layer per char, batch 1."""
+    h = np.random.default_rng(0).normal(size=(1, stack.units)).astype(np.float32)
+
+    def products() -> Any:
+        return [h @ lw.recurrent for lw in stack.layers]
+
+    fn, threads = best_blas([(products, 1), (products, 2)], 100)
+    rate = blas_rate(fn, threads, 1.0, 100)
+    return lambda: length / rate()
 
 
 def prime_runner(stack: LSTMStack, vocab: Vocab, length: int) -> Callable[[], float]:
-    """Seconds to prime one sequence with a `length`-char prompt (NumPy, from the zero state)."""
+    """Seconds to prime one sequence with a `length`-char prompt, from the zero state."""
     ids = vocab.encode((PROMPT * (length // len(PROMPT) + 1))[:length])
-    return lambda: mean_time(lambda: stack.prime(ids), 20 if length <= 10 else 1)
+    return lambda: mean_time(lambda: stack.prime(ids), 20 if length <= 10 else 2)
+
+
+# --- what each trick of the step buys ---------------------------------------------------------
+def gates_runner(batch: int, units: int, vectorised: bool) -> Callable[[], float]:
+    """µs for the gate equations of `batch` × `units` cells: kernel.gates (Eigen's rational tanh,
+    vectorised) or the same loop with NumPy's exp/tanh in numba (libm calls, one element at a time)."""
+    import numba
+
+    @numba.njit(fastmath=kernel.FASTMATH)
+    def libm_gates(z: Any, c: Any, h: Any) -> None:
+        u = c.shape[1]
+        for r in range(c.shape[0]):
+            for j in range(u):
+                i, f = 1 / (1 + np.exp(-z[r, j])), 1 / (1 + np.exp(-z[r, u + j]))
+                g, o = np.tanh(z[r, 2 * u + j]), 1 / (1 + np.exp(-z[r, 3 * u + j]))
+                c[r, j] = f * c[r, j] + i * g
+                h[r, j] = o * np.tanh(c[r, j])
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(batch, 4 * units)).astype(np.float32)
+    c, h = np.zeros((batch, units), np.float32), np.zeros((batch, units), np.float32)
+    fn = numba.njit(fastmath=kernel.FASTMATH)(kernel.gates.py_func) if vectorised else libm_gates
+    fn(z, c, h)
+    return lambda: 1e6 * mean_time(lambda: fn(z, c, h), 50)
+
+
+def step_primer_runner(stack: LSTMStack, vocab: Vocab, length: int) -> Callable[[], float]:
+    """Seconds to prime `length` chars one batch-1 step each (what chunked priming replaces; same bits)."""
+    ids = vocab.encode((PROMPT * (length // len(PROMPT) + 1))[:length])
+
+    def prime() -> None:
+        state = stack.zero_state(1)
+        for t in range(len(ids)):
+            stack.step(ids[t : t + 1], state)
+
+    return lambda: mean_time(prime, 2)
 
 
 def cpu_name() -> str:
@@ -256,73 +305,81 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow()  # its load-time log lines stay off the tables (model/native_log.py)
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     model, vocab, which = load(args.model)
-    limit_blas_threads(1)
     stack = LSTMStack.from_keras(model)
-    bound1, _, how1 = bound_runners(model, 1)
-    bound32, rows32, how32 = bound_runners(model, 32)
+    one_thread = LSTMStack.from_keras(model, threads=1)
+    bound1, how1 = bound_runner(stack, 1)
+    bound32, how32 = bound_runner(stack, 32)
+    engines: list[Engine] = []
     runners = {  # every round measures each once, in turn, so a burst of load hits all of them alike
-        "a": engine_runner(stack, vocab, 1, 600),
-        "b": engine_runner(stack, vocab, 32, 100),
-        "b_1t": engine_runner(LSTMStack.from_keras(model, threads=1), vocab, 32, 100),
-        "b_gemm": engine_runner(LSTMStack.from_keras(model, exact=False), vocab, 32, 100),
+        "a": engine_runner(stack, vocab, 1, 600, engines),
+        "a_1t": engine_runner(one_thread, vocab, 1, 600, engines),
+        "b": engine_runner(stack, vocab, 32, 100, engines),
+        "b_1t": engine_runner(one_thread, vocab, 32, 100, engines),
+        "b64": engine_runner(stack, vocab, 64, 60, engines),
         "d1": one_step_runner(model, vocab, 1, 100),
         "d32": one_step_runner(model, vocab, 32, 20),
         "e1": bound1,
         "e32": bound32,
-        "rows32": rows32,
-        "prime10": prime_runner(stack, vocab, 10),
         "prime1000": prime_runner(stack, vocab, 1000),
+        "prime_bound": recurrent_bound_runner(stack, 1000),
+        "gates": gates_runner(32, stack.units, True),
+        "gates_libm": gates_runner(32, stack.units, False),
+        "prime_steps": step_primer_runner(stack, vocab, 1000),
     }
     results: dict[str, list[float]] = {key: [] for key in runners}
     for _ in range(args.rounds):
         for key, measure in runners.items():
             results[key].append(measure())
-    for engine in ENGINES:
+    for engine in engines:
         engine.stop()
     med = {key: float(np.median(values)) for key, values in results.items()}
     med["c"] = keras_io_rate(model, vocab, 6)
     results["c"] = [med["c"]]
 
-    print(f"\nEngine benchmark: {which}")
+    print(f"\nEngine benchmark: {which}; {stack.num_layers} × LSTM {stack.units}")
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} cores, load average {load_before:.1f} → "
         f"{os.getloadavg()[0]:.1f}; TensorFlow with its defaults"
     )
-    print(
-        f"engine: 1 BLAS thread, a batch of 4+ rows split over {stack.threads} thread(s); "
-        f"bound at 1: {how1}; bound at 32: {how32}"
-    )
+    print(f"engine: {stack.threads} thread(s) per step; bound at 1: {how1}; bound at 32: {how32}")
     rows = [
         ("a", "(a) this engine, 1 sequence", 1),
+        ("a_1t", "    same, one thread", 1),
         ("b", "(b) this engine, 32 sequences (aggregate)", 32),
-        ("b_1t", "    same, one thread (no row split)", 32),
-        ("b_gemm", "    same, a shared gemm per half (exact=False: not reproducible)", 32),
+        ("b_1t", "    same, one thread", 32),
+        ("b64", "(b) this engine, 64 sequences (aggregate)", 64),
         ("c", "(c) keras-io loop: model.predict on a one-hot 40-char window", 1),
         ("d1", "(d) TF tutorial OneStep: tf.function step carrying states", 1),
         ("d32", "(d) TF tutorial OneStep: tf.function step carrying states", 32),
         ("e1", "(e) bound: the per-char matrix products only, NumPy float32", 1),
         ("e32", "(e) bound: the per-char matrix products only, NumPy float32", 32),
-        ("rows32", "    per-row products, split over 2 threads (what (b) multiplies)", 32),
     ]
-    print(f"\n{'approach':68} {'batch':>5} {'chars/s':>9} {'ms/step':>8}   spread over rounds")
+    print(f"\n{'approach':64} {'batch':>5} {'chars/s':>9} {'ms/step':>8}   spread over rounds")
     for key, name, batch in rows:
         spread = f"{min(results[key]):,.0f}–{max(results[key]):,.0f}" if len(results[key]) > 1 else ""
-        print(f"{name:68} {batch:>5} {med[key]:>9,.0f} {1000 * batch / med[key]:>8.3f}   {spread}")
+        print(f"{name:64} {batch:>5} {med[key]:>9,.0f} {1000 * batch / med[key]:>8.3f}   {spread}")
+    print(f"\n{'trick (model/kernel.py, model/cell.py)':64} {'with':>9} {'without':>9}  buys")
+    for name, with_, without, scale in [
+        ("gates of 32 × units cells, µs: rational tanh, vectorised (vs libm)", "gates", "gates_libm", 1),
+        ("priming 1,000 chars, ms: in slices (vs one step per char)", "prime1000", "prime_steps", 1000),
+        ("1 sequence, ms/char: all threads (vs one)", "a", "a_1t", -1),
+        ("32 sequences, ms/step: all threads (vs one)", "b", "b_1t", -32),
+    ]:
+        w, wo = (scale * med[k] if scale > 0 else -scale * 1000 / med[k] for k in (with_, without))
+        print(f"{name:64} {w:>9.2f} {wo:>9.2f}  {wo / w:.2f}×")
     print(
-        f"\npriming one sequence (NumPy): 10 chars {1000 * med['prime10']:.2f} ms, "
-        f"1,000 chars {1000 * med['prime1000']:.1f} ms; a repeated prompt comes from the engine's cache"
+        f"\npriming one sequence: 1,000 chars {1000 * med['prime1000']:.1f} ms; the bound for its sequential "
+        f"recurrent products {1000 * med['prime_bound']:.1f} ms; a repeated prompt comes from the engine's cache"
     )
     print(f"\n{'ratio (medians)':44} {'value':>8}  target")
     for name, value, target in [
-        ("1 sequence / batch-1 bound", med["a"] / med["e1"], "≥ 0.5"),
-        ("1 sequence / tf.function loop at 1", med["a"] / med["d1"], "≥ 3"),
-        ("32 sequences / batch-32 bound", med["b"] / med["e32"], "≥ 0.5"),
-        ("32 sequences (one thread) / batch-32 bound", med["b_1t"] / med["e32"], "≥ 0.5"),
-        ("32 sequences (exact=False) / batch-32 bound", med["b_gemm"] / med["e32"], "≥ 0.5"),
-        ("32 sequences / tf.function loop at 32", med["b"] / med["d32"], "≥ 1.5"),
-        ("32 sequences (exact=False) / tf.function at 32", med["b_gemm"] / med["d32"], "≥ 1.5"),
+        ("1 sequence / batch-1 bound", med["a"] / med["e1"], "≥ 0.8"),
+        ("1 sequence / tf.function loop at 1", med["a"] / med["d1"], "≥ 4"),
+        ("32 sequences / batch-32 bound", med["b"] / med["e32"], "≥ 0.8"),
+        ("32 sequences / tf.function loop at 32", med["b"] / med["d32"], "≥ 2"),
+        ("64 sequences / 32 sequences (aggregate)", med["b64"] / med["b"], "≥ 1"),
         ("1 sequence / keras-io predict loop", med["a"] / med["c"], ""),
-        ("prime 1,000 chars / prime 10 chars", med["prime1000"] / med["prime10"], "< 5"),
+        ("prime 1,000 chars / its recurrent bound", med["prime1000"] / med["prime_bound"], "≤ 1.5"),
     ]:
         print(f"{name:44} {value:>8.2f}  {target}")
     print(f"\n({time.perf_counter() - began:.0f} s in all; medians of {args.rounds} interleaved rounds, each a mean)")

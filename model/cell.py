@@ -104,8 +104,9 @@ class LSTMStack:
         # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
         table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
         self.table = kernel.gate_order(table.astype(F32), u)
-        self.w_in = [np.zeros((4 * up, 0), F32)] + [kernel.gate_weights(lw.kernel, u, up) for lw in layers[1:]]
-        self.w_rec = [kernel.gate_weights(lw.recurrent, u, up) for lw in layers]  # (4*units, units) each
+        # Laid out once for the kernels (model/kernel.py): transposed, gate blocks padded to `up` units.
+        self.w_rec = [kernel.gate_weights(lw.recurrent, u, up) for lw in layers]  # U: (4*units, units)
+        self.w_in = [np.zeros((4 * up, 0), F32)] + [kernel.gate_weights(lw.kernel, u, up) for lw in layers[1:]]  # W
         self.biases = [np.zeros(4 * up, F32)] + [kernel.gate_order(lw.bias, u) for lw in layers[1:]]
         self.dense_w = kernel.transposed(dense_w, up)  # (vocab padded, units)
         self.dense_b = np.zeros(self.dense_w.shape[0], F32)
@@ -132,56 +133,55 @@ class LSTMStack:
             n, rp, up = self.num_layers, padded(max(rows, 1), ROWS), self.w_rec[0].shape[1]
             work.clear()
             work["rows"] = rows
-            work["x0"] = np.zeros((rp, 0), F32)  # layer 0's input is in its table row
-            work["h"] = np.zeros((n, rp, up), F32)  # h before the step (in) ...
-            work["h_new"] = np.zeros((n, rp, up), F32)  # ... and after it (out): rows read all of h
-            work["c"] = np.zeros((n, rp, up), F32)
-            work["add"] = [np.zeros((rp, 4 * up), F32) + b for b in self.biases]  # layer 0: table rows
-            work["logits"] = np.zeros((rp, self.dense_w.shape[0]), F32)
+            work["zs"] = np.zeros((n, 1, rp, 4 * up), F32)  # x @ W + b per layer (layer 0: table rows)
+            work["bias"] = [np.zeros((rp, 4 * up), F32) + b for b in self.biases]
+            work["z"] = np.zeros((rp, 4 * up), F32)
+            work["c"], work["h"] = np.zeros((n, rp, up), F32), np.zeros((n, rp, up), F32)
+            work["hs"] = np.zeros((1, rp, up), F32)
+            work["dense_b"] = np.zeros((rp, len(self.dense_b)), F32) + self.dense_b
+            work["logits"] = np.zeros((rp, len(self.dense_b)), F32)
         return work
 
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
-        b, u = state.batch, self.units
+        b, u, threads = state.batch, self.units, self.threads
         work = self._buffers(b, state.work)
-        h, h_new, c, add = work["h"], work["h_new"], work["c"], work["add"]
-        h[:, :b, :u] = state.h
-        c[:, :b, :u] = state.c
-        np.take(self.table, ids, axis=0, out=add[0][:b])
+        zs, z, c, h = work["zs"], work["z"], work["c"], work["h"]
+        np.take(self.table, ids, axis=0, out=zs[0, 0, :b])
+        c[:, :b, :u], h[:, :b, :u] = state.c, state.h
         for n in range(self.num_layers):
-            x = work["x0"] if n == 0 else h_new[n - 1]
-            kernel.lstm_layer(x, self.w_in[n], h[n], self.w_rec[n], add[n], c[n], h_new[n], self.threads)
-        state.h[...] = h_new[:, :b, :u]
-        state.c[...] = c[:, :b, :u]
-        kernel.linear(h_new[-1], self.dense_w, self.dense_b, work["logits"], self.threads)
+            if n > 0:  # x @ W + b, x the new h of the layer below
+                kernel.linear(h[n - 1], self.w_in[n], work["bias"][n], zs[n, 0], threads)
+            kernel.lstm_steps(zs[n], self.w_rec[n], z, c[n], h[n], work["hs"], threads)
+        state.c[...], state.h[...] = c[:, :b, :u], h[:, :b, :u]
+        kernel.linear(h[-1], self.dense_w, work["dense_b"], work["logits"], threads)
         return work["logits"][:b, : self.vocab_size].copy()  # callers may keep it; the buffer is reused
 
     def prime_chunk(self, ids: np.ndarray, state: State) -> np.ndarray:
-        """Run up to PRIME_CHUNK prompt chars (time,) through one sequence's state, layer by layer.
+        """Run 1 to PRIME_CHUNK prompt chars (time,) through one sequence's state, layer by layer.
 
-        Each deeper layer's input projection is one product for the whole chunk; only the
-        recurrent product stays per char.  Returns the logits after the last char (vocab,).
+        Each deeper layer's input projection is one product for the whole chunk and the recurrence
+        one kernel call; every row's bits are the step's (the kernels are batch-invariant), so the
+        state and logits are bit for bit those of stepping char by char.  Returns the last logits.
         """
-        t_len, up = len(ids), self.w_rec[0].shape[1]
-        rows = padded(t_len + 1, ROWS)  # zs[t:t+2] is the (ROWS, 4*units) add of step t
-        zs = np.zeros((rows, 4 * up), F32)
-        seq = np.zeros((rows, up), F32)  # this layer's h at every position
-        h = np.zeros((2, ROWS, up), F32)  # in and out, swapped each char; row 1 is padding
-        c = np.zeros((ROWS, up), F32)
-        x0 = np.zeros((ROWS, 0), F32)
+        t_len, u, up, threads = len(ids), self.units, self.w_rec[0].shape[1], self.threads
+        rows = padded(t_len, ROWS)
+        zs = np.zeros((t_len, ROWS, 4 * up), F32)  # [t, 0]: char t's x @ W + b; [t, 1]: padding
+        hs = np.zeros((t_len, ROWS, up), F32)
+        seq, proj = np.zeros((rows, up), F32), np.zeros((rows, 4 * up), F32)  # the layer below's h per char
+        z, h, c = np.zeros((ROWS, 4 * up), F32), np.zeros((ROWS, up), F32), np.zeros((ROWS, up), F32)
         for n in range(self.num_layers):
             if n == 0:
-                zs[:t_len] = self.table[ids]
+                zs[:, 0] = self.table[ids]
             else:
-                kernel.linear(seq, self.w_in[n], self.biases[n], zs, self.threads)
-            h[0, 0, : self.units], c[0, : self.units] = state.h[n, 0], state.c[n, 0]
-            for t in range(t_len):
-                h_in, h_out = h[t % 2], h[1 - t % 2]
-                kernel.lstm_layer(x0, self.w_in[0], h_in, self.w_rec[n], zs[t : t + ROWS], c, h_out, self.threads)
-                seq[t] = h_out[0]
-            state.h[n, 0], state.c[n, 0] = seq[t_len - 1, : self.units], c[0, : self.units]
-        logits = np.zeros((ROWS, self.dense_w.shape[0]), F32)
-        kernel.linear(seq[t_len - 1 : t_len - 1 + ROWS], self.dense_w, self.dense_b, logits, self.threads)
+                kernel.linear(seq, self.w_in[n], proj * 0 + self.biases[n], proj, threads)
+                zs[:, 0] = proj[:t_len]
+            h[0, :u], c[0, :u] = state.h[n, 0], state.c[n, 0]
+            kernel.lstm_steps(zs, self.w_rec[n], z, c, h, hs, threads)
+            seq[:t_len] = hs[:, 0]
+            state.h[n, 0], state.c[n, 0] = h[0, :u], c[0, :u]
+        logits = np.zeros((ROWS, len(self.dense_b)), F32)
+        kernel.linear(h, self.dense_w, logits + self.dense_b, logits, threads)
         return logits[0, : self.vocab_size]
 
     def prime(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:

@@ -12,13 +12,12 @@ through one batched product per layer and samples each row with its own Generato
 stopped, failed and cancelled sequences leave between steps.  Priming gets about as much time
 per loop as the step took, so a long prompt slows the running streams by at most half.  The
 thread sleeps on a condition variable when there is no work.  A prompt primed before comes
-from a small cache (`n` completions of one prompt, resubmitted prompts).  Rows are multiplied
-one by one inside each batched call (model/cell.py, exact=True), and a batch of 4+ rows is
-stepped as two halves on two threads, so a seed gives the same text alone or beside any other
-sequences, and the step uses both cores of a 2-core machine.  A prefix cache
+from a small cache (`n` completions of one prompt, resubmitted prompts).  The step's kernels
+(model/kernel.py) give every row the same bits in any batch, on any number of threads, so a seed
+gives the same text alone or beside any other sequences, and the step uses every core.  A prefix cache
 (model/prefix_cache.py) keeps each sequence's state every 32 chars and where it ends: a prompt that
 extends a text primed or generated before (Continue, a branch, `n` completions, a repeat) primes
-only the rest, with the same bits, since priming is the step too (model/generate.py's prime_steps).
+only the rest, with the same bits, since priming (LSTMStack.prime_chunk) has the step's bits.
 
 Sinks are called on the engine thread and must be quick.  A failure in one sequence (its
 sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of the batched
@@ -36,7 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from model.cell import PRIME_CHUNK, LSTMStack, State
-from model.generate import Chunk, Generation, GenerationRequest, prime_steps, start_logits
+from model.generate import Chunk, Generation, GenerationRequest, start_logits
 from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, Run
 from model.sampling import sample_rows
 from model.vocab import Vocab
@@ -246,7 +245,7 @@ class Engine:
             assert seq.state is not None
             end = min((seq.primed // PRIME_CHUNK + 1) * PRIME_CHUNK, seq.ids.size)  # on the cache's grid
             try:
-                seq.logits = prime_steps(self.stack, seq.ids[seq.primed : end], seq.state)
+                seq.logits = self.stack.prime_chunk(seq.ids[seq.primed : end], seq.state)  # the step's bits
             except Exception as exc:
                 self._priming.remove(seq)
                 self._fail(seq, exc)

@@ -9,15 +9,15 @@ and tests/test_kernel.py checks it bit for bit).  The sum over k is vectorised i
 order chosen at compile time (`reassoc`), the same for every row, thread and batch size.
 
 Weights are laid out once at load (`gate_weights`, `transposed`): transposed, so the sum over k
-reads both operands contiguously, with unit j's four gates (i, f, g, o) as rows 4j..4j+3, so a
-block of 8 columns holds whole cells and applies the gate equations itself.  Blocks are shared
-out over the threads (`prange`) at any batch size, one block to one thread, so the thread
-count does not change bits either.  One signature each (eager), compiled once and cached on
-disk (`cache=True`: model/__pycache__, or NUMBA_CACHE_DIR; see the Dockerfile); where no cache
-directory is writable it compiles at import instead.
+reads both operands contiguously, each gate block (i, f, g, o) padded to an even unit count.  The
+blocks are shared out over the threads (`prange`) at any batch size, one block to one thread, so
+the thread count does not change bits either; the gate equations (`gates`, over named slices of
+z) are a second pass, vectorised thanks to a rational tanh.  One signature each (eager), compiled
+once and cached on disk (`cache=True`: model/__pycache__, or NUMBA_CACHE_DIR; see the Dockerfile);
+where no cache directory is writable they compile at import instead (seconds).
 
-    lstm_layer(x, wx, h_in, wh, add, c, h_out, threads)   # z = x@Wx + h@Wh + add; c, h_out updated
-    linear(x, w, b, out, threads)                          # out = x @ w + b
+    linear(x, w, add, out, threads)             # out = x @ w.T + add
+    lstm_steps(zs, w, z, c, h, hs, threads)     # for each t: z = h @ w.T + zs[t]; gates → c, h; hs[t] = h
     (rows padded to ROWS, units to UNITS, columns to COLS; weights from gate_weights / transposed)
 """
 
@@ -34,11 +34,12 @@ from numba import prange
 
 log = logging.getLogger(__name__)
 ROWS = 2  # rows per block; 4 was measured no faster at batch 32 and slower at batch 1 (padded to 4)
-COLS = 8  # output columns per block: two LSTM units' four gates
-UNITS = COLS // 4
+COLS = 8  # output columns per block: 16 sums (2 × 8) fill the registers of the sum over k
+UNITS = 2  # gate blocks are padded to an even unit count, so 4 * units is a multiple of COLS
 FASTMATH = {"contract", "reassoc"}  # FMAs and a vectorised sum over k, both fixed at compile time
 
 F2 = "float32[:, ::1]"  # every array is C-contiguous float32: one compiled version, one set of bits
+F3 = "float32[:, :, ::1]"
 
 
 def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
@@ -58,76 +59,79 @@ def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], A
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def sigmoid(x: float) -> float:
-    return np.float32(1) / (np.float32(1) + np.exp(-x))
+def tanh(x: Any) -> Any:
+    """Eigen's rational tanh (TensorFlow's on CPU): |error| < 4e-7, and plain arithmetic, so a loop of
+    it is vectorised (a libm call per element is not: the gates took 30-50% of a step that way)."""
+    x = min(max(x, np.float32(-7.9053111)), np.float32(7.9053111))
+    x2 = x * x
+    p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
+    p = x2 * p + np.float32(-8.60467152213735e-11)
+    p = x2 * p + np.float32(5.12229709037114e-08)
+    p = x2 * p + np.float32(1.48572235717979e-05)
+    p = x2 * p + np.float32(6.37261928875436e-04)
+    p = x2 * p + np.float32(4.89352455891786e-03)
+    q = x2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
+    q = x2 * q + np.float32(2.26843463243900e-03)
+    q = x2 * q + np.float32(4.89352518554385e-03)
+    return x * p / q
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def tanh(x: float) -> float:
-    # 1 - 2/(e^2x + 1): glibc's tanhf measured 3× slower than its expf here; ±1 at the extremes
-    return np.float32(1) - np.float32(2) / (np.exp(np.float32(2) * x) + np.float32(1))
+def sigmoid(x: Any) -> Any:
+    return np.float32(0.5) * tanh(np.float32(0.5) * x) + np.float32(0.5)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def cell(z_i: float, z_f: float, z_g: float, z_o: float, c: np.ndarray, h: np.ndarray, r: int, j: int) -> None:
-    """The LSTM equations for one unit j of row r: c ← f·c + i·g, h ← o·tanh(c)."""
-    i, f, g, o = sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o)
-    c[r, j] = f * c[r, j] + i * g
-    h[r, j] = o * tanh(c[r, j])
+def gates(z: Any, c: Any, h: Any) -> None:
+    """The LSTM equations on z (rows, 4*units) = [z_i | z_f | z_g | z_o]: c updated in place, h written."""
+    units = c.shape[1]
+    for r in prange(c.shape[0]):
+        for j in range(units):  # i, f, g, o = z[r, :u], z[r, u:2u], z[r, 2u:3u], z[r, 3u:]
+            i, f = sigmoid(z[r, j]), sigmoid(z[r, units + j])
+            g, o = tanh(z[r, 2 * units + j]), sigmoid(z[r, 3 * units + j])
+            c[r, j] = f * c[r, j] + i * g
+            h[r, j] = o * tanh(c[r, j])
 
 
 ZERO = (np.float32(0),) * 16
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def dot_block(x: Any, w: Any, r: int, n: int, s: tuple[Any, ...]) -> tuple[Any, ...]:
-    """s + x[r:r+2] @ w[n:n+8].T, the 16 sums held in registers: row r's 8 columns, then row r+1's."""
-    a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = s
-    for k in range(x.shape[1]):
-        xa, xb = x[r, k], x[r + 1, k]
-        w0, w1, w2, w3 = w[n, k], w[n + 1, k], w[n + 2, k], w[n + 3, k]
-        w4, w5, w6, w7 = w[n + 4, k], w[n + 5, k], w[n + 6, k], w[n + 7, k]
-        a0, a1, a2, a3 = a0 + xa * w0, a1 + xa * w1, a2 + xa * w2, a3 + xa * w3
-        a4, a5, a6, a7 = a4 + xa * w4, a5 + xa * w5, a6 + xa * w6, a7 + xa * w7
-        b0, b1, b2, b3 = b0 + xb * w0, b1 + xb * w1, b2 + xb * w2, b3 + xb * w3
-        b4, b5, b6, b7 = b4 + xb * w4, b5 + xb * w5, b6 + xb * w6, b7 + xb * w7
-    return (a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7)
-
-
-@numba.njit(inline="always", fastmath=FASTMATH)
-def cells(z: tuple[Any, ...], a: Any, n: int, c: Any, h: Any, r: int, j: int) -> None:
-    """Row r's units j and j+1 from their 8 gate sums z (i, f, g, o twice) plus the add row a from column n."""
-    cell(z[0] + a[n], z[1] + a[n + 1], z[2] + a[n + 2], z[3] + a[n + 3], c, h, r, j)
-    cell(z[4] + a[n + 4], z[5] + a[n + 5], z[6] + a[n + 6], z[7] + a[n + 7], c, h, r, j + 1)
-
-
-@compiled(f"void({F2}, {F2}, {F2}, {F2}, {F2}, {F2}, {F2})", parallel=True)
-def _lstm_layer(x, wx, h_in, wh, add, c, h_out):
-    """One LSTM layer over a padded batch: z = x @ wx.T + h_in @ wh.T + add, then the gates.
-
-    x (rows, in), h_in (rows, units): the layer's input and its own h; wx (4*units, in),
-    wh (4*units, units): `gate_weights` layout; add (rows, 4*units): bias or input projection,
-    same column order; c (rows, units) updated in place; h_out (rows, units) written.
-    """
+def product(x: Any, w: Any, add: Any, out: Any) -> None:
+    """out = x @ w.T + add, block by block: 2 rows × 8 columns, the 16 sums over k held in registers."""
     blocks = x.shape[0] // ROWS
-    for item in prange(blocks * (c.shape[1] // UNITS)):  # unit-major: a thread keeps its weight rows
-        r, j = (item % blocks) * ROWS, (item // blocks) * UNITS
-        n = 4 * j
-        z = dot_block(h_in, wh, r, n, dot_block(x, wx, r, n, ZERO))
-        cells(z[:8], add[r], n, c, h_out, r, j)
-        cells(z[8:], add[r + 1], n, c, h_out, r + 1, j)
-
-
-@compiled(f"void({F2}, {F2}, float32[::1], {F2})", parallel=True)
-def _linear(x, w, b, out):
-    """out = x @ w.T + b for a padded batch: x (rows, in), w (cols, in) from `transposed`, out (rows, cols)."""
-    blocks = x.shape[0] // ROWS
-    for item in prange(blocks * (w.shape[0] // COLS)):
+    for item in prange(blocks * (w.shape[0] // COLS)):  # column-major: a thread keeps its weight rows
         r, n = (item % blocks) * ROWS, (item // blocks) * COLS
-        z = dot_block(x, w, r, n, ZERO)
-        for m in range(COLS):
-            out[r, n + m] = z[m] + b[n + m]
-            out[r + 1, n + m] = z[COLS + m] + b[n + m]
+        a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7 = ZERO
+        for k in range(x.shape[1]):
+            xa, xb = x[r, k], x[r + 1, k]
+            w0, w1, w2, w3 = w[n, k], w[n + 1, k], w[n + 2, k], w[n + 3, k]
+            w4, w5, w6, w7 = w[n + 4, k], w[n + 5, k], w[n + 6, k], w[n + 7, k]
+            a0, a1, a2, a3 = a0 + xa * w0, a1 + xa * w1, a2 + xa * w2, a3 + xa * w3
+            a4, a5, a6, a7 = a4 + xa * w4, a5 + xa * w5, a6 + xa * w6, a7 + xa * w7
+            b0, b1, b2, b3 = b0 + xb * w0, b1 + xb * w1, b2 + xb * w2, b3 + xb * w3
+            b4, b5, b6, b7 = b4 + xb * w4, b5 + xb * w5, b6 + xb * w6, b7 + xb * w7
+        for m, (a, b) in enumerate(((a0, b0), (a1, b1), (a2, b2), (a3, b3), (a4, b4), (a5, b5), (a6, b6), (a7, b7))):
+            out[r, n + m] = a + add[r, n + m]
+            out[r + 1, n + m] = b + add[r + 1, n + m]
+
+
+@compiled(f"void({F2}, {F2}, {F2}, {F2})", parallel=True)
+def _linear(x, w, add, out):
+    product(x, w, add, out)
+
+
+@compiled(f"void({F3}, {F2}, {F2}, {F2}, {F2}, {F3})", parallel=True)
+def _lstm_steps(zs, w, z, c, h, hs):
+    """For t in range(len(zs)): z = h @ w.T + zs[t], then the gates (c and h updated in place); hs[t] = h.
+
+    The step is one t for the whole batch; priming is a prompt slice's t for one sequence: the same
+    compiled code, so a primed state has the bits of a generated one.
+    """
+    for t in range(zs.shape[0]):
+        product(h, w, zs[t], z)
+        gates(z, c, h)
+        hs[t] = h
 
 
 def padded(n: int, multiple: int) -> int:
@@ -135,49 +139,59 @@ def padded(n: int, multiple: int) -> int:
 
 
 def gate_order(z: np.ndarray, units: int) -> np.ndarray:
-    """Columns (..., 4*units) in Keras's gate blocks (i, f, g, o) → (..., 4*units_padded), column 4j+q
-    holding gate q of unit j.  Padded units get zeros, so (with zero weights) their c and h stay 0."""
+    """(..., 4*units) in Keras's gate blocks (i, f, g, o) → (..., 4*units_padded), each block padded
+    with zero units: with zero weights too, a padded unit's c and h stay exactly 0."""
     z = np.asarray(z, np.float32)
-    out = np.zeros((*z.shape[:-1], padded(units, UNITS), 4), np.float32)
-    out[..., :units, :] = np.swapaxes(z.reshape(*z.shape[:-1], 4, units), -1, -2)
-    return out.reshape(*z.shape[:-1], out.shape[-2] * 4)
+    out = np.zeros((*z.shape[:-1], 4, padded(units, UNITS)), np.float32)
+    out[..., :units] = z.reshape(*z.shape[:-1], 4, units)
+    return out.reshape(*z.shape[:-1], out.shape[-2] * out.shape[-1])
 
 
 def gate_weights(w: np.ndarray, units: int, inputs: int) -> np.ndarray:
-    """A Keras LSTM weight (in, 4*units) → (4*units_padded, inputs) for lstm_layer, zero rows past `in`."""
+    """A Keras LSTM weight (in, 4*units) → (4*units_padded, inputs): transposed, zero rows past `in`."""
     out = np.zeros((inputs, 4 * padded(units, UNITS)), np.float32)
     out[: w.shape[0]] = gate_order(w, units)
     return np.ascontiguousarray(out.T)
 
 
 def transposed(w: np.ndarray, inputs: int) -> np.ndarray:
-    """(in, cols) → (cols_padded, inputs) for linear: zero columns up to a multiple of COLS, zero inputs past `in`."""
+    """(in, cols) → (cols_padded, inputs): zero columns up to a multiple of COLS, zero inputs past `in`."""
     out = np.zeros((padded(w.shape[1], COLS), inputs), np.float32)
     out[: w.shape[1], : w.shape[0]] = np.asarray(w, np.float32).T
     return out
 
 
 _launch = threading.Lock()  # numba's fallback threading layer (workqueue) must not be entered twice at once
+# Multiply-adds below which a call runs on one thread: handing work to a second thread and waiting for it
+# costs microseconds on an idle machine (a scheduler time slice on a loaded one), more than a small
+# product takes (the test models).  Bits do not depend on it.
+PARALLEL_WORK = 1 << 20
 
 
-def lstm_layer(
-    x: np.ndarray, wx: np.ndarray, h_in: np.ndarray, wh: np.ndarray, add: np.ndarray, c: np.ndarray, h_out: np.ndarray,
-    threads: int,
-) -> None:  # fmt: skip
-    """z = x @ wx.T + h_in @ wh.T + add, then the gates: c updated, h_out written (see _lstm_layer)."""
-    rows, units = c.shape
-    assert rows % ROWS == 0 and units % UNITS == 0 and wx.shape == (4 * units, x.shape[1])
-    assert wh.shape == (4 * units, units) and x.shape[0] == rows and h_in.shape == h_out.shape == c.shape
-    assert add.shape == (rows, 4 * units)
-    with _launch:
-        numba.set_num_threads(threads)  # numba keeps this per calling thread: nothing process-wide
-        _lstm_layer(x, wx, h_in, wh, add, c, h_out)
+def _threads(threads: int, x: np.ndarray, w: np.ndarray) -> int:
+    return threads if x.shape[0] * x.shape[1] * w.shape[0] >= PARALLEL_WORK else 1
 
 
-def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int) -> None:
-    """out = x @ w.T + b (see _linear)."""
+def _check(x: np.ndarray, w: np.ndarray, add: np.ndarray, out: np.ndarray) -> None:
     assert x.shape[0] % ROWS == 0 and w.shape[0] % COLS == 0 and w.shape[1] == x.shape[1]
-    assert out.shape == (x.shape[0], w.shape[0]) and b.shape == (w.shape[0],)
+    assert out.shape == add.shape and add.shape[1] == w.shape[0] and add.shape[0] >= x.shape[0]
+
+
+def linear(x: np.ndarray, w: np.ndarray, add: np.ndarray, out: np.ndarray, threads: int) -> None:
+    """out = x @ w.T + add: x (rows, in), w (cols, in) from `transposed` or `gate_weights`, add (rows, cols)."""
+    _check(x, w, add, out)
     with _launch:
-        numba.set_num_threads(threads)
-        _linear(x, w, b, out)
+        numba.set_num_threads(_threads(threads, x, w))  # numba keeps this per calling thread: nothing process-wide
+        _linear(x, w, add, out)
+
+
+def lstm_steps(
+    zs: np.ndarray, w: np.ndarray, z: np.ndarray, c: np.ndarray, h: np.ndarray, hs: np.ndarray, threads: int
+) -> None:
+    """An LSTM layer over time steps: zs (time, rows, 4*units) the input projections x @ W + b, w its U
+    (`gate_weights`); c, h (rows, units) updated in place; hs (time, rows, units) ← h after each step."""
+    assert zs.shape[1:] == z.shape and hs.shape == (zs.shape[0], *h.shape) and c.shape == h.shape
+    _check(h, w, z, z)
+    with _launch:
+        numba.set_num_threads(_threads(threads, h, w))
+        _lstm_steps(zs, w, z, c, h, hs)

@@ -30,11 +30,17 @@ def bundled_shape() -> tuple[int, int, int]:
 
 
 EMB, UNITS_BUNDLED, VOCAB = bundled_shape()
-# (inputs, units): layer 0 (its input is a table row: no product), deeper layers, odd sizes
-LSTM_SHAPES = [(0, UNITS_BUNDLED), (UNITS_BUNDLED, UNITS_BUNDLED), (0, 3), (3, 3), (5, 17), (17, 17), (300, 300)]
-# (inputs, columns): the logits, priming's input projection of a deeper layer, odd sizes
-LINEAR_SHAPES = [(UNITS_BUNDLED, VOCAB), (UNITS_BUNDLED, 4 * UNITS_BUNDLED), (3, 5), (17, 23), (300, 65)]
+# The recurrence h @ U (every layer), then the gates: the bundled size and odd ones
+LSTM_UNITS = [UNITS_BUNDLED, 3, 17, 300]
+# (inputs, columns): the logits, a deeper layer's x @ W, odd sizes
+LINEAR_SHAPES = [(UNITS_BUNDLED, VOCAB), (UNITS_BUNDLED, 4 * UNITS_BUNDLED), (3, 5), (17, 23), (300, 65), (300, 1200)]
 rng = np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def every_call_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small calls run on one thread in use; here "2 threads" means 2 for every shape."""
+    monkeypatch.setattr(kernel, "PARALLEL_WORK", 0)
 
 
 def random(*shape: int) -> np.ndarray:
@@ -47,35 +53,34 @@ def batches(pool: int = 64, seed: int = 1) -> list[np.ndarray]:
     return [draw.permutation(pool)[:size] for size in range(1, pool + 1)]
 
 
-def lstm_run(inputs: int, units: int, x: np.ndarray, h: np.ndarray, c: np.ndarray, add: np.ndarray, threads: int):
-    """One lstm_layer call on the rows given (padded here); returns (c, h) of those rows."""
-    up, rows = padded(units, UNITS), padded(len(x), ROWS)
-    wx, wh = WEIGHTS[(inputs, units)]
-
-    def pad(a: np.ndarray, width: int) -> np.ndarray:
-        out = np.zeros((rows, width), np.float32)
-        out[: len(a), : a.shape[1]] = a
-        return out
-
-    c_out, h_out = pad(c, up), np.zeros((rows, up), np.float32)
-    kernel.lstm_layer(pad(x, inputs), wx, pad(h, up), wh, pad(add, 4 * up), c_out, h_out, threads)
-    return c_out[: len(x), :units], h_out[: len(x), :units]
+def pad(a: np.ndarray, rows: int, width: int) -> np.ndarray:
+    out = np.zeros((rows, width), np.float32)
+    out[: len(a), : a.shape[1]] = a
+    return out
 
 
-WEIGHTS = {
-    (i, u): (kernel.gate_weights(random(i, 4 * u), u, i), kernel.gate_weights(random(u, 4 * u), u, padded(u, UNITS)))
-    for i, u in LSTM_SHAPES
-}
+WEIGHTS = {u: kernel.gate_weights(random(u, 4 * u), u, padded(u, UNITS)) for u in LSTM_UNITS}
+
+
+def lstm_run(units: int, h: np.ndarray, c: np.ndarray, zs: np.ndarray, threads: int):
+    """lstm_steps on the rows given (padded here), 3 time steps; returns (c, h) of those rows."""
+    up, rows = padded(units, UNITS), padded(len(h), ROWS)
+    c_out, h_out, z = pad(c, rows, up), pad(h, rows, up), np.zeros((rows, 4 * up), np.float32)
+    zs_p = np.stack([pad(zs[:, t], rows, 4 * up) for t in range(zs.shape[1])])
+    hs = np.zeros((len(zs_p), rows, up), np.float32)
+    kernel.lstm_steps(zs_p, WEIGHTS[units], z, c_out, h_out, hs, threads)
+    np.testing.assert_array_equal(hs[-1], h_out)
+    return c_out[: len(h), :units], h_out[: len(h), :units]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("inputs", "units"), LSTM_SHAPES)
-def test_lstm_layer_rows_are_bit_identical_in_any_batch(inputs: int, units: int, threads: int) -> None:
+@pytest.mark.parametrize("units", LSTM_UNITS)
+def test_lstm_steps_rows_are_bit_identical_in_any_batch(units: int, threads: int) -> None:
     up = padded(units, UNITS)
-    x, h, c, add = random(64, inputs), random(64, units), random(64, units), random(64, 4 * up)
-    alone = [lstm_run(inputs, units, x[[r]], h[[r]], c[[r]], add[[r]], 1) for r in range(64)]
+    h, c, zs = random(64, units), random(64, units), random(64, 3, 4 * up)
+    alone = [lstm_run(units, h[[r]], c[[r]], zs[[r]], 1) for r in range(64)]
     for rows in batches():
-        c_b, h_b = lstm_run(inputs, units, x[rows], h[rows], c[rows], add[rows], threads)
+        c_b, h_b = lstm_run(units, h[rows], c[rows], zs[rows], threads)
         for position, r in enumerate(rows):
             np.testing.assert_array_equal(c_b[position], alone[r][0][0])
             np.testing.assert_array_equal(h_b[position], alone[r][1][0])
@@ -84,14 +89,13 @@ def test_lstm_layer_rows_are_bit_identical_in_any_batch(inputs: int, units: int,
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(("inputs", "cols"), LINEAR_SHAPES)
 def test_linear_rows_are_bit_identical_in_any_batch(inputs: int, cols: int, threads: int) -> None:
-    w, b = kernel.transposed(random(inputs, cols), inputs), random(padded(cols, kernel.COLS))
-    x = random(64, inputs)
+    w = kernel.transposed(random(inputs, cols), inputs)
+    x, add = random(64, inputs), random(64, w.shape[0])
 
     def run(rows: np.ndarray, n: int) -> np.ndarray:
-        xp = np.zeros((padded(len(rows), ROWS), inputs), np.float32)
-        xp[: len(rows)] = x[rows]
-        out = np.empty((len(xp), w.shape[0]), np.float32)
-        kernel.linear(xp, w, b, out, n)
+        padded_rows = padded(len(rows), ROWS)
+        out = np.empty((padded_rows, w.shape[0]), np.float32)
+        kernel.linear(pad(x[rows], padded_rows, inputs), w, pad(add[rows], padded_rows, w.shape[0]), out, n)
         return out[: len(rows)]
 
     alone = [run(np.array([r]), 1)[0] for r in range(64)]
@@ -101,24 +105,33 @@ def test_linear_rows_are_bit_identical_in_any_batch(inputs: int, cols: int, thre
             np.testing.assert_array_equal(together[position], alone[r])
 
 
-def test_lstm_layer_is_the_lstm_equations() -> None:
-    inputs, units = 5, 17
+def test_lstm_steps_is_the_lstm_equations() -> None:
+    units = 17
     up = padded(units, UNITS)
-    w_x, w_h, bias = random(inputs, 4 * units), random(units, 4 * units), random(4 * units)
-    x, h, c = random(3, inputs), random(3, units), random(3, units)
+    w_x, w_h, bias = random(5, 4 * units), random(units, 4 * units), random(4 * units)
+    x, h, c = random(3, 5), random(3, units), random(3, units)
     rows = padded(3, ROWS)
-    xp, hp, cp = (np.zeros((rows, n), np.float32) for n in (inputs, up, up))
-    xp[:3], hp[:3, :units], cp[:3, :units] = x, h, c
-    h_out, add = np.zeros((rows, up), np.float32), np.tile(kernel.gate_order(bias, units), (rows, 1))
-    wx, wh = kernel.gate_weights(w_x, units, inputs), kernel.gate_weights(w_h, units, up)
-    kernel.lstm_layer(xp, wx, hp, wh, add, cp, h_out, 2)
+    zs = pad(kernel.gate_order(x @ w_x + bias, units), rows, 4 * up)[None]  # one time step
+    hp, cp, z = pad(h, rows, up), pad(c, rows, up), np.zeros((rows, 4 * up), np.float32)
+    kernel.lstm_steps(zs, kernel.gate_weights(w_h, units, up), z, cp, hp, np.zeros((1, rows, up), np.float32), 2)
 
-    z = x.astype(np.float64) @ w_x + h @ w_h + bias
-    i, f, g, o = (z[:, k * units : (k + 1) * units] for k in range(4))
+    z_ref = x.astype(np.float64) @ w_x + h @ w_h + bias
+    i, f, g, o = (z_ref[:, k * units : (k + 1) * units] for k in range(4))
     c_ref = f_sig(f) * c + f_sig(i) * np.tanh(g)
     np.testing.assert_allclose(cp[:3, :units], c_ref, atol=1e-5)
-    np.testing.assert_allclose(h_out[:3, :units], f_sig(o) * np.tanh(c_ref), atol=1e-5)
-    assert not h_out[:, units:].any() and not cp[:, units:].any()  # padded units stay exactly 0
+    np.testing.assert_allclose(hp[:3, :units], f_sig(o) * np.tanh(c_ref), atol=1e-5)
+    assert not hp[:, units:].any() and not cp[:, units:].any()  # padded units stay exactly 0
+
+
+def test_the_rational_tanh_is_within_1e_6_everywhere() -> None:
+    """Gates saturated so that c = tanh(z_g) (i = 1, f = 0): the rational tanh against NumPy's."""
+    x = np.linspace(-30, 30, 200_001).astype(np.float32)
+    rows = padded(len(x), ROWS)
+    zs = np.zeros((1, rows, 8), np.float32)  # two units (the smallest block): i, f, g, o blocks of 2 columns
+    zs[0, :, 0], zs[0, :, 2], zs[0, : len(x), 4], zs[0, :, 6] = 60, -60, x, 60
+    c, h = np.zeros((rows, 2), np.float32), np.zeros((rows, 2), np.float32)
+    kernel.lstm_steps(zs, np.zeros((8, 2), np.float32), np.zeros((rows, 8), np.float32), c, h, zs[:, :, :2] * 0, 1)
+    np.testing.assert_allclose(c[: len(x), 0], np.tanh(x.astype(np.float64)), atol=1e-6, rtol=0)
 
 
 def f_sig(z: np.ndarray) -> np.ndarray:
