@@ -162,6 +162,26 @@ class TimingSink:
         self._end()
 
 
+def healthz_round(url: str, bodies: list[dict[str, Any]]) -> list[float]:
+    """Seconds each /healthz took, probed every 20 ms while the streams of `bodies` run over HTTP.
+    (tests/test_server_faults.py checks only that probes are answered between stream events.)"""
+    host, port = url.removeprefix("http://").split(":")
+
+    async def go() -> list[float]:
+        streams = asyncio.gather(*(http_stream(host, int(port), b) for b in bodies))
+        latencies = []
+        async with httpx.AsyncClient(base_url=url, timeout=30) as probe:
+            while not streams.done():
+                start = time.perf_counter()
+                await probe.get("/healthz")
+                latencies.append(time.perf_counter() - start)
+                await asyncio.sleep(0.02)
+        await streams
+        return latencies
+
+    return asyncio.run(go())
+
+
 def engine_round(engine: Any, bodies: list[dict[str, Any]]) -> tuple[list[Run], float]:
     from model.generate import GenerationRequest
     from model.sampling import SamplingParams
@@ -224,11 +244,16 @@ def main() -> None:
         server, url = start_server(models_dir, args.chars, args.streams)
         try:
             results = measure(loaded, url, args.chars, args.streams)
+            bodies = [{"prompt": PROMPT, "max_chars": args.chars, "seed": i} for i in range(args.streams)]
+            probes = sorted(healthz_round(url, bodies))
         finally:
             server.terminate()
             server.wait(30)
             loaded.engine.stop()
     report(results, note, args.chars, args.streams)
+    p50, p95 = probes[len(probes) // 2], probes[int(0.95 * (len(probes) - 1))]
+    print(f"/healthz while {args.streams} streams run: p50 {1000 * p50:.1f} ms, p95 {1000 * p95:.1f} ms "
+          f"({len(probes)} probes)")  # fmt: skip
 
 
 def measure(loaded: Any, url: str, chars: int, streams: int) -> dict[tuple[str, str], Figures]:
