@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from app.deps import ServerState
 from app.openai_schemas import Completion
 from app.routes.pages import PAGE_HEADERS
-from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone
+from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone, StreamStart
 
 REF = "#/components/schemas/{model}"
 DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"  # swagger-ui-bundle.js, swagger-ui.css
@@ -105,8 +105,9 @@ def patch_limits(schema: dict[str, Any], state: ServerState) -> None:
 
 
 def add_stream_schemas(schema: dict[str, Any]) -> None:
-    add_components(schema, StreamChunk, StreamDone, ErrorResponse, Completion)
-    api_events = {"oneOf": [event("message", json_data(ref(StreamChunk))), event("done", json_data(ref(StreamDone))),
+    add_components(schema, StreamStart, StreamChunk, StreamDone, ErrorResponse, Completion)
+    api_events = {"oneOf": [event("start", json_data(ref(StreamStart))), event("message", json_data(ref(StreamChunk))),
+                            event("done", json_data(ref(StreamDone))),
                             event("error", json_data(ref(ErrorResponse)))]}  # fmt: skip
     v1_data = {
         "anyOf": [{"type": "string", "const": "[DONE]"}, json_data({"anyOf": [ref(Completion), ref(ErrorResponse)]})]

@@ -102,6 +102,14 @@ class LogprobEntry(BaseModel):
     top: list[tuple[str, float]]
 
 
+class StreamStart(BaseModel):
+    """The data of a stream's first event, `event: start`, before any text: a client that stops early
+    still knows the seed."""
+
+    seed: int
+    model: str
+
+
 class StreamChunk(BaseModel):
     """The data of a stream's `message` events."""
 

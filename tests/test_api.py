@@ -114,7 +114,8 @@ def test_stream_sends_chunks_then_done(client: TestClient) -> None:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = parse_sse(list(r.iter_lines()))
-    assert [e for e, _ in events[:-1]] == ["message"] * (len(events) - 1)
+    assert events[0] == ("start", {"seed": 9, "model": "tiny"})  # before any text
+    assert [e for e, _ in events[1:-1]] == ["message"] * (len(events) - 2)
     name, done = events[-1]
     assert name == "done"
     assert done == {"finish_reason": "length", "usage": {"prompt_chars": 6, "generated_chars": 300}, "seed": 9,

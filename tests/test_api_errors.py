@@ -186,7 +186,7 @@ def test_a_failure_inside_generation_is_500_or_an_error_event(client: TestClient
         with client.stream("POST", "/api/generate/stream", json={}) as r:
             assert r.status_code == 200
             events = parse_sse(list(r.iter_lines()))
-        assert events[0] == ("message", {"text": "ab"})
+        assert events[:2] == [("start", {"seed": 7, "model": "tiny"}), ("message", {"text": "ab"})]
         assert events[-1][0] == "error" and events[-1][1]["error"]["type"] == "server_error"
     finally:
         model.engine = engine

@@ -179,6 +179,25 @@ def test_seeded_runs_repeat_and_the_random_seed_is_shown(page: Any) -> None:
     assert generate(page, "JULIET:", max_chars=300, seed=shown) == fresh
 
 
+def test_stop_keeps_the_seed_and_the_same_seed_repeats_the_run(page: Any) -> None:
+    # The seed comes first in the stream (`event: start`), so a run stopped by hand still shows it.
+    page.fill("#prompt", "KING:")
+    page.fill("#max_chars", "1000000")
+    page.fill("#seed", "")
+    page.click("#generate")
+    page.wait_for_function("() => document.getElementById('output').textContent.length > 200")
+    page.click("#stop-button")
+    page.wait_for_function("() => document.body.dataset.state === 'done'")
+    assert page.text_content("#stat-finish") == "stopped by you"
+    shown = page.text_content("#stat-seed")
+    assert shown.isdigit() and page.is_visible("#reuse-seed")
+    stopped = output_text(page)[len("KING:") :]
+    page.click("#reuse-seed")
+    assert page.input_value("#seed") == shown
+    # Same prompt, settings and seed: the same chars, up to where Stop cut the first run.
+    assert generate(page, "KING:", max_chars=len(stopped), seed=shown) == stopped
+
+
 def test_stop_strings_end_the_text(page: Any, server: LiveServer) -> None:
     page.fill("#stop-strings", "\\n\ne")  # two lines: a written-out line break, and "e"
     shown = generate(page, "ROMEO:", max_chars=300, seed="11")

@@ -28,8 +28,9 @@ router = APIRouter(prefix="/api", tags=["generate"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
 STREAM_ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503, by_ref=True)
 STREAM_DOC = {
-    "description": '`data: {"text": ...}` events (with `logprobs` when asked for), then `event: done` with '
-    f"{sorted(StreamDone.model_fields)}, or `event: error` with the error envelope",
+    "description": '`event: start` with `{"seed", "model"}`, then `data: {"text": ...}` events (with `logprobs` '
+    f"when asked for), then `event: done` with {sorted(StreamDone.model_fields)}, or `event: error` with the "
+    "error envelope",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 
@@ -60,6 +61,7 @@ async def generate(params: GenerateParams, request: Request, state: StateDep) ->
 
 
 async def sse_events(job: Job) -> AsyncIterator[str]:
+    yield sse({"seed": job.seeds[0], "model": job.model.name}, event="start")  # a client that stops still knows it
     async for _, event in job.events():
         if isinstance(event, Chunk):
             chunk: dict[str, Any] = {"text": event.text}

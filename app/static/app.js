@@ -39,6 +39,9 @@ function showStats(chars, rate, finish) {
   $("stat-finish").textContent = finish;
 }
 
+/** The seed of a start or done event's data, as digits: it may exceed 2^53, past a JS number's exact range. */
+const seedOf = (data) => /"seed"\s*:\s*(\d+)/.exec(data)?.[1] ?? null;
+
 /** Stream one request; `append` keeps the text on screen and adds to it (Continue). */
 async function run(prompt, append) {
   clearErrors(form);
@@ -66,7 +69,10 @@ async function run(prompt, append) {
     if (!response.ok) return await showApiError(form, response, prompt);
     if (!append) view.reset(prompt); // only now: a refused request leaves the last text in place
     for await (const { event, data } of readEvents(response)) {
-      if (event === "message") {
+      if (event === "start") {
+        ui.seed = seedOf(data); // first, before any text: a run stopped early still shows its seed
+        $("stat-seed").textContent = ui.seed ?? "–";
+      } else if (event === "message") {
         const chunk = JSON.parse(data);
         view.append(chunk.text, chunk.logprobs);
         count += Array.from(chunk.text ?? "").length;
@@ -77,7 +83,7 @@ async function run(prompt, append) {
         followOutput();
       } else if (event === "done") {
         finish = JSON.parse(data).finish_reason ?? "length";
-        ui.seed = /"seed"\s*:\s*(\d+)/.exec(data)?.[1] ?? null; // as digits: may exceed 2^53
+        ui.seed = seedOf(data) ?? ui.seed;
       } else if (event === "error") {
         const error = JSON.parse(data).error ?? {};
         showError(fieldOf(error.param), error.message || "Generation failed.");
