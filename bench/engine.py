@@ -105,6 +105,8 @@ def engine_runner(
             done.acquire()
         start, end = max(s.times[0] for s in sinks), min(s.times[-1] for s in sinks)
         steps = [t for t in sinks[0].times if start <= t <= end]
+        if len(steps) < 2:
+            raise SystemExit(f"{sequences} sequences never all ran together: raise `chars` ({chars})")
         return sequences * (len(steps) - 1) / (steps[-1] - steps[0])
 
     measure()  # warm-up; it also leaves the prompt primed in the engine's cache
@@ -315,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         "a_1t": engine_runner(one_thread, vocab, 1, 600, engines),
         "b": engine_runner(stack, vocab, 32, 100, engines),
         "b_1t": engine_runner(one_thread, vocab, 32, 100, engines),
-        "b64": engine_runner(stack, vocab, 64, 60, engines),
+        "b64": engine_runner(stack, vocab, 64, 400, engines),
         "d1": one_step_runner(model, vocab, 1, 100),
         "d32": one_step_runner(model, vocab, 32, 20),
         "e1": bound1,
