@@ -14,7 +14,9 @@ Layer 0's `embedding @ W + b` is precomputed at load as a (vocab, 4*units) table
 
 Reproducibility: a row's bits never depend on the batch it is in, its position there, or the
 thread count (model/kernel.py says how), so a seed gives the same text alone or beside other
-sequences.  The kernels share each product out over `threads` threads at any batch size.
+sequences.  The kernels can share each product out over `threads` threads at any batch size; one
+by default: on the shared 2-core machine a second thread often waited for a core and stalled the
+step (bench/engine.py's "all threads" rows; `default_threads()` gives every core to whoever opts in).
 Checked against Keras in tests/test_cell.py, bit for bit across batches in tests/test_kernel.py.
 
     stack = LSTMStack.from_keras(keras_model)
@@ -92,13 +94,13 @@ class LSTMStack:
         layers: list[LayerWeights],
         dense_w: np.ndarray,
         dense_b: np.ndarray,
-        threads: int | None = None,
+        threads: int = 1,
     ):
         u = self.units = int(layers[0].recurrent.shape[0])
         up = padded(u, UNITS)  # units as the kernels see them; the padding stays exactly 0
         self.num_layers = len(layers)
         self.vocab_size = int(dense_w.shape[1])
-        self.threads = default_threads() if threads is None else threads
+        self.threads = threads
         self.embedding, self.layers, self.dense = embedding, layers, (dense_w, dense_b)  # Keras layout, for checks
         first = layers[0]
         # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
@@ -111,9 +113,10 @@ class LSTMStack:
         self.dense_w = kernel.transposed(dense_w, up)  # (vocab padded, units)
         self.dense_b = np.zeros(self.dense_w.shape[0], F32)
         self.dense_b[: self.vocab_size] = dense_b
+        self.step(np.zeros(1, np.int64), self.zero_state(1))  # the first call costs ~0.5 s: here, not in a request
 
     @classmethod
-    def from_keras(cls, model: Any, threads: int | None = None) -> LSTMStack:
+    def from_keras(cls, model: Any, threads: int = 1) -> LSTMStack:
         embedding = np.asarray(model.get_layer("embedding").get_weights()[0], F32)
         layers = []
         n = 0
