@@ -59,7 +59,7 @@ bench: $(VENV)/.dev  # bench/http.py's client (httpx) is in the dev set, on top 
 	$(PY) -m bench.http
 
 train: $(VENV)/.runtime
-	$(PY) -m training.train --corpus $(CORPUS) --out $(MODEL_DIR) --name shakespeare --epochs 11
+	$(PY) -m training.train --corpus $(CORPUS) --out $(MODEL_DIR) --name shakespeare --epochs 16 --dropout 0.3
 
 docker-image: docker-engine
 	bash scripts/docker_image.sh $(IMAGE)
