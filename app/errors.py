@@ -32,6 +32,9 @@ REASONS = {400: "bad_encoding", 401: "unauthorized", 404: "not_found", 405: "met
            422: "invalid", 429: "overloaded", 503: "unavailable"}  # fmt: skip
 
 
+OPENAI_PREFIX = "/v1/"
+
+
 class ApiError(Exception):
     """An error answered with the envelope; `reason` labels the rejected-requests metric."""
 
@@ -47,11 +50,21 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
         self.headers = headers or {}
+        self._reason: str | None = None
 
     @property
     def reason(self) -> str:
         """A label from a small fixed set, for the rejected-requests metric."""
-        return REASONS.get(self.status, str(self.status))
+        return self._reason or REASONS.get(self.status, str(self.status))
+
+    def for_path(self, path: str) -> ApiError:
+        """As answered on `path`: a validation error is 400 on /v1/* (what OpenAI and vLLM answer, the
+        openai client's BadRequestError), 422 everywhere else."""
+        if self.status != 422 or not path.startswith(OPENAI_PREFIX):
+            return self
+        error = ApiError(400, self.message, self.type, self.param, self.code, self.headers)
+        error._reason = self.reason  # still counted as a validation refusal
+        return error
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.type, self.param, self.code)
@@ -119,6 +132,7 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
+        exc = exc.for_path(request.url.path)
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None and exc.status != 500:
             metrics.rejected(exc.reason)

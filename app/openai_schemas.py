@@ -1,16 +1,18 @@
 """Bodies of the OpenAI-compatible routes (`/v1/completions`, `/v1/models`); one token = one char.
 
-Unknown fields are ignored (OpenAI clients send extras such as `user` or `best_of`), but the
-fields we read are as strict as on `/api/*`.  `logprobs` answers in the legacy completions
-shape: `tokens`, `token_logprobs`, `top_logprobs`, `text_offset`.
+Unknown fields are ignored (OpenAI clients send extras such as `user`), except the generation
+parameters in UNSUPPORTED when they ask for something (see `unsupported`); the fields we read
+are as strict as on `/api/*`.  `temperature` defaults to 1.0, as in OpenAI's API.  `logprobs`
+answers in the legacy completions shape: `tokens`, `token_logprobs`, `top_logprobs`, `text_offset`.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidatorFunctionWrapHandler, model_validator
 
+from app.errors import ApiError
 from app.schemas import (
     INTEGRAL,
     BiasValue,
@@ -29,6 +31,19 @@ from model.generate import Finished
 from model.limits import MAX_LOGIT_BIAS_ENTRIES, MAX_STOPS
 
 CharId = Annotated[str, Field(pattern=r"^[0-9]{1,6}$")]  # OpenAI's token-id keys: a char's index in the vocab
+DEFAULT_TEMPERATURE = 1.0  # OpenAI's (the /api default is model.limits.DEFAULT_TEMPERATURE)
+
+# OpenAI (and vLLM) generation parameters this server does not implement, with the values that
+# mean "off".  Any other value is refused with a 400 naming it: a request is never silently served
+# differently from what it asked.  Implementing one = a field in CompletionParams and its row gone.
+UNSUPPORTED: dict[str, tuple[object, ...]] = {
+    "suffix": (None, ""),
+    "best_of": (None, 1),
+    "min_tokens": (None, 0),
+    "use_beam_search": (None, False),
+    "length_penalty": (None, 1),
+    "ignore_eos": (None, False),
+}
 
 
 class StreamOptions(BaseModel):
@@ -46,7 +61,7 @@ class CompletionParams(BaseModel):
     max_tokens: Annotated[int, Field(ge=0), INTEGRAL] | None = Field(
         None, description="chars to generate; null: 500; at most MAX_CHARS; 0: none (with echo: score the prompt)"
     )
-    temperature: Temperature | None = None
+    temperature: Temperature | None = Field(DEFAULT_TEMPERATURE, description="null: 1.0, as OpenAI")
     top_p: TopP | None = None
     top_k: TopK | None = None
     n: Annotated[int, Field(ge=1, le=16), INTEGRAL] = 1
@@ -63,6 +78,31 @@ class CompletionParams(BaseModel):
     repetition_penalty: RepetitionPenalty | None = Field(None, description="as vLLM's extension; 1 = off")
     min_p: MinP | None = Field(None, description="as vLLM's extension")
     echo: bool = Field(False, description="with max_tokens 0: the prompt itself, and its per-char logprobs when asked")
+    _unsupported: dict[str, object] = PrivateAttr(default_factory=dict)  # UNSUPPORTED names the body has
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _note_unsupported(cls, data: object, handler: ValidatorFunctionWrapHandler) -> CompletionParams:
+        params = handler(data)
+        if isinstance(data, dict):
+            params._unsupported = {name: data[name] for name in UNSUPPORTED if name in data}
+        return params
+
+
+def _neutral(value: object, neutral: tuple[object, ...]) -> bool:
+    # true is not 1, false is not 0 here: a boolean is neutral only where the table says False.
+    return any(value == n and isinstance(value, bool) == isinstance(n, bool) for n in neutral)
+
+
+def unsupported(params: CompletionParams) -> ApiError | None:
+    """The error for the first parameter in UNSUPPORTED set to anything but its neutral value."""
+    for name, value in params._unsupported.items():
+        if not _neutral(value, UNSUPPORTED[name]):
+            allowed = " or ".join("null" if n is None else repr(n).lower() for n in UNSUPPORTED[name])
+            # 422 here, answered as 400 on /v1 like every validation error (ApiError.for_path).
+            return ApiError(422, f"{name}: not supported by this server (only {allowed})", param=name,
+                            code="unsupported_parameter")  # fmt: skip
+    return None
 
 
 class LegacyLogprobs(BaseModel):

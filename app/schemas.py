@@ -174,6 +174,7 @@ def error_responses(*statuses: int, by_ref: bool = False) -> dict[int | str, dic
 
     `by_ref` for routes whose own response class is not JSON (FastAPI would document a
     `model` under that media type); the ErrorResponse component then comes from other routes.
+    Without 422 in `statuses` (the /v1 routes), validation errors are described under 400.
     """
     described = {
         400: "the body is not valid UTF-8",
@@ -184,6 +185,8 @@ def error_responses(*statuses: int, by_ref: bool = False) -> dict[int | str, dic
         500: "a failure inside generation",
         503: "models not loaded yet, or shutting down",
     }
+    if 422 not in statuses:
+        described[400] = f"{described[422]}, or a body that is not valid UTF-8"
     if by_ref:
         content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         return {s: {"content": content, "description": described.get(s, "error")} for s in statuses}

@@ -72,10 +72,53 @@ def test_invalid_fields_are_422_naming_the_field(client: TestClient, raw: str, p
         assert err["param"] == param
 
 
+def invalid_status(route: str) -> int:
+    """What a validation error is on this route: 400 on /v1 (OpenAI's convention), 422 on /api."""
+    return 400 if route.startswith("/v1/") else 422
+
+
 @pytest.mark.parametrize("raw", ["{bad", "", "[1, 2]", '"text"', "[" * 2000 + "]" * 2000, '{"prompt": "a"} x'])
-def test_malformed_or_non_object_json_is_422(client: TestClient, raw: str) -> None:
+def test_malformed_or_non_object_json_is_422_or_400_on_v1(client: TestClient, raw: str) -> None:
     for route in GENERATE_ROUTES:
-        error_of(client.post(route, content=raw, headers=JSON), 422, "invalid_request_error")
+        error_of(client.post(route, content=raw, headers=JSON), invalid_status(route), "invalid_request_error")
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"temperature": 5.01}, "temperature"),
+        ({"max_tokens": 301}, "max_tokens"),  # over MAX_CHARS (300 here)
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"prompt": "hello ж"}, "prompt"),
+        ({"unknown_field": 1, "n": 0}, "n"),  # unknown fields are ignored on /v1, bad known ones are not
+        ({"best_of": 2}, "best_of"),  # OpenAI parameters the server does not implement...
+        ({"suffix": "THE END"}, "suffix"),
+        ({"best_of": True}, "best_of"),
+        ({"min_tokens": 10}, "min_tokens"),
+    ],
+)
+def test_v1_validation_errors_are_400_naming_the_field(client: TestClient, body: dict[str, Any], param: str) -> None:
+    err = error_of(client.post("/v1/completions", json={"prompt": "a", **body}), 400, "invalid_request_error")
+    assert err["param"] == param
+
+
+def test_v1_unsupported_parameters_at_their_neutral_value_are_accepted(client: TestClient) -> None:
+    # ...unless they hold the value that means "off": then the request is served as asked.
+    body = {"prompt": "a", "max_tokens": 5, "best_of": 1, "suffix": None, "min_tokens": 0, "ignore_eos": False}
+    response = client.post("/v1/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["choices"][0]["text"]) == 5
+    err = error_of(client.post("/v1/completions", json={**body, "suffix": "x"}), 400, "invalid_request_error")
+    assert err["code"] == "unsupported_parameter" and "suffix" in err["message"]
+
+
+def test_v1_temperature_defaults_to_1_as_in_openai(client: TestClient) -> None:
+    def text(**params: Any) -> str:
+        # The bias makes one char likely, so the temperature shows (the tiny model's own logits are near 0).
+        body = {"prompt": "KING", "max_tokens": 200, "seed": 3, "logit_bias": {"0": 3}, **params}
+        return str(client.post("/v1/completions", json=body).json()["choices"][0]["text"])
+
+    assert text() == text(temperature=1.0) == text(temperature=None) != text(temperature=0.8)
 
 
 def test_integral_floats_count_as_ints(client: TestClient) -> None:
@@ -91,12 +134,16 @@ def test_refusals_are_counted_by_reason(client: TestClient) -> None:
     text = client.get("/metrics").text
     for reason in ("invalid", "body_too_large", "not_found"):
         assert f'charlstm_rejected_requests_total{{reason="{reason}"}}' in text
+    before = text.count('reason="bad_encoding"')
+    client.post("/v1/completions", json={"max_tokens": "x"})  # a 400 on /v1, still counted as invalid
+    assert client.get("/metrics").text.count('reason="bad_encoding"') == before
 
 
-def test_wrong_or_missing_content_type_is_422(client: TestClient) -> None:
+def test_wrong_or_missing_content_type_is_422_or_400_on_v1(client: TestClient) -> None:
     for headers in ({"content-type": "text/plain"}, {"content-type": "application/x-www-form-urlencoded"}, {}):
         for route in GENERATE_ROUTES:
-            error_of(client.post(route, content=b'{"prompt": "a"}', headers=headers), 422, "invalid_request_error")
+            response = client.post(route, content=b'{"prompt": "a"}', headers=headers)
+            error_of(response, invalid_status(route), "invalid_request_error")
 
 
 @pytest.mark.parametrize("raw", [b'{"prompt": "\xff"}', b'{"prompt": "\xc3("}', b'{"prompt": "\xed\xa0\x80"}'])

@@ -90,11 +90,33 @@ def test_unknown_fields_are_ignored_and_bad_ones_refused(client: openai.OpenAI) 
     assert len(ok.choices[0].text) == 5
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="no-such-model", prompt="a")
-    with pytest.raises(openai.UnprocessableEntityError) as info:
+    with pytest.raises(openai.BadRequestError) as info:  # 400, as OpenAI and vLLM answer
         client.completions.create(model="tiny", prompt="a", temperature=-1)
     assert info.value.body["param"] == "temperature"  # type: ignore[index]
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError):
         client.completions.create(model="tiny", prompt="ж")
+
+
+def test_unsupported_parameters_are_refused_unless_neutral(client: openai.OpenAI) -> None:
+    refused: list[tuple[str, dict[str, object]]] = [
+        ("best_of", {"best_of": 3}),
+        ("suffix", {"suffix": "THE END"}),
+        ("min_tokens", {"extra_body": {"min_tokens": 4}}),  # vLLM's
+    ]
+    for param, extra in refused:
+        with pytest.raises(openai.BadRequestError) as info:
+            client.completions.create(model="tiny", prompt="a", max_tokens=5, **extra)  # type: ignore[call-overload]
+        assert info.value.body["param"] == param  # type: ignore[index]
+    ok = client.completions.create(model="tiny", prompt="a", max_tokens=5, best_of=1, suffix=None)
+    assert len(ok.choices[0].text) == 5
+
+
+def test_temperature_left_out_is_1(client: openai.OpenAI) -> None:
+    def text(**params: object) -> str:
+        params = {"model": "tiny", "prompt": "a", "max_tokens": 100, "seed": 2, "logit_bias": {"0": 3}, **params}
+        return client.completions.create(**params).choices[0].text  # type: ignore[call-overload]
+
+    assert text() == text(temperature=1.0) != text(temperature=0.8)
 
 
 def test_over_the_limit_is_a_rate_limit_error(client: openai.OpenAI, server: LiveServer) -> None:
@@ -112,5 +134,5 @@ def test_over_the_limit_is_a_rate_limit_error(client: openai.OpenAI, server: Liv
             assert info.value.response.headers["retry-after"]
             assert len(client.completions.create(model="tiny", prompt="a", max_tokens=5).choices[0].text) == 5
     # More completions than MAX_ACTIVE could ever admit: refused as invalid, not "retry later".
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError):
         client.completions.create(model="tiny", prompt=["a", "b"], max_tokens=5, n=2)

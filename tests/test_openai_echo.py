@@ -64,7 +64,7 @@ def test_echo_streamed(client: openai.OpenAI) -> None:
     assert chunks[0].choices[0].logprobs is not None and chunks[0].choices[0].logprobs.tokens == ["A", "B", "C"]
 
 
-def test_echo_with_generation_is_422(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.UnprocessableEntityError) as caught:
+def test_echo_with_generation_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model="tiny", prompt="AB", echo=True, max_tokens=5)
     assert caught.value.body["param"] == "echo"  # type: ignore[index]

@@ -18,12 +18,11 @@ from fastapi.responses import JSONResponse, Response
 from app.deps import Plan, ServerState, StateDep, plan
 from app.echo import echo_completion
 from app.job import Job, end_error
-from app.openai_schemas import Completion, CompletionParams, ModelList
+from app.openai_schemas import DEFAULT_TEMPERATURE, Completion, CompletionParams, ModelList, unsupported
 from app.sampling_params import openai_sampling
 from app.schemas import error_responses
 from app.sse import EventStream, sse
 from model.generate import CharLogprob, Chunk, Done
-from model.limits import DEFAULT_TEMPERATURE
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 STREAM_DOC = {
@@ -60,9 +59,11 @@ def usage(params: CompletionParams, generated: int) -> dict[str, int]:
 @router.post(
     "/completions",
     response_model=Completion,
-    responses={200: STREAM_DOC, **error_responses(400, 404, 413, 422, 429, 500, 503)},
+    responses={200: STREAM_DOC, **error_responses(400, 404, 413, 429, 500, 503)},  # validation: 400 on /v1
 )
 async def completions(params: CompletionParams, request: Request, state: StateDep) -> Response:
+    if (refused := unsupported(params)) is not None:
+        raise refused
     if params.echo or params.max_tokens == 0:  # the prompt's own logprobs, no generation (app/echo.py)
         head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time())}
         return await echo_completion(state, params, request, head)
