@@ -7,7 +7,8 @@ completions API.  Each prompt is read on the engine thread (app/reading.py, mode
 the answer is the legacy `logprobs` object with `tokens` (one char each), `token_logprobs`
 (null for the first char, as OpenAI gives no prediction for the first token, and for a char
 outside the vocab), `top_logprobs` (null first) and `text_offset`.  `max_tokens: 0` without
-echo is an empty completion.  Echo with generation (max_tokens > 0) is not supported (422).
+echo is an empty completion.  Echo with generation (max_tokens > 0) is refused (param `echo`;
+/v1 answers it with 400, as every invalid field).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def echo_logprobs(chars: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def echo_completion(state: ServerState, params: Any, request: Request, head: dict[str, Any]) -> Response:
-    """The whole answer to an echo / max_tokens 0 request; 422 for echo with generation."""
+    """The whole answer to an echo / max_tokens 0 request; refused for echo with generation."""
     if params.echo and params.max_tokens != 0:
         raise ApiError(422, "echo: only with max_tokens 0 (scoring the prompt)", param="echo", code="unsupported")
     model = state.model(params.model)
