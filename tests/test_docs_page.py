@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
-from tests.test_page import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, LiveServer, start_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,8 +38,7 @@ def test_docs_page_headers_and_assets_are_local(server: LiveServer) -> None:
     assert httpx.get(server.url + "/redoc", timeout=60).status_code == 404
 
 
-def test_docs_lists_the_operations_offline(server: LiveServer) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_docs_lists_the_operations_offline(server: LiveServer, browser: Any) -> None:
     blocked: list[str] = []
     problems: list[str] = []
 
@@ -51,18 +49,16 @@ def test_docs_lists_the_operations_offline(server: LiveServer) -> None:
             blocked.append(route.request.url)
             route.abort()
 
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.route("**/*", only_the_server)
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
-            page.goto(server.url + "/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=60_000)
-            paths = page.locator(".opblock-summary-path").all_text_contents()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.route("**/*", only_the_server)
+        page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+        page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
+        page.goto(server.url + "/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=60_000)
+        paths = page.locator(".opblock-summary-path").all_text_contents()
+    finally:
+        page.close()
     listed = {path.replace("\u200b", "") for path in paths}  # Swagger UI puts break opportunities in paths
     assert {"/api/generate", "/api/generate/stream", "/v1/completions", "/healthz"} <= listed, listed
     assert blocked == [] and problems == []

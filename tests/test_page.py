@@ -19,19 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, LiveServer, start_server
+from tests.conftest import CHROMIUM, ROOT, LiveServer, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 PROMPT_LIMIT = 400
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,15 +37,6 @@ def server(models_dir: Path) -> Iterator[LiveServer]:
     live = start_server(models_dir, max_chars="1000000", max_prompt_chars=str(PROMPT_LIMIT))
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

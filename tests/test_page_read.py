@@ -20,7 +20,7 @@ import pytest
 
 from model.memory import write_index
 from tests.conftest import LiveServer, start_server
-from tests.test_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.test_page import ARTIFACTS, CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,15 +46,6 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     live = start_server(root)
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser: Any, server: LiveServer, width: int = 1280) -> tuple[Any, Any, list[str]]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer
-from tests.test_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, generate, output_text
+from tests.test_page import ARTIFACTS, CHROMIUM, generate, output_text
 
 pytestmark = [
     pytest.mark.browser,
@@ -33,15 +33,6 @@ def server(models_dir: Path) -> Iterator[LiveServer]:
         raise
     yield live
     live.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
