@@ -43,9 +43,11 @@ COPY templates/ /app/templates/
 RUN chmod -R a+rX,go-w /app
 # The step's kernels (model/kernel.py, numba) compiled once here: the server loads them from this
 # cache in well under a second instead of compiling them at start-up.  numba wants a writable cache
-# directory and the container runs read-only, so CMD copies it to /tmp (NUMBA_CACHE_DIR) first; a
-# machine whose CPU differs from the builder's compiles once more, into that copy.
-RUN cd /app && NUMBA_CACHE_DIR=/app/numba-cache /opt/venv/bin/python -c "import model.kernel" \
+# directory and the container runs read-only, so model/kernel.py copies it from
+# CHARLSTM_NUMBA_CACHE_SEED to NUMBA_CACHE_DIR (/tmp) at start-up; a machine whose CPU differs from
+# the builder's compiles once more, into that copy.
+WORKDIR /app
+RUN NUMBA_CACHE_DIR=/app/numba-cache /opt/venv/bin/python -c "import model.kernel" \
     && chmod -R a+rX,go-w /app/numba-cache \
     && rm -rf /opt/venv/lib/python3.11/site-packages/numba/tests
 
@@ -59,6 +61,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TF_CPP_MIN_LOG_LEVEL=1 \
     KERAS_HOME=/tmp/.keras \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
+    CHARLSTM_NUMBA_CACHE_SEED=/app/numba-cache \
     CHARLSTM_MODELS_DIR=/app/model/pretrained \
     UVICORN_PORT=8000
 
@@ -81,5 +84,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # docker stop sends SIGTERM and kills after 10 s. The server ends open streams at once; requests get
 # at most 4 s, because the process then needs 2-6 s more to exit (TensorFlow's teardown, measured on
 # 2 busy cores) and must be gone, with exit code 0, before the 10 s are up.
-# The shell only copies the kernel cache (see the builder) and then becomes uvicorn (exec): PID 1 as before.
-CMD ["sh", "-c", "mkdir -p /tmp/numba-cache && cp -r /app/numba-cache/. /tmp/numba-cache/ 2>/dev/null; exec uvicorn app.main:app --host 0.0.0.0 --timeout-graceful-shutdown 4"]
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--timeout-graceful-shutdown", "4"]

@@ -24,6 +24,8 @@ where no cache directory is writable they compile at import instead (seconds).
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +44,22 @@ F2 = "float32[:, ::1]"  # every array is C-contiguous float32: one compiled vers
 F3 = "float32[:, :, ::1]"
 
 
+def seed_cache() -> None:
+    """Copy a prebuilt kernel cache (CHARLSTM_NUMBA_CACHE_SEED) into NUMBA_CACHE_DIR, once.
+
+    The Docker image compiles the kernels at build time into a read-only directory; numba only
+    loads from a directory it can write, so the server copies it to NUMBA_CACHE_DIR (under /tmp)
+    before the first kernel is compiled, and loads in well under a second instead of compiling.
+    """
+    seed, target = os.environ.get("CHARLSTM_NUMBA_CACHE_SEED"), getattr(numba.config, "CACHE_DIR", "")
+    if not seed or not target or not os.path.isdir(seed) or os.path.realpath(seed) == os.path.realpath(target):
+        return
+    try:
+        shutil.copytree(seed, target, dirs_exist_ok=True)
+    except OSError as exc:  # the kernels then compile instead: slower start, same bits
+        log.info("could not copy the numba cache from %s: %s", seed, exc)
+
+
 def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
     """numba.njit with a fixed signature, cached on disk where a cache directory is writable."""
 
@@ -56,6 +74,9 @@ def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], A
         return dispatcher
 
     return wrap
+
+
+seed_cache()  # before the kernels below compile (or load) themselves
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)

@@ -143,3 +143,18 @@ def test_a_blas_product_would_change_bits_at_these_sizes() -> None:
     w, x = random(UNITS_BUNDLED, 4 * UNITS_BUNDLED), random(64, UNITS_BUNDLED)
     alone = np.concatenate([x[[r]] @ w for r in range(64)])
     assert any(not np.array_equal((x[rows] @ w), alone[rows]) for rows in batches())
+
+
+def test_a_prebuilt_cache_is_copied_where_numba_can_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Docker image's read-only cache reaches NUMBA_CACHE_DIR before any kernel compiles."""
+    import numba
+
+    seed, target = tmp_path / "seed", tmp_path / "target"
+    (seed / "app" / "model").mkdir(parents=True)
+    (seed / "app" / "model" / "kernel.linear-1.py311.nbi").write_bytes(b"index")
+    monkeypatch.setenv("CHARLSTM_NUMBA_CACHE_SEED", str(seed))
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(target), raising=False)
+    kernel.seed_cache()
+    assert (target / "app" / "model" / "kernel.linear-1.py311.nbi").read_bytes() == b"index"
+    monkeypatch.setenv("CHARLSTM_NUMBA_CACHE_SEED", str(tmp_path / "missing"))
+    kernel.seed_cache()  # no seed: nothing to do, no error
