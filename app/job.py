@@ -152,9 +152,13 @@ class Job:
         loop iteration, and while a stream sleeps the engine does not wake the loop for it.
         """
         interval = self.state.settings.coalesce_ms / 1000
+        first = True
         while not self.finished:
             while not (events := self._take()):
                 await self._event.wait()  # a stale wake-up only costs one more look
+                if not first and interval > 0:  # after a stall too, the next read waits for its tick
+                    await asyncio.sleep(interval - self._loop.time() % interval)
+            first = False
             for item in events:
                 yield item
             if interval > 0 and not self.finished:

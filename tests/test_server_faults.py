@@ -104,7 +104,8 @@ def test_disconnect_cancels_the_sequence_and_frees_its_slot(small_server: LiveSe
     with httpx.Client(base_url=small_server.url, timeout=30) as c:
         for _ in range(3):  # more times than there are slots: each one must come back
             with c.stream("POST", "/api/generate/stream", json={"max_chars": LONG}) as r:
-                to_first_text(r.iter_lines())
+                lines = r.iter_lines()  # held: a dropped iterator would close the response itself
+                to_first_text(lines)
                 assert gauges(small_server)["charlstm_engine_sequences"] == 1
             # The response is closed: the slot and the engine's sequence go, as cancelled, not
             # after the million chars it asked for.
