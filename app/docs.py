@@ -6,8 +6,9 @@ app/static/docs.js, so the page's Content-Security-Policy is the browser page's,
 (everything from this origin, no inline script or style).  ReDoc is not served.
 
 FastAPI's generated schema is patched twice: limits that are settings (MAX_CHARS,
-MAX_PROMPT_CHARS) and the default model's vocabulary (as a `pattern` on prompts) become
-schema keywords, so a schema-valid request is one the server accepts; and each
+MAX_PROMPT_CHARS) and the default model's vocabulary (a `pattern` on prompts, except /v1's
+with `echo`, and on logit_bias keys), layers and units (/api/inspect) become schema keywords,
+so a schema-valid request is one the server accepts; and each
 `text/event-stream` response gets the schema of its events (`event` + JSON `data`), as
 Open API 3.1 tools such as schemathesis read them.
 """
@@ -26,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.deps import ServerState
 from app.openai_schemas import Completion
+from app.registry import LoadedModel
 from app.routes.pages import PAGE_HEADERS
 from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone, StreamStart
 
@@ -49,10 +51,15 @@ DOCS_PAGE = """<!DOCTYPE html>
 """
 
 
-def vocab_pattern(chars: tuple[str, ...]) -> str:
+def vocab_pattern(chars: tuple[str, ...], repeat: str = "*") -> str:
     """A regex matching strings of these chars only (\\uXXXX escapes read the same in ECMA, Python, Rust)."""
     parts = [f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else ch for ch in chars]
-    return "^[" + "".join(parts) + "]*$"
+    return "^[" + "".join(parts) + "]" + repeat + "$"
+
+
+def id_pattern(size: int) -> str:
+    """A regex matching the decimal char ids 0 … size-1 (leading zeros allowed, as the server reads them)."""
+    return "^0*(" + "|".join(str(i) for i in range(size - 1, -1, -1)) + ")$"
 
 
 def json_data(ref: dict[str, Any]) -> dict[str, Any]:
@@ -80,12 +87,8 @@ def patch_limits(schema: dict[str, Any], state: ServerState) -> None:
     settings, components = state.settings, schema["components"]["schemas"]
     pattern = None
     if state.registry is not None:
+        patch_model_limits(components, state.registry.get(None))
         pattern = vocab_pattern(state.registry.get(None).vocab.chars)
-
-    def prompt(s: dict[str, Any]) -> None:
-        s["maxLength"] = settings.max_prompt_chars
-        if pattern:
-            s["pattern"] = pattern
 
     for params in ("GenerateParams", "CompletionParams"):
         # Exact, as an int: FastAPI writes bounds as floats, and 2^63 - 1 is not a float.
@@ -94,14 +97,42 @@ def patch_limits(schema: dict[str, Any], state: ServerState) -> None:
                 branch.pop("exclusiveMaximum", None)
                 branch["maximum"] = MAX_SEED - 1
     api = components["GenerateParams"]["properties"]
-    prompt(api["prompt"])
+    api["prompt"]["maxLength"] = settings.max_prompt_chars
+    if pattern:
+        api["prompt"]["pattern"] = pattern
     api["max_chars"].update(maximum=settings.max_chars, default=min(500, settings.max_chars))
     v1 = components["CompletionParams"]["properties"]
     for branch in v1["prompt"]["anyOf"]:
-        prompt(branch if branch["type"] == "string" else branch["items"])
+        (branch if branch["type"] == "string" else branch["items"])["maxLength"] = settings.max_prompt_chars
+    # `echo: true` scores the prompt: only with max_tokens 0, and it reads chars outside the vocab
+    # (their logprob is null, app/echo.py), so the vocab pattern holds only without echo.
+    components["CompletionParams"]["if"] = {"properties": {"echo": {"const": True}}, "required": ["echo"]}
+    components["CompletionParams"]["then"] = {"properties": {"max_tokens": {"const": 0}}, "required": ["max_tokens"]}
+    if pattern:
+        only_vocab = {"type": "string", "pattern": pattern}
+        components["CompletionParams"]["else"] = {
+            "properties": {"prompt": {"anyOf": [only_vocab, {"type": "array", "items": only_vocab}]}}
+        }
     for branch in v1["max_tokens"]["anyOf"]:
         if branch["type"] == "integer":
             branch["maximum"] = settings.max_chars
+
+
+def patch_model_limits(components: dict[str, Any], model: LoadedModel) -> None:
+    """The default model's vocabulary (logit_bias keys), layers and units (/api/inspect) as schema keywords."""
+    chars = model.vocab.chars
+    api_bias = components["GenerateParams"]["properties"]["logit_bias"]["anyOf"][0]
+    api_bias["propertyNames"]["pattern"] = vocab_pattern(chars, repeat="")
+    v1_bias = components["CompletionParams"]["properties"]["logit_bias"]["anyOf"][0]
+    value = next(iter(v1_bias.pop("patternProperties").values()))
+    v1_bias.update(
+        additionalProperties=value, propertyNames={"minLength": 1, "maxLength": 6, "pattern": id_pattern(len(chars))}
+    )
+    stack = getattr(model.engine, "stack", None)
+    if stack is not None and "InspectParams" in components:
+        inspect = components["InspectParams"]["properties"]
+        inspect["layer"]["maximum"] = stack.num_layers - 1
+        inspect["units"]["items"]["maximum"] = stack.units - 1
 
 
 def add_stream_schemas(schema: dict[str, Any]) -> None:

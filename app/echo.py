@@ -7,8 +7,9 @@ completions API.  Each prompt is read on the engine thread (app/reading.py, mode
 the answer is the legacy `logprobs` object with `tokens` (one char each), `token_logprobs`
 (null for the first char, as OpenAI gives no prediction for the first token, and for a char
 outside the vocab), `top_logprobs` (null first) and `text_offset`.  `max_tokens: 0` without
-echo is an empty completion.  Echo with generation (max_tokens > 0) is refused (param `echo`;
-/v1 answers it with 400, as every invalid field).
+echo is an empty completion, its prompts checked as for generation (a char outside the vocab:
+400 naming `prompt`).  Echo with generation (max_tokens > 0) is refused (param `echo`; /v1
+answers it with 400, as every invalid field).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from app.deps import ServerState
+from app.deps import ServerState, check_prompt
 from app.errors import ApiError
 from app.reading import read_text
 from app.sse import EventStream, sse
@@ -46,6 +47,9 @@ async def echo_completion(state: ServerState, params: Any, request: Request, hea
     limit = state.settings.max_prompt_chars
     if any(len(p) > limit for p in prompts):
         raise ApiError(422, f"prompt: at most {limit} chars (MAX_PROMPT_CHARS)", param="prompt", code="prompt_too_long")
+    if not params.echo:  # only scoring reads chars outside the vocab; an empty completion checks as generation does
+        for prompt in prompts:
+            check_prompt(model, prompt, state.settings)
     choices: list[dict[str, Any]] = []
     for prompt in prompts:
         logprobs = None

@@ -6,6 +6,7 @@ and /v1 (by char id, the index in /api/models' `chars`), their limits, and the p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,14 @@ def test_the_prefix_cache_setting_reaches_the_engine(models_dir: Path) -> None:
         assert c.post("/api/generate", json={"prompt": "AB", "max_chars": 5}).status_code == 200
         (model,) = c.app.state.server.registry.models.values()  # type: ignore[attr-defined]
         assert not model.engine.prefix_cache.enabled
+
+
+def test_openapi_describes_the_logit_bias_keys_the_model_accepts(client: TestClient) -> None:
+    chars = client.get("/api/models").json()["models"][0]["chars"]
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    api = components["GenerateParams"]["properties"]["logit_bias"]["anyOf"][0]["propertyNames"]
+    assert all(re.fullmatch(api["pattern"], ch) for ch in chars) and not re.fullmatch(api["pattern"], "€")
+    v1 = components["CompletionParams"]["properties"]["logit_bias"]["anyOf"][0]["propertyNames"]
+    ids = [str(i) for i in range(len(chars))] + ["007"]
+    assert all(re.fullmatch(v1["pattern"], key) for key in ids)
+    assert not any(re.fullmatch(v1["pattern"], key) for key in (str(len(chars)), "-1", "1a", ""))

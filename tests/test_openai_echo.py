@@ -68,3 +68,12 @@ def test_echo_with_generation_is_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model="tiny", prompt="AB", echo=True, max_tokens=5)
     assert caught.value.body["param"] == "echo"  # type: ignore[index]
+
+
+def test_echo_scores_unknown_chars_but_an_empty_completion_checks_the_prompt(client: openai.OpenAI) -> None:
+    scored = client.completions.create(model="tiny", prompt="A€", echo=True, logprobs=1, max_tokens=0)
+    lp = scored.choices[0].logprobs
+    assert lp is not None and lp.tokens == ["A", "€"] and lp.token_logprobs == [None, None]  # € unscored
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model="tiny", prompt=["AB", "A€"], max_tokens=0)
+    assert caught.value.body["param"] == "prompt"  # type: ignore[index]

@@ -127,6 +127,11 @@ def test_inspect_errors(client: TestClient, body: dict, param: str) -> None:
     assert response.status_code == 422 and error_of(response)["param"] == param
 
 
+def test_openapi_publishes_the_default_models_layers_and_units(client: TestClient) -> None:
+    inspect = client.get("/openapi.json").json()["components"]["schemas"]["InspectParams"]["properties"]
+    assert (inspect["layer"]["maximum"], inspect["units"]["items"]["maximum"]) == (1, 15)  # tiny: 2 × 16
+
+
 def test_cells(client: TestClient) -> None:
     assert client.get("/api/models/tiny/cells").json() == CELLS
     response = client.get("/api/models/plain/cells")
