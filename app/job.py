@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -71,6 +72,23 @@ class _Sequence:
 
     def on_error(self, exc: BaseException) -> None:
         self.job._arrived(self, Failed(exc))
+
+
+class Ticks:
+    """Sleeps to the loop clock's next multiple of `interval`, never the same one twice.
+
+    asyncio may wake a sleeper a hair before its time; counting ticks, not reading the clock
+    modulo the interval, keeps such an early wake-up from reading twice in one tick.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float):
+        self.loop, self.interval, self.last = loop, interval, 0
+
+    async def next(self) -> None:
+        if self.interval <= 0:
+            return
+        self.last = max(math.floor(self.loop.time() / self.interval) + 1, self.last + 1)
+        await asyncio.sleep(max(0.0, self.last * self.interval - self.loop.time()))
 
 
 class Job:
@@ -152,19 +170,20 @@ class Job:
         loop iteration, and while a stream sleeps the engine does not wake the loop for it.
         """
         interval = self.state.settings.coalesce_ms / 1000
+        ticks = Ticks(self._loop, interval)
         first = True
         while not self.finished:
             while not (events := self._take()):
                 await self._event.wait()  # a stale wake-up only costs one more look
-                if not first and interval > 0:  # after a stall too, the next read waits for its tick
-                    await asyncio.sleep(interval - self._loop.time() % interval)
+                if not first:  # after a stall too, the next read waits for its tick
+                    await ticks.next()
             first = False
             for item in events:
                 yield item
             if interval > 0 and not self.finished:
                 with self._lock:
                     self._signalled = True  # no wake-ups until the next take: it will look anyway
-                await asyncio.sleep(interval - self._loop.time() % interval)
+                await ticks.next()
 
     async def result(self, request: Request) -> list[Whole] | None:
         """Every sequence's whole text, in order; None if the client left first (then it is cancelled).
