@@ -3,32 +3,22 @@ driven by the official `openai` client against a real uvicorn.  Run: .venv/bin/p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import openai
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow  # starts a server
 PROMPT = "ROMEO:\nWhat light?"
 
 
 @pytest.fixture(scope="module")
-def server(models_dir: Path) -> Iterator[LiveServer]:
-    live = start_server(models_dir)
-    yield live
-    live.stop()
+def client(live_server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=live_server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
 
 
-@pytest.fixture(scope="module")
-def client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
-
-
-def test_echo_gives_the_prompts_logprobs_in_openai_shape(client: openai.OpenAI, server: LiveServer) -> None:
+def test_echo_gives_the_prompts_logprobs_in_openai_shape(client: openai.OpenAI, live_server: LiveServer) -> None:
     done = client.completions.create(model="tiny", prompt=PROMPT, echo=True, logprobs=2, max_tokens=0)
     [choice] = done.choices
     assert choice.text == PROMPT and choice.finish_reason == "length"
@@ -36,7 +26,7 @@ def test_echo_gives_the_prompts_logprobs_in_openai_shape(client: openai.OpenAI, 
     assert lp is not None and lp.tokens == list(PROMPT) and lp.text_offset == list(range(len(PROMPT)))
     assert lp.token_logprobs is not None and lp.top_logprobs is not None
     assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None
-    scored = httpx.post(server.url + "/api/score", json={"text": PROMPT, "top": 2}).json()["chars"]
+    scored = httpx.post(live_server.url + "/api/score", json={"text": PROMPT, "top": 2}).json()["chars"]
     assert lp.token_logprobs[1:] == pytest.approx([c["logprob"] for c in scored[1:]], abs=1e-6)
     assert all(len(top) == 2 for top in lp.top_logprobs[1:])
     assert lp.top_logprobs[1] == dict((k, v) for k, v in scored[1]["top"])
