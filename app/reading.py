@@ -1,7 +1,7 @@
 """Run "read the model" work for the routes in app/routes/read.py, and find a model's extra files.
 
     reading = await read_text(state, model, text, top=3, request=request)   # on the engine thread
-    cells = model_file(state, model, "cells.json")                          # Path or None
+    cells = model_file(model, "cells.json")                                 # Path or None
 
 A reading (model/score.py) runs on the model's engine thread in step-sized slices, so streams
 that are running keep at least half their speed while it runs; it holds one admission slot (429
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,10 @@ from fastapi import Request
 
 from app.deps import ServerState
 from app.errors import SERVER_ERROR, ApiError, unavailable
-from app.registry import LoadedModel, model_dirs
+from app.job import until_disconnect
+from app.registry import LoadedModel
 from model.engine import EngineClosed
 from model.score import Probe, Reading
-
-
-async def _until_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 async def read_text(
@@ -54,7 +49,7 @@ async def read_text(
         raise ApiError(422, str(exc), param=field, code="invalid_value") from None
     lease = state.admission.acquire(1)
     lease.tickets.append(reading)  # the shutdown drain cancels it like a stream
-    gone = asyncio.ensure_future(_until_disconnect(request))
+    gone = asyncio.ensure_future(until_disconnect(request))
     try:
         try:
             model.engine.submit_work(reading)
@@ -72,36 +67,16 @@ async def read_text(
     return reading
 
 
-def _cache(request_or_state: Any) -> dict[str, Any]:
-    app_state = request_or_state
-    cache = getattr(app_state, "reading_cache", None)
-    if cache is None:
-        cache = {}
-        app_state.reading_cache = cache
-    return cache
-
-
-def model_dir(request: Request, state: ServerState, model: LoadedModel) -> Path | None:
-    """The directory `model` was loaded from (its card's name, else the directory's name)."""
-    paths: dict[str, Path] = _cache(request.app.state).setdefault("paths", {})
-    if not paths:
-        for path in model_dirs(state.settings.models_dir):
-            try:
-                name = json.loads((path / "card.json").read_text("utf-8")).get("name") or path.name
-            except (OSError, ValueError, AttributeError):
-                name = path.name
-            paths[str(name)] = path
-    return paths.get(model.name)
-
-
-def model_file(request: Request, state: ServerState, model: LoadedModel, name: str) -> Path | None:
-    path = model_dir(request, state, model)
-    return path / name if path is not None and (path / name).exists() else None
+def model_file(model: LoadedModel, name: str) -> Path | None:
+    """`name` in the directory the model was loaded from, if it is there."""
+    return model.path / name if model.path is not None and (model.path / name).exists() else None
 
 
 def cached(request: Request, key: str, load: Any) -> Any:
     """`load()` once per app and key (a model's cells.json, its memorisation index)."""
-    cache = _cache(request.app.state)
+    cache: dict[str, Any] | None = getattr(request.app.state, "reading_cache", None)
+    if cache is None:
+        cache = request.app.state.reading_cache = {}
     if key not in cache:
         cache[key] = load()
     return cache[key]

@@ -34,6 +34,7 @@ class LoadedModel:
     params: int
     engine: Any  # model.engine.Engine; typed loosely so importing this module stays cheap
     created: int = field(default=0)  # Unix time of the directory, for /v1/models
+    path: Path | None = None  # the model directory (its optional files: cells.json, the memorisation index)
 
     def info(self, default: bool) -> dict[str, Any]:
         card = {k: v for k, v in self.card.items() if k not in ("name", "default")}
@@ -106,7 +107,7 @@ def load_model(path: Path, max_active: int, prefix_cache_mb: float = 64) -> Load
     cache_bytes = int(prefix_cache_mb * 2**20)
     engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active, prefix_cache_bytes=cache_bytes)
     created = int(path.stat().st_mtime)
-    return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created)
+    return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created, path)
 
 
 def load_registry(settings: Settings) -> ModelRegistry:

@@ -84,7 +84,7 @@ def _load_json(path: Any) -> Any:
 async def cells(name: str, request: Request, state: StateDep) -> Any:
     """Cells whose activation tracks simple features of the text (model/cells.py wrote the file)."""
     model: LoadedModel = state.model(name)
-    path = model_file(request, state, model, "cells.json")
+    path = model_file(model, "cells.json")
     found = cached(request, f"cells:{model.name}", lambda: _load_json(path)) if path is not None else None
     if found is None:
         raise ApiError(
@@ -104,7 +104,7 @@ async def copied(params: CopiedParams, request: Request, state: StateDep) -> dic
 
     model = state.model(params.model)
     check_text(state, params.text)
-    path = model_file(request, state, model, INDEX_FILE)
+    path = model_file(model, INDEX_FILE)
     base = {"model": model.name, "min_chars": params.min_chars}
     if path is None:
         message = f"model {model.name!r} has no index of its training text (python -m model.memory)"
