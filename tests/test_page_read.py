@@ -10,17 +10,15 @@ read-phone.png (390 px wide).
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from model.memory import write_index
 from tests.conftest import LiveServer, start_server
 from tests.test_page import ARTIFACTS, CHROMIUM
+from tests.test_read_api import readable_tiny
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,11 +36,7 @@ CELLS = {
 @pytest.fixture(scope="module")
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("read-page")
-    shutil.copytree(tiny_model_dir, root / "tiny")
-    card = json.loads((root / "tiny" / "card.json").read_text("utf-8"))
-    (root / "tiny" / "card.json").write_text(json.dumps({**card, "held_out_bits_per_char": 2.2}), "utf-8")
-    (root / "tiny" / "cells.json").write_text(json.dumps(CELLS), "utf-8")
-    write_index(root / "tiny", CORPUS)
+    readable_tiny(tiny_model_dir, root, CELLS, CORPUS)
     live = start_server(root)
     yield live
     live.stop()

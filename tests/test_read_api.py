@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,15 +23,20 @@ CORPUS = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the 
 CELLS = {"model": "tiny", "features": {"in_quotes": {"description": "x", "cells": [{"layer": 1, "unit": 3}]}}}
 
 
+def readable_tiny(tiny_model_dir: Path, root: Path, cells: dict[str, Any], corpus: str) -> None:
+    """root/tiny: the tiny model with a held-out figure (2.2 bits/char), `cells` and an index of `corpus`."""
+    shutil.copytree(tiny_model_dir, root / "tiny")
+    card = json.loads((root / "tiny" / "card.json").read_text("utf-8"))
+    (root / "tiny" / "card.json").write_text(json.dumps({**card, "held_out_bits_per_char": 2.2}), "utf-8")
+    (root / "tiny" / "cells.json").write_text(json.dumps(cells), "utf-8")
+    write_index(root / "tiny", corpus)
+
+
 @pytest.fixture(scope="module")
 def models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """'tiny' with a held-out figure, cells.json and a memorisation index; 'plain' with none of them."""
     root = tmp_path_factory.mktemp("read-models")
-    shutil.copytree(tiny_model_dir, root / "tiny")
-    card = json.loads((root / "tiny" / "card.json").read_text("utf-8"))
-    (root / "tiny" / "card.json").write_text(json.dumps({**card, "held_out_bits_per_char": 2.2}), "utf-8")
-    (root / "tiny" / "cells.json").write_text(json.dumps(CELLS), "utf-8")
-    write_index(root / "tiny", CORPUS)
+    readable_tiny(tiny_model_dir, root, CELLS, CORPUS)
     build_tiny_model_dir(root / "plain", name="plain")
     return root
 
