@@ -201,25 +201,11 @@ def _zero_output_logits(stepper: Any) -> np.ndarray:
     return np.array(stepper.dense_b[:vocab], np.float32)
 
 
-def prime_steps(stepper: Any, ids: np.ndarray, state: Any) -> np.ndarray:
-    """Feed prompt ids (time,) through `state` one `step` each; the logits after the last (vocab,).
-
-    Priming is the step itself, so a state reached by priming a text has the bits of one reached
-    by generating it: the engine's prefix cache (model/prefix_cache.py) hands out either, and a
-    prompt must give the same text with or without it.
-    """
-    logits = _zero_output_logits(stepper)[None]
-    for t in range(len(ids)):
-        logits = stepper.step(ids[t : t + 1], state)
-    return np.asarray(logits[0])
-
-
 def prime_prompt(stepper: Any, vocab: Vocab, prompt: str) -> tuple[np.ndarray, Any]:
     """Logits after the prompt (vocab,) and the state; raises VocabError for unknown chars."""
     if not prompt:
         return start_logits(stepper)
-    state = stepper.zero_state(1)
-    return prime_steps(stepper, vocab.encode(prompt), state), state
+    return stepper.prime(vocab.encode(prompt))  # in slices, with the bits of one step per char
 
 
 def generate(
