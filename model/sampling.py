@@ -1,16 +1,13 @@
-"""Turn logits into next chars: penalties, bias, temperature, top-k, top-p, min-p, seeded draws.  Pure NumPy.
+"""Turn logits into next chars: temperature, top-k, top-p, min-p and one seeded draw per row.  Pure NumPy.
 
     params = SamplingParams(temperature=0.8, top_k=None, top_p=0.95, repetition_penalty=1.2)
     ids = sample_rows(logits, [params] * batch, rngs, histories)  # logits (batch, vocab) → ids (batch,)
     char_id = sample(logits[0], params, rng)               # one row
 
-Order, as in HF transformers and vLLM: logit_bias, repetition_penalty (CTRL: a char seen in the
-last `repetition_window` chars of prompt + output has a positive logit divided by the penalty, a
-negative one multiplied), presence/frequency penalties (OpenAI: minus `presence` once and
-`frequency` per occurrence, counted over the generated chars), then temperature, top-k, top-p
-and min-p (keep chars at least `min_p` × the top char's probability).  Each rewrite is skipped
-when its setting is neutral, so neutral settings leave every bit as it was.  Greedy rows take the
-argmax of the rewritten logits.
+Order, as in HF transformers and vLLM: first logit_bias and the penalties (model/penalty.py, on
+the rows that have any), then temperature, top-k, top-p and min-p (keep chars at least `min_p` ×
+the top char's probability).  Each rewrite is skipped when its setting is neutral, so neutral
+settings leave every bit as it was.  Greedy rows take the argmax of the rewritten logits.
 
 Every row draws exactly one number from its own `numpy.random.Generator` per call (greedy
 rows too), and each row's result depends only on that row: no op mixes rows, so a sequence
@@ -21,8 +18,7 @@ logit, so tiny temperatures give a one-hot distribution rather than inf/NaN.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +32,7 @@ from model.limits import (
     MAX_REPETITION_WINDOW,
     MAX_TEMPERATURE,
 )
+from model.penalty import History, rewrite_logits, rewrite_rows
 
 MIN_SAMPLED_TEMPERATURE = 1e-30
 
@@ -94,53 +91,6 @@ def _check_number(name: str, value: object, lo: float, hi: float, allow_none: bo
         raise ValueError(f"{name} must be a finite number from {lo:g} to {hi:g}")
 
 
-class History:
-    """The chars one sequence has seen, for the penalties: the last `window` chars of prompt and
-    output (repetition_penalty) and how often each char was generated (presence/frequency)."""
-
-    def __init__(self, vocab_size: int, window: int, prompt_ids: Iterable[int] = ()):
-        self.recent: deque[int] = deque((int(i) for i in prompt_ids), maxlen=window)
-        self.counts = np.zeros(vocab_size, np.int64)
-
-    def add(self, char_id: int) -> None:
-        self.recent.append(char_id)
-        self.counts[char_id] += 1
-
-
-def apply_logit_bias(z: np.ndarray, bias: Sequence[tuple[int, float]]) -> np.ndarray:
-    """Add each (id, value) of `bias` to the logits z (vocab,), in place; ids beyond the vocab are ignored."""
-    for i, b in bias:
-        if i < z.shape[0]:
-            z[i] += b
-    return z
-
-
-def apply_repetition_penalty(z: np.ndarray, recent: Iterable[int], penalty: float) -> np.ndarray:
-    """CTRL's penalty (Keskar et al. 2019, as in HF transformers) on the chars in `recent`, in place."""
-    seen = np.fromiter(set(recent), np.int64)
-    if seen.size and penalty != 1:
-        v = z[seen]
-        z[seen] = np.where(v > 0, v / penalty, v * penalty)
-    return z
-
-
-def apply_presence_frequency(z: np.ndarray, counts: np.ndarray, presence: float, frequency: float) -> np.ndarray:
-    """OpenAI's penalties: z -= frequency × count + presence × (count > 0), in place."""
-    if presence or frequency:
-        z -= frequency * counts + presence * (counts > 0)
-    return z
-
-
-def rewrite_logits(logits: np.ndarray, params: SamplingParams, history: History | None) -> np.ndarray:
-    """One row's logits (vocab,) after bias and penalties, float64 (a copy)."""
-    z = np.array(logits, np.float64)
-    apply_logit_bias(z, params.logit_bias)
-    if history is not None:
-        apply_repetition_penalty(z, history.recent, params.repetition_penalty)
-        apply_presence_frequency(z, history.counts, params.presence_penalty, params.frequency_penalty)
-    return z
-
-
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log-probabilities (float64) along the last axis."""
     z = np.asarray(logits, np.float64)
@@ -181,19 +131,6 @@ def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray
     return w
 
 
-def _rewritten(
-    logits: np.ndarray, params: Sequence[SamplingParams], histories: Sequence[History | None] | None
-) -> np.ndarray:
-    """The batch's logits with each row's bias and penalties; rows without any keep their bits."""
-    rows = [r for r, p in enumerate(params) if p.rewrites_logits]
-    if not rows:
-        return logits
-    z = np.array(logits, np.float64)
-    for r in rows:
-        z[r] = rewrite_logits(logits[r], params[r], histories[r] if histories else None)
-    return z
-
-
 def sample_rows(
     logits: np.ndarray,
     params: Sequence[SamplingParams],
@@ -208,7 +145,7 @@ def sample_rows(
         raise FloatingPointError("the model produced non-finite logits")
     u = np.array([rng.random() for rng in rngs])  # exactly one draw per row, greedy too
     greedy = np.array([p.temperature == 0 for p in params])
-    logits = _rewritten(logits, params, histories)
+    logits = rewrite_rows(logits, params, histories)
     ids = np.argmax(logits, axis=1)
     if not greedy.all():
         w = _weights(logits, params)

@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from model.penalty import History
 from model.sampling import (
-    History,
     SamplingParams,
-    apply_repetition_penalty,
     log_softmax,
     probabilities,
     sample,
@@ -144,18 +143,6 @@ def test_greedy_with_a_strong_repetition_penalty_never_repeats_inside_the_window
         history.add(ids[-1])
     assert all(ids[i] not in ids[max(0, i - 3) : i] for i in range(len(ids)))
     assert set(ids) == {0, 1, 2, 3}  # the four best, taking turns
-
-
-def test_repetition_penalty_divides_positive_and_multiplies_negative_logits() -> None:
-    z = apply_repetition_penalty(np.array([2.0, -2.0, 3.0]), [0, 1, 0], 2.0)
-    assert z.tolist() == [1.0, -4.0, 3.0]
-
-
-def test_the_window_includes_the_prompt_and_forgets_older_chars() -> None:
-    h = History(5, 2, prompt_ids=[4, 3, 1])
-    assert list(h.recent) == [3, 1] and h.counts.sum() == 0  # counts are of generated chars only
-    h.add(2)
-    assert list(h.recent) == [1, 2] and h.counts.tolist() == [0, 0, 1, 0, 0]
 
 
 def test_presence_and_frequency_follow_openai() -> None:
