@@ -1,38 +1,37 @@
-"""The generation loop, pure Python/NumPy: shared by the engine, the CLI and training samples.
+"""Per-sequence sampling and stopping, pure Python/NumPy: shared by the engine, the CLI and training samples.
 
 A `Generation` holds one request's progress: it takes each sampled char (drawn with the
 request's own `numpy.random.Generator`), applies stop strings and `max_chars`, and says
-what text may be emitted now.  It never touches the network, so the batched engine
-(model/engine.py) and the single-sequence `generate()` below drive the same code, and a
-seed gives the same text either way.
+what text may be emitted now, as a `Chunk` (model/event.py).  It never touches the network,
+so the batched engine (model/engine.py) and the single-sequence `generate()` below drive the
+same code, and a seed gives the same text either way:
 
     for chunk in generate(stack, vocab, GenerationRequest(prompt="ROMEO:", seed=1)):
         print(chunk.text, end="")
 
-Stop strings: output ends before the first stop string that completes, which is never
-emitted; chars that could still begin one are held back until they cannot (or until
-generation ends for another reason, when they are released).
+    ids = sample_next(gens, logits)             # the engine, after each batched step
+    chunk = gens[r].accept(int(ids[r]), logits[r])   # each row: stop strings, max_chars, logprobs
 
-What a sequence produces, typed for whoever consumes it (the engine's sinks, the server):
-`Chunk` (text that may be shown now, with `CharLogprob` entries when asked for), then one
-`Done` (its `FinishReason`, seed and `Usage`) or one `Failed` (the exception).
+The draw itself is model/sampling.py's (pure functions; penalties in model/penalty.py).  Stop
+strings: output ends before the first stop string that completes, which is never emitted;
+chars that could still begin one are held back until they cannot (or until generation ends
+for another reason, when they are released).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Protocol
 
 import numpy as np
 
+from model.event import CharLogprob, Chunk, Finished, FinishReason
 from model.limits import DEFAULT_MAX_CHARS, MAX_LOGPROBS, MAX_SEED, MAX_STOP_CHARS, MAX_STOPS
-from model.sampling import History, SamplingParams, log_softmax, sample_rows, top_alternatives
+from model.penalty import History
+from model.sampling import SamplingParams, log_softmax, sample_rows, top_alternatives
 from model.vocab import Vocab
-
-Finished = Literal["length", "stop"]  # ended on its own: max_chars reached, or a stop string
-FinishReason = Literal[Finished, "cancelled", "error"]  # cancelled: ticket, disconnect or shutdown
 
 
 class Stepper(Protocol):
@@ -62,52 +61,6 @@ class GenerationRequest:
         if len(stop) > MAX_STOPS or any(not isinstance(s, str) or not 1 <= len(s) <= MAX_STOP_CHARS for s in stop):
             raise ValueError(f"at most {MAX_STOPS} stop strings, each 1 to {MAX_STOP_CHARS} chars")
         object.__setattr__(self, "stop", stop)
-
-
-class CharLogprob(TypedDict):
-    """One generated char's log-probability and the top-N alternatives, most likely first."""
-
-    char: str
-    logprob: float
-    top: list[tuple[str, float]]
-
-
-@dataclass
-class Chunk:
-    """Text that may be shown now; `logprobs` has one entry per char, and is None when not asked for."""
-
-    text: str
-    logprobs: list[CharLogprob] | None = None
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_chars: int
-    generated_chars: int  # chars released in chunks (held-back chars dropped at a cancel do not count)
-
-
-@dataclass(frozen=True)
-class Done:
-    """A sequence's last event when it ended without a failure."""
-
-    finish_reason: FinishReason
-    seed: int
-    usage: Usage
-
-    @classmethod
-    def of(cls, gen: Generation) -> Done:
-        assert gen.finish_reason is not None, "only an ended generation is done"
-        return cls(gen.finish_reason, gen.seed, Usage(len(gen.request.prompt), gen.emitted))
-
-
-@dataclass(frozen=True)
-class Failed:
-    """A sequence's last event when generation failed (the exception, for the log only)."""
-
-    error: BaseException
-
-
-Event = Chunk | Done | Failed
 
 
 def draw_seed() -> int:
@@ -140,7 +93,7 @@ class Generation:
 
     def advance(self, logits: np.ndarray) -> tuple[int, Chunk]:
         """Sample the next char from `logits` (vocab,); return its id and what to emit now."""
-        next_id = int(sample_rows(np.asarray(logits)[None], [self.request.sampling], [self.rng], [self.history])[0])
+        next_id = int(sample_next([self], np.asarray(logits)[None])[0])
         return next_id, self.accept(next_id, logits)
 
     def accept(self, next_id: int, logits: np.ndarray) -> Chunk:
@@ -187,6 +140,12 @@ class Generation:
         if not self.done:
             self.finish_reason = reason
             self._pending, self._pending_lp = "", []
+
+
+def sample_next(gens: Sequence[Generation], logits: np.ndarray) -> np.ndarray:
+    """Each generation's next char id (batch,) from its row of logits (batch, vocab), drawn with its
+    own params, Generator and History; rows never mix, so a batch samples as each row would alone."""
+    return sample_rows(logits, [g.request.sampling for g in gens], [g.rng for g in gens], [g.history for g in gens])
 
 
 def start_logits(stepper: Any) -> tuple[np.ndarray, Any]:
