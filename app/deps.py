@@ -1,16 +1,16 @@
-"""What every route depends on: the server's shared state (`StateDep`) and the request plan.
+"""What every route depends on: the server's shared state (`StateDep`) and the prompt checks.
 
     async def route(params: GenerateParams, state: StateDep) -> Response:
-        job = Job.start(state, plan(state, params.model, [params.prompt], sampling, max_chars=...))
+        model = state.model(params.model)            # 503 not ready / shutting down, 404 unknown model
+        check_prompt(model, params.prompt, state.settings)   # 422: too long, chars not in the vocab
 
-`plan` is the validation that needs the server's settings or a loaded model (MAX_CHARS,
-MAX_PROMPT_CHARS, MAX_ACTIVE, the model's vocabulary); everything static is checked by the
-pydantic schemas before a route runs.  Both happen before any work is admitted.
+Checks that need the server's settings or a loaded model live here and in app/job.py's `plan`;
+everything static is checked by the pydantic schemas before a route runs.  Both happen before
+any work is admitted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -21,9 +21,6 @@ from app.errors import ApiError, unavailable
 from app.metrics import Metrics
 from app.registry import LoadedModel, ModelRegistry
 from app.settings import Settings
-from model.generate import GenerationRequest
-from model.limits import DEFAULT_MAX_CHARS, MAX_SEED
-from model.sampling import SamplingParams
 
 
 @dataclass
@@ -64,47 +61,6 @@ def get_state(request: Request) -> ServerState:
 
 
 StateDep = Annotated[ServerState, Depends(get_state)]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A request checked against the server: the model and one engine request per sequence."""
-
-    model: LoadedModel
-    requests: list[GenerationRequest]
-
-
-def plan(
-    state: ServerState,
-    model: str | None,
-    prompts: Sequence[str],
-    sampling: SamplingParams,
-    *,
-    n: int = 1,
-    max_chars: int | None = None,
-    max_param: str = "max_chars",
-    stop: tuple[str, ...] = (),
-    logprobs: int = 0,
-    seed: int | None = None,
-) -> Plan:
-    """`n` sequences per prompt; 503/404/422 before any work.  Sequence i gets `seed + i`, so
-    n > 1 gives n different texts, each reproducible.  `max_chars` None: the default, capped by MAX_CHARS."""
-    loaded = state.model(model)
-    settings = state.settings
-    if len(prompts) * n > settings.max_active:
-        raise ApiError(422, f"n: n × prompts must be ≤ {settings.max_active} (MAX_ACTIVE)", param="n")
-    max_chars = min(DEFAULT_MAX_CHARS, settings.max_chars) if max_chars is None else max_chars
-    if max_chars > settings.max_chars:
-        raise ApiError(422, f"{max_param}: at most {settings.max_chars} (MAX_CHARS)", param=max_param, code="max_chars")
-    for prompt in prompts:
-        check_prompt(loaded, prompt, settings)
-    requests = [
-        GenerationRequest(
-            prompts[i // n], max_chars, sampling, stop, logprobs, None if seed is None else (seed + i) % MAX_SEED
-        )
-        for i in range(len(prompts) * n)
-    ]
-    return Plan(loaded, requests)
 
 
 def check_prompt(model: LoadedModel, prompt: str, settings: Settings, param: str = "prompt") -> None:

@@ -1,37 +1,81 @@
-"""One request's life in the server: admission, the engine, its events, cancellation, the freed slots.
+"""One request's life in the server: its plan, admission, the engine, its events, cancellation.
 
-    job = Job.start(state, plan(state, ...))         # 429 / 503 / 422 here, before any work
+    job = Job.start(state, plan(state, model, [prompt], sampling, ...))   # 503/404/422/429, before any work
     async for index, event in job.events(): ...      # streamed: Chunk, then Done or Failed, per sequence
     wholes = await job.result(request)               # or every whole text (None: the client left)
 
-The routes (app/routes/api.py, app/routes/openai.py) format these events.  The engine thread
-calls each sequence's sink (`_Sequence`), which appends under the job's lock and wakes the event
-loop at most once between two reads (non-streamed: only when a sequence ends): one wake-up per
-event, not per char.  `close()` (by `result()`, and by the EventStream however a stream ends)
-cancels what still runs, within one engine step, and gives the slots back at once.
+Step two of a request's path: a route (app/routes/api.py, app/routes/openai.py) calls `plan` and
+`Job.start`, which takes slots from the admission (app/admission.py) and submits each sequence to
+its model's engine (model/engine.py), with a sink from app/collector.py.  The engine's events come
+back through that collector: `events()` reads them, the first at once, then at most one read per
+tick, and the route formats each one.  `close()` (by `result()`, and by the EventStream however a
+stream ends) cancels what still runs, within one engine step, and gives the slots back at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
-import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from fastapi import Request
 
 from app.admission import Lease
-from app.deps import Plan, ServerState
+from app.collector import Collector, Output, Ticks
+from app.deps import ServerState, check_prompt
 from app.errors import ApiError, generation_failed, unavailable
+from app.registry import LoadedModel
 from model.engine import EngineClosed
-from model.generate import CharLogprob, Chunk, Done, Event, Failed, FinishReason, Generation
+from model.event import CharLogprob, Chunk, Done, Event, Failed, FinishReason
+from model.generate import GenerationRequest
+from model.limits import DEFAULT_MAX_CHARS, MAX_SEED
+from model.sampling import SamplingParams
 from model.vocab import VocabError
 
 log = logging.getLogger("app.job")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request checked against the server: the model and one engine request per sequence."""
+
+    model: LoadedModel
+    requests: list[GenerationRequest]
+
+
+def plan(
+    state: ServerState,
+    model: str | None,
+    prompts: Sequence[str],
+    sampling: SamplingParams,
+    *,
+    n: int = 1,
+    max_chars: int | None = None,
+    max_param: str = "max_chars",
+    stop: tuple[str, ...] = (),
+    logprobs: int = 0,
+    seed: int | None = None,
+) -> Plan:
+    """`n` sequences per prompt; 503/404/422 before any work.  Sequence i gets `seed + i`, so
+    n > 1 gives n different texts, each reproducible.  `max_chars` None: the default, capped by MAX_CHARS."""
+    loaded = state.model(model)
+    settings = state.settings
+    if len(prompts) * n > settings.max_active:
+        raise ApiError(422, f"n: n × prompts must be ≤ {settings.max_active} (MAX_ACTIVE)", param="n")
+    max_chars = min(DEFAULT_MAX_CHARS, settings.max_chars) if max_chars is None else max_chars
+    if max_chars > settings.max_chars:
+        raise ApiError(422, f"{max_param}: at most {settings.max_chars} (MAX_CHARS)", param=max_param, code="max_chars")
+    for prompt in prompts:
+        check_prompt(loaded, prompt, settings)
+    requests = [
+        GenerationRequest(
+            prompts[i // n], max_chars, sampling, stop, logprobs, None if seed is None else (seed + i) % MAX_SEED
+        )
+        for i in range(len(prompts) * n)
+    ]
+    return Plan(loaded, requests)
 
 
 @dataclass
@@ -50,66 +94,21 @@ def end_error(end: Done | Failed) -> ApiError | None:
     return unavailable(shutting_down=True) if end.finish_reason == "cancelled" else None
 
 
-class _Sequence:
-    """One sequence's output since the last read, and the engine's Sink for it (engine thread)."""
-
-    def __init__(self, job: Job):
-        self.job = job
-        self.text: list[str] = []
-        self.logprobs: list[CharLogprob] | None = None
-        self.end: Done | Failed | None = None
-        self.end_taken = False
-        self.first_at: float | None = None  # perf_counter() of its first and last chars, engine thread
-        self.last_at: float | None = None
-        self.sent = 0  # chars handed to the route
-        self.finish: FinishReason | None = None  # as recorded in the metrics
-
-    def on_chunk(self, chunk: Chunk) -> None:
-        self.job._arrived(self, chunk)
-
-    def on_done(self, generation: Generation) -> None:
-        self.job._arrived(self, Done.of(generation))
-
-    def on_error(self, exc: BaseException) -> None:
-        self.job._arrived(self, Failed(exc))
-
-
-class Ticks:
-    """Sleeps to the loop clock's next multiple of `interval`, never the same one twice.
-
-    asyncio may wake a sleeper a hair before its time; counting ticks, not reading the clock
-    modulo the interval, keeps such an early wake-up from reading twice in one tick.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float):
-        self.loop, self.interval, self.last = loop, interval, 0
-
-    async def next(self) -> None:
-        if self.interval <= 0:
-            return
-        self.last = max(math.floor(self.loop.time() / self.interval) + 1, self.last + 1)
-        await asyncio.sleep(max(0.0, self.last * self.interval - self.loop.time()))
-
-
 class Job:
     def __init__(self, state: ServerState, plan: Plan, lease: Lease):
         self.state, self.model, self.requests, self.lease = state, plan.model, plan.requests, lease
         self.seeds: list[int] = []
-        self.stream = True  # result() sets False: then only endings wake the loop
         self.started = time.perf_counter()
         self.first_sent: float | None = None
         self._loop = asyncio.get_running_loop()
-        self._lock = threading.Lock()
-        self._event = asyncio.Event()
-        self._signalled = False  # a wake-up is scheduled or pending; reset by _take()
-        self._seqs = [_Sequence(self) for _ in plan.requests]
+        self.collector = Collector(len(plan.requests), self._loop)
 
     @classmethod
     def start(cls, state: ServerState, plan: Plan) -> Job:
         job = cls(state, plan, state.admission.acquire(len(plan.requests)))  # 429 at once, before any work
         try:
-            for request, seq in zip(plan.requests, job._seqs, strict=True):
-                ticket = plan.model.engine.submit(request, seq)
+            for request, out in zip(plan.requests, job.collector.outputs, strict=True):
+                ticket = plan.model.engine.submit(request, out)
                 job.lease.tickets.append(ticket)
                 job.seeds.append(int(ticket.seed))
         except VocabError as exc:  # checked by plan(); kept so a race can never become a 500
@@ -123,46 +122,6 @@ class Job:
             raise
         return job
 
-    # --- engine thread -------------------------------------------------------------------
-    def _arrived(self, seq: _Sequence, event: Event) -> None:
-        with self._lock:
-            if isinstance(event, Chunk):
-                seq.last_at = time.perf_counter()
-                seq.first_at = seq.first_at or seq.last_at
-                seq.text.append(event.text)
-                if event.logprobs is not None:
-                    seq.logprobs = seq.logprobs or []
-                    seq.logprobs.extend(event.logprobs)
-            else:
-                seq.end = event
-            wake = (self.stream or not isinstance(event, Chunk)) and not self._signalled
-            self._signalled |= wake
-        if wake:
-            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, nobody reads
-                self._loop.call_soon_threadsafe(self._event.set)
-
-    # --- event loop ----------------------------------------------------------------------
-    @property
-    def finished(self) -> bool:
-        return all(seq.end_taken for seq in self._seqs)
-
-    def _take(self) -> list[tuple[int, Event]]:
-        """What arrived since the last take, per sequence a merged Chunk and/or its end; re-arms the wake-up."""
-        events: list[tuple[int, Event]] = []
-        with self._lock:
-            self._event.clear()
-            self._signalled = False
-            for index, seq in enumerate(self._seqs):
-                if seq.text:
-                    events.append((index, Chunk("".join(seq.text), seq.logprobs)))
-                    seq.text, seq.logprobs = [], None
-                if seq.end is not None and not seq.end_taken:
-                    events.append((index, seq.end))
-                    seq.end_taken = True
-        for index, event in events:
-            self._account(self._seqs[index], event)  # the caller hands these on at once
-        return events
-
     async def events(self) -> AsyncIterator[tuple[int, Event]]:
         """(sequence index, event) as they come: the first at once, then at most one read per tick.
 
@@ -170,26 +129,24 @@ class Job:
         loop iteration, and while a stream sleeps the engine does not wake the loop for it.
         """
         interval = self.state.settings.coalesce_ms / 1000
-        ticks = Ticks(self._loop, interval)
-        first = True
-        while not self.finished:
+        ticks, collector, first = Ticks(self._loop, interval), self.collector, True
+        while not collector.finished:
             while not (events := self._take()):
-                await self._event.wait()  # a stale wake-up only costs one more look
+                await collector.wait()
                 if not first:  # after a stall too, the next read waits for its tick
                     await ticks.next()
             first = False
             for item in events:
                 yield item
-            if interval > 0 and not self.finished:
-                with self._lock:
-                    self._signalled = True  # no wake-ups until the next take: it will look anyway
+            if interval > 0 and not collector.finished:
+                collector.hush()
                 await ticks.next()
 
     async def result(self, request: Request) -> list[Whole] | None:
         """Every sequence's whole text, in order; None if the client left first (then it is cancelled).
         Raises the 500 for a failed sequence, the 503 for one the shutdown drain cancelled."""
-        self.stream = False
-        ended = asyncio.ensure_future(self._all_ended())
+        self.collector.stream = False
+        ended = asyncio.ensure_future(self.collector.all_ended())
         gone = asyncio.ensure_future(until_disconnect(request))
         try:
             await asyncio.wait({ended, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -212,47 +169,38 @@ class Job:
             wholes.append(Whole(chunk.text, chunk.logprobs, end))
         return wholes
 
-    async def _all_ended(self) -> None:
-        while True:
-            with self._lock:
-                self._event.clear()
-                self._signalled = False
-                if all(seq.end is not None for seq in self._seqs):
-                    return
-            await self._event.wait()
+    def _take(self) -> list[tuple[int, Event]]:
+        events = self.collector.take()
+        for index, event in events:  # the caller hands these on at once
+            out = self.collector.outputs[index]
+            if isinstance(event, Chunk):
+                self.first_sent = self.first_sent or time.perf_counter()
+                out.sent += len(event.text)
+            elif out.finish is None:
+                self._record(out, "error" if isinstance(event, Failed) else event.finish_reason)
+        return events
 
-    def _account(self, seq: _Sequence, event: Event) -> None:
-        if isinstance(event, Chunk):
-            self.first_sent = self.first_sent or time.perf_counter()
-            seq.sent += len(event.text)
-        elif seq.finish is None:
-            self._record(seq, "error" if isinstance(event, Failed) else event.finish_reason)
-
-    def _record(self, seq: _Sequence, reason: FinishReason) -> None:
-        seq.finish = reason
-        first = self.first_sent if self.stream else seq.first_at
+    def _record(self, out: Output, reason: FinishReason) -> None:
+        out.finish = reason
+        first = self.first_sent if self.collector.stream else out.first_at
         ttfc = None if first is None else first - self.started
-        span = None if seq.first_at is None or seq.last_at is None else seq.last_at - seq.first_at
-        self.state.metrics.finished(self.model.name, reason, seq.sent, ttfc, span)
+        span = None if out.first_at is None or out.last_at is None else out.last_at - out.first_at
+        self.state.metrics.finished(self.model.name, reason, out.sent, ttfc, span)
 
     def close(self) -> None:
         """Idempotent: cancel sequences still running (the client left), free the slots, log."""
         if self.lease.released:
             return
-        unfinished = [seq for seq in self._seqs if seq.finish is None]
+        outputs = self.collector.outputs
+        unfinished = [out for out in outputs if out.finish is None]
         if unfinished:
             self.lease.cancel()  # each takes effect within one engine step
-            for seq in unfinished:
-                self._record(seq, "cancelled")
+            for out in unfinished:
+                self._record(out, "cancelled")
         self.lease.release()
-        log.info(
-            "generated model=%s n=%d chars=%d finish=%s in %.0f ms",
-            self.model.name,
-            len(self._seqs),
-            sum(seq.sent for seq in self._seqs),
-            ",".join(str(seq.finish) for seq in self._seqs),
-            1000 * (time.perf_counter() - self.started),
-        )
+        log.info("generated model=%s n=%d chars=%d finish=%s in %.0f ms", self.model.name, len(outputs),
+                 sum(out.sent for out in outputs), ",".join(str(out.finish) for out in outputs),
+                 1000 * (time.perf_counter() - self.started))  # fmt: skip
 
 
 async def until_disconnect(request: Request) -> None:

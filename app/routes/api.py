@@ -16,13 +16,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.deps import Plan, ServerState, StateDep, plan
+from app.deps import ServerState, StateDep
 from app.errors import generation_failed
-from app.job import Job
+from app.job import Job, Plan, plan
 from app.sampling_params import api_sampling
 from app.schemas import GenerateParams, GenerateResponse, ModelsResponse, StreamDone, error_responses
 from app.sse import EventStream, sse
-from model.generate import Chunk, Done
+from model.event import Chunk, Done
 
 router = APIRouter(prefix="/api", tags=["generate"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)

@@ -15,14 +15,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.deps import Plan, ServerState, StateDep, plan
+from app.deps import ServerState, StateDep
 from app.echo import echo_completion
-from app.job import Job, end_error
+from app.job import Job, Plan, end_error, plan
 from app.openai_schemas import DEFAULT_TEMPERATURE, Completion, CompletionParams, ModelList, unsupported
 from app.sampling_params import openai_sampling
 from app.schemas import error_responses
 from app.sse import EventStream, sse
-from model.generate import CharLogprob, Chunk, Done
+from model.event import CharLogprob, Chunk, Done
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 STREAM_DOC = {

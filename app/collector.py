@@ -1,0 +1,130 @@
+"""The bridge from the engine thread to the event loop for one job: sinks in, merged events out.
+
+    collector = Collector(len(requests), asyncio.get_running_loop())
+    engine.submit(request, collector.outputs[i])   # the engine thread calls on_chunk / on_done / on_error
+    await collector.wait(); events = collector.take()   # the loop: [(i, Chunk | Done | Failed)], merged
+    await Ticks(loop, 0.05).next()                 # sleep to the next 50 ms tick of the loop's clock
+
+Each `Output` (one per sequence, the engine's Sink for it) appends under the collector's lock and
+wakes the event loop at most once between two takes (with `stream` False, only when a sequence
+ends): one wake-up per event read, not per char.  app/job.py reads it and paces the reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+
+from model.event import CharLogprob, Chunk, Done, Event, Failed, FinishReason
+from model.generate import Generation
+
+
+class Output:
+    """One sequence's output since the last take, and the engine's Sink for it (engine thread)."""
+
+    def __init__(self, collector: Collector):
+        self.collector = collector
+        self.text: list[str] = []
+        self.logprobs: list[CharLogprob] | None = None
+        self.end: Done | Failed | None = None
+        self.end_taken = False
+        self.first_at: float | None = None  # perf_counter() of its first and last chars, engine thread
+        self.last_at: float | None = None
+        self.sent = 0  # chars handed to the route
+        self.finish: FinishReason | None = None  # as recorded in the metrics
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        self.collector.arrived(self, chunk)
+
+    def on_done(self, generation: Generation) -> None:
+        self.collector.arrived(self, Done.of(generation))
+
+    def on_error(self, exc: BaseException) -> None:
+        self.collector.arrived(self, Failed(exc))
+
+
+class Collector:
+    def __init__(self, n: int, loop: asyncio.AbstractEventLoop):
+        self.outputs = [Output(self) for _ in range(n)]
+        self.stream = True  # False: only endings wake the loop (a whole-text request)
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._event = asyncio.Event()
+        self._signalled = False  # a wake-up is scheduled or pending; reset by take()
+
+    # --- engine thread -------------------------------------------------------------------
+    def arrived(self, out: Output, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, Chunk):
+                out.last_at = time.perf_counter()
+                out.first_at = out.first_at or out.last_at
+                out.text.append(event.text)
+                if event.logprobs is not None:
+                    out.logprobs = out.logprobs or []
+                    out.logprobs.extend(event.logprobs)
+            else:
+                out.end = event
+            wake = (self.stream or not isinstance(event, Chunk)) and not self._signalled
+            self._signalled |= wake
+        if wake:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, nobody reads
+                self._loop.call_soon_threadsafe(self._event.set)
+
+    # --- event loop ----------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        """Every sequence's end has been taken."""
+        return all(out.end_taken for out in self.outputs)
+
+    def take(self) -> list[tuple[int, Event]]:
+        """What arrived since the last take, per sequence a merged Chunk and/or its end; re-arms the wake-up."""
+        events: list[tuple[int, Event]] = []
+        with self._lock:
+            self._event.clear()
+            self._signalled = False
+            for index, out in enumerate(self.outputs):
+                if out.text:
+                    events.append((index, Chunk("".join(out.text), out.logprobs)))
+                    out.text, out.logprobs = [], None
+                if out.end is not None and not out.end_taken:
+                    events.append((index, out.end))
+                    out.end_taken = True
+        return events
+
+    async def wait(self) -> None:
+        """Until something arrives after the last take (a stale wake-up only costs one more look)."""
+        await self._event.wait()
+
+    def hush(self) -> None:
+        """No wake-ups until the next take: the reader will look then anyway."""
+        with self._lock:
+            self._signalled = True
+
+    async def all_ended(self) -> None:
+        while True:
+            with self._lock:
+                self._event.clear()
+                self._signalled = False
+                if all(out.end is not None for out in self.outputs):
+                    return
+            await self._event.wait()
+
+
+class Ticks:
+    """Sleeps to the loop clock's next multiple of `interval`, never the same one twice.
+
+    asyncio may wake a sleeper a hair before its time; counting ticks, not reading the clock
+    modulo the interval, keeps such an early wake-up from reading twice in one tick.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float):
+        self.loop, self.interval, self.last = loop, interval, 0
+
+    async def next(self) -> None:
+        if self.interval <= 0:
+            return
+        self.last = max(math.floor(self.loop.time() / self.interval) + 1, self.last + 1)
+        await asyncio.sleep(max(0.0, self.last * self.interval - self.loop.time()))
