@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from model import engine as engine_module
+from model import primer as primer_module
 from model.cell import LSTMStack
 from model.engine import Engine, EngineClosed
 from model.generate import Chunk, Generation, GenerationRequest, generate
@@ -276,9 +277,9 @@ def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_runnin
 
 
 class StepClock:
-    """Stands in for `time` in model/engine.py: perf_counter() moves 1 ms a call, so the engine's
-    priming budget (as long as its last step took, at least 2 ms) holds the same number of prime
-    slices on a busy machine as on an idle one."""
+    """Stands in for `time` in model/engine.py and model/primer.py: perf_counter() moves 1 ms a call,
+    so the engine's priming budget (as long as its last step took, at least 2 ms) holds the same
+    number of prime slices on a busy machine as on an idle one."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -289,7 +290,9 @@ class StepClock:
 
 
 def test_a_long_prompt_primes_without_stalling_running_streams(engine_of, monkeypatch) -> None:
-    monkeypatch.setattr(engine_module, "time", StepClock())
+    clock = StepClock()
+    monkeypatch.setattr(engine_module, "time", clock)
+    monkeypatch.setattr(primer_module, "time", clock)
     stack = random_stack(units=96, vocab=40)
     engine = engine_of(stack, MEDIUM_VOCAB)
     running, long = RecordingSink(), RecordingSink()
