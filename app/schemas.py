@@ -3,7 +3,7 @@
 Validation lives here and happens once, at the edge: strict types (`2.5`, `"10"` or `true`
 for an int → 422), finite floats (NaN, Infinity, 1e999 → 422), no lone surrogates, and on
 `/api/*` no unknown fields.  The fixed limits and defaults come from model/limits.py; limits
-that are settings (MAX_CHARS, MAX_PROMPT_CHARS) are checked by `app.deps.plan`, so the schema
+that are settings (MAX_CHARS, MAX_PROMPT_CHARS) are checked by `app.job.plan`, so the schema
 stays static.
 """
 

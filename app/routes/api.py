@@ -3,8 +3,9 @@
 curl -s localhost:8000/api/generate -H 'content-type: application/json' -d '{"prompt": "ROMEO:", "seed": 1}'
 curl -sN localhost:8000/api/generate/stream -H 'content-type: application/json' -d '{"max_chars": 200}'
 
-A thin formatter: `plan` checks the request against the server, `Job` runs it (app/job.py),
-and this module writes its events as JSON or SSE.
+The first and last stop of a request's path (README, "Follow a request"): the schema has checked
+the body, `plan` and `Job.start` (app/job.py) check it against the server and run it on the
+model's engine, and this module formats the job's events (model/event.py) as JSON or SSE.
 """
 
 from __future__ import annotations

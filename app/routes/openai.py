@@ -3,6 +3,9 @@
 from openai import OpenAI
 client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")
 client.completions.create(model="shakespeare", prompt="ROMEO:", max_tokens=200, n=2, seed=7)
+
+The same path as app/routes/api.py (`plan`, `Job`, the same events), formatted as OpenAI's
+legacy completions; `echo` and `max_tokens: 0` score the prompt instead (app/echo.py).
 """
 
 from __future__ import annotations
