@@ -7,16 +7,15 @@ For each layer, with Keras's gates input, forget, candidate, output:
     c = f * c + i * g                           # the cell state carried over time
     h = o * tanh(c)
 
-Those lines are `cell` in model/kernel.py, applied by `lstm_layer` to each block of z as soon as
-the block's sums are done.  Generation calls `step` once per char, so nothing here goes through
-Keras (the per-call overhead of `model.predict` is what makes the classic implementations slow).
+Those lines are `gates` in model/kernel.py, applied to z once its sums (`product`) are done.
+Generation calls `step` once per char, so nothing here goes through Keras (the per-call
+overhead of `model.predict` is what makes the classic implementations slow).
 Layer 0's `embedding @ W + b` is precomputed at load as a (vocab, 4*units) table: a row lookup.
 
 Reproducibility: a row's bits never depend on the batch it is in, its position there, or the
 thread count (model/kernel.py says how), so a seed gives the same text alone or beside other
-sequences.  The kernels can share each product out over `threads` threads at any batch size; one
-by default: on the shared 2-core machine a second thread often waited for a core and stalled the
-step (bench/engine.py's "all threads" rows; `default_threads()` gives every core to whoever opts in).
+sequences.  A step is one compiled call (`kernel.step`) that shares each product out over
+`threads` threads, every core by default (`default_threads()`; bench/engine.py has a row for 1).
 Checked against Keras in tests/test_cell.py, bit for bit across batches in tests/test_kernel.py.
 
     stack = LSTMStack.from_keras(keras_model)
@@ -94,29 +93,34 @@ class LSTMStack:
         layers: list[LayerWeights],
         dense_w: np.ndarray,
         dense_b: np.ndarray,
-        threads: int = 1,
+        threads: int | None = None,
     ):
         u = self.units = int(layers[0].recurrent.shape[0])
         up = padded(u, UNITS)  # units as the kernels see them; the padding stays exactly 0
         self.num_layers = len(layers)
         self.vocab_size = int(dense_w.shape[1])
-        self.threads = threads
+        self.threads = default_threads() if threads is None else threads  # bits never depend on it
         self.embedding, self.layers, self.dense = embedding, layers, (dense_w, dense_b)  # Keras layout, for checks
         first = layers[0]
         # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
         table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
         self.table = kernel.gate_order(table.astype(F32), u)
         # Laid out once for the kernels (model/kernel.py): transposed, gate blocks padded to `up` units.
-        self.w_rec = [kernel.gate_weights(lw.recurrent, u, up) for lw in layers]  # U: (4*units, units)
-        self.w_in = [np.zeros((4 * up, 0), F32)] + [kernel.gate_weights(lw.kernel, u, up) for lw in layers[1:]]  # W
+        # U and the deeper layers' W, stacked for the one-call step: (layers, 4*units, units), (layers-1, ...)
+        self.w_rec3 = np.stack([kernel.gate_weights(lw.recurrent, u, up) for lw in layers])
+        self.w_in3 = np.zeros((len(layers) - 1, 4 * up, up), F32)
+        for n, lw in enumerate(layers[1:]):
+            self.w_in3[n] = kernel.gate_weights(lw.kernel, u, up)
+        self.w_rec, self.w_in = list(self.w_rec3), [np.zeros((4 * up, 0), F32), *self.w_in3]  # views, per layer
         self.biases = [np.zeros(4 * up, F32)] + [kernel.gate_order(lw.bias, u) for lw in layers[1:]]
+        self.w_bias = np.stack(self.biases[1:]) if len(layers) > 1 else np.zeros((0, 4 * up), F32)
         self.dense_w = kernel.transposed(dense_w, up)  # (vocab padded, units)
         self.dense_b = np.zeros(self.dense_w.shape[0], F32)
         self.dense_b[: self.vocab_size] = dense_b
         self.step(np.zeros(1, np.int64), self.zero_state(1))  # the first call costs ~0.5 s: here, not in a request
 
     @classmethod
-    def from_keras(cls, model: Any, threads: int = 1) -> LSTMStack:
+    def from_keras(cls, model: Any, threads: int | None = None) -> LSTMStack:
         embedding = np.asarray(model.get_layer("embedding").get_weights()[0], F32)
         layers = []
         n = 0
@@ -136,28 +140,24 @@ class LSTMStack:
             n, rp, up = self.num_layers, padded(max(rows, 1), ROWS), self.w_rec[0].shape[1]
             work.clear()
             work["rows"] = rows
-            work["zs"] = np.zeros((n, 1, rp, 4 * up), F32)  # x @ W + b per layer (layer 0: table rows)
-            work["bias"] = [np.zeros((rp, 4 * up), F32) + b for b in self.biases]
-            work["z"] = np.zeros((rp, 4 * up), F32)
+            work["bias"] = np.zeros((n - 1, rp, 4 * up), F32) + self.w_bias[:, None]  # deeper layers' b per row
+            work["x"], work["z"] = np.zeros((rp, 4 * up), F32), np.zeros((rp, 4 * up), F32)
             work["c"], work["h"] = np.zeros((n, rp, up), F32), np.zeros((n, rp, up), F32)
-            work["hs"] = np.zeros((1, rp, up), F32)
             work["dense_b"] = np.zeros((rp, len(self.dense_b)), F32) + self.dense_b
             work["logits"] = np.zeros((rp, len(self.dense_b)), F32)
         return work
 
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
-        b, u, threads = state.batch, self.units, self.threads
+        b, u = state.batch, self.units
         work = self._buffers(b, state.work)
-        zs, z, c, h = work["zs"], work["z"], work["c"], work["h"]
-        np.take(self.table, ids, axis=0, out=zs[0, 0, :b])
+        c, h = work["c"], work["h"]
         c[:, :b, :u], h[:, :b, :u] = state.c, state.h
-        for n in range(self.num_layers):
-            if n > 0:  # x @ W + b, x the new h of the layer below
-                kernel.linear(h[n - 1], self.w_in[n], work["bias"][n], zs[n, 0], threads)
-            kernel.lstm_steps(zs[n], self.w_rec[n], z, c[n], h[n], work["hs"], threads)
+        ids = np.ascontiguousarray(ids, np.int64)
+        dense = (self.dense_w, work["dense_b"])
+        kernel.step(ids, self.table, self.w_in3, self.w_rec3, work["bias"], dense, c, h, work["x"], work["z"],
+                    work["logits"], self.threads)  # fmt: skip
         state.c[...], state.h[...] = c[:, :b, :u], h[:, :b, :u]
-        kernel.linear(h[-1], self.dense_w, work["dense_b"], work["logits"], threads)
         return work["logits"][:b, : self.vocab_size].copy()  # callers may keep it; the buffer is reused
 
     def prime_chunk(self, ids: np.ndarray, state: State) -> np.ndarray:

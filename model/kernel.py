@@ -16,6 +16,7 @@ z) are a second pass, vectorised thanks to a rational tanh.  One signature each 
 once and cached on disk (`cache=True`: model/__pycache__, or NUMBA_CACHE_DIR; see the Dockerfile);
 where no cache directory is writable they compile at import instead (seconds).
 
+    step(ids, table, w_in, w_rec, bias, dense, c, h, x, z, logits, threads)  # the whole generation step
     linear(x, w, add, out, threads)             # out = x @ w.T + add
     lstm_steps(zs, w, z, c, h, hs, threads)     # for each t: z = h @ w.T + zs[t]; gates → c, h; hs[t] = h
     (rows padded to ROWS, units to UNITS, columns to COLS; weights from gate_weights / transposed)
@@ -23,60 +24,20 @@ where no cache directory is writable they compile at import instead (seconds).
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import numba
 import numpy as np
 from numba import prange
 
-log = logging.getLogger(__name__)
+from model.jit import FASTMATH, compiled
+
 ROWS = 2  # rows per block; 4 was measured no faster at batch 32 and slower at batch 1 (padded to 4)
 COLS = 8  # output columns per block: 16 sums (2 × 8) fill the registers of the sum over k
 UNITS = 2  # gate blocks are padded to an even unit count, so 4 * units is a multiple of COLS
-FASTMATH = {"contract", "reassoc"}  # FMAs and a vectorised sum over k, both fixed at compile time
-
 F2 = "float32[:, ::1]"  # every array is C-contiguous float32: one compiled version, one set of bits
 F3 = "float32[:, :, ::1]"
-
-
-def seed_cache() -> None:
-    """Copy a prebuilt kernel cache (CHARLSTM_NUMBA_CACHE_SEED) into NUMBA_CACHE_DIR, once.
-
-    The Docker image compiles the kernels at build time into a read-only directory; numba only
-    loads from a directory it can write, so the server copies it to NUMBA_CACHE_DIR (under /tmp)
-    before the first kernel is compiled, and loads in well under a second instead of compiling.
-    """
-    seed, target = os.environ.get("CHARLSTM_NUMBA_CACHE_SEED"), getattr(numba.config, "CACHE_DIR", "")
-    if not seed or not target or not os.path.isdir(seed) or os.path.realpath(seed) == os.path.realpath(target):
-        return
-    try:
-        shutil.copytree(seed, target, dirs_exist_ok=True)
-    except OSError as exc:  # the kernels then compile instead: slower start, same bits
-        log.info("could not copy the numba cache from %s: %s", seed, exc)
-
-
-def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """numba.njit with a fixed signature, cached on disk where a cache directory is writable."""
-
-    def wrap(fn: Callable[..., Any]) -> Any:
-        dispatcher = numba.njit(fastmath=FASTMATH, nogil=True, **options)(fn)
-        try:
-            dispatcher.enable_caching()  # the first process compiles (seconds), later ones load (~0.1 s)
-        except RuntimeError as exc:  # e.g. a read-only tree and no NUMBA_CACHE_DIR
-            log.info("numba cache unavailable, compiling at import: %s", exc)
-        dispatcher.compile(signature)  # from the cache when there
-        dispatcher.disable_compile()  # other argument types are an error, never a second set of bits
-        return dispatcher
-
-    return wrap
-
-
-seed_cache()  # before the kernels below compile (or load) themselves
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
@@ -155,6 +116,24 @@ def _lstm_steps(zs, w, z, c, h, hs):
         hs[t] = h
 
 
+@compiled(f"void(int64[::1], {F2}, {F3}, {F3}, {F3}, {F2}, {F2}, {F3}, {F3}, {F2}, {F2}, {F2})", parallel=True)
+def _step(ids, table, w_in, w_rec, bias, dense_w, dense_b, c, h, x, z, logits):
+    """The generation step in one call: each row's char through every layer, then the logits.
+
+    Layer 0's x @ W + b is a row of `table`; a deeper layer n's is h[n-1] @ w_in[n-1].T + bias[n-1].
+    The products and gates are `_linear`'s and `_lstm_steps`' own code, so priming (which calls
+    those) and stepping give a state the same bits.
+    """
+    for r in range(ids.shape[0]):
+        x[r] = table[ids[r]]
+    for n in range(w_rec.shape[0]):
+        if n > 0:
+            product(h[n - 1], w_in[n - 1], bias[n - 1], x)
+        product(h[n], w_rec[n], x, z)
+        gates(z, c[n], h[n])
+    product(h[w_rec.shape[0] - 1], dense_w, dense_b, logits)
+
+
 def padded(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
@@ -204,6 +183,21 @@ def linear(x: np.ndarray, w: np.ndarray, add: np.ndarray, out: np.ndarray, threa
     with _launch:
         numba.set_num_threads(_threads(threads, x, w))  # numba keeps this per calling thread: nothing process-wide
         _linear(x, w, add, out)
+
+
+def step(ids: np.ndarray, table: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray, bias: np.ndarray,
+         dense: tuple[np.ndarray, np.ndarray], c: np.ndarray, h: np.ndarray, x: np.ndarray, z: np.ndarray,
+         logits: np.ndarray, threads: int) -> None:  # fmt: skip
+    """One char per row (ids (batch,), rows padded to ROWS in every other array) through the whole stack:
+    table (vocab, 4u) layer 0's x @ W + b per char; w_in (layers-1, 4u, u), w_rec (layers, 4u, u);
+    bias (layers-1, rows, 4u); dense (weights (vocab_p, u), bias (rows, vocab_p)); c, h (layers, rows, u)
+    updated in place; x, z (rows, 4u) work arrays; logits (rows, vocab_p) written."""
+    assert ids.shape[0] <= h.shape[1] and w_in.shape[0] == w_rec.shape[0] - 1 == bias.shape[0]
+    _check(h[0], w_rec[0], z, z)
+    _check(h[0], dense[0], dense[1], logits)
+    with _launch:
+        numba.set_num_threads(_threads(threads, h[0], w_rec[0]))
+        _step(ids, table, w_in, w_rec, bias, dense[0], dense[1], c, h, x, z, logits)
 
 
 def lstm_steps(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import kernel
+from model import jit, kernel
 from model.kernel import ROWS, UNITS, padded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +154,7 @@ def test_a_prebuilt_cache_is_copied_where_numba_can_write(tmp_path: Path, monkey
     (seed / "app" / "model" / "kernel.linear-1.py311.nbi").write_bytes(b"index")
     monkeypatch.setenv("CHARLSTM_NUMBA_CACHE_SEED", str(seed))
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(target), raising=False)
-    kernel.seed_cache()
+    jit.seed_cache()
     assert (target / "app" / "model" / "kernel.linear-1.py311.nbi").read_bytes() == b"index"
     monkeypatch.setenv("CHARLSTM_NUMBA_CACHE_SEED", str(tmp_path / "missing"))
-    kernel.seed_cache()  # no seed: nothing to do, no error
+    jit.seed_cache()  # no seed: nothing to do, no error
