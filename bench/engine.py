@@ -30,10 +30,11 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import numba
 import numpy as np
 
 from model import kernel
-from model.cell import LSTMStack, default_threads
+from model.cell import LSTMStack
 from model.engine import Engine
 from model.generate import Chunk, Generation, GenerationRequest
 from model.native_log import import_tensorflow
@@ -259,7 +260,6 @@ def prime_runner(stack: LSTMStack, vocab: Vocab, length: int) -> Callable[[], fl
 def gates_runner(batch: int, units: int, vectorised: bool) -> Callable[[], float]:
     """µs for the gate equations of `batch` × `units` cells: kernel.gates (Eigen's rational tanh,
     vectorised) or the same loop with NumPy's exp/tanh in numba (libm calls, one element at a time)."""
-    import numba
 
     @numba.njit(fastmath=kernel.FASTMATH)
     def libm_gates(z: Any, c: Any, h: Any) -> None:
@@ -307,16 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow()  # its load-time log lines stay off the tables (model/native_log.py)
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     model, vocab, which = load(args.model)
-    stack = LSTMStack.from_keras(model)  # as served: one thread (model/cell.py says why)
-    all_threads = LSTMStack.from_keras(model, threads=default_threads())
+    stack = LSTMStack.from_keras(model)  # as served: every core (default_threads())
+    one_thread = LSTMStack.from_keras(model, threads=1)
     bound1, how1 = bound_runner(stack, 1)
     bound32, how32 = bound_runner(stack, 32)
     engines: list[Engine] = []
     runners = {  # every round measures each once, in turn, so a burst of load hits all of them alike
         "a": engine_runner(stack, vocab, 1, 600, engines),
-        "a_all": engine_runner(all_threads, vocab, 1, 600, engines),
+        "a_one": engine_runner(one_thread, vocab, 1, 600, engines),
         "b": engine_runner(stack, vocab, 32, 100, engines),
-        "b_all": engine_runner(all_threads, vocab, 32, 100, engines),
+        "b_one": engine_runner(one_thread, vocab, 32, 100, engines),
         "b64": engine_runner(stack, vocab, 64, 400, engines),
         "d1": one_step_runner(model, vocab, 1, 100),
         "d32": one_step_runner(model, vocab, 32, 20),
@@ -343,12 +343,15 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {cpu_name()}, {os.cpu_count()} cores, load average {load_before:.1f} → "
         f"{os.getloadavg()[0]:.1f}; TensorFlow with its defaults"
     )
-    print(f"engine: {stack.threads} thread(s) per step; bound at 1: {how1}; bound at 32: {how32}")
+    print(
+        f"engine: {stack.threads} thread(s) per step, numba threading layer {numba.threading_layer()}; "
+        f"bound at 1: {how1}; bound at 32: {how32}"
+    )
     rows = [
         ("a", "(a) this engine, 1 sequence", 1),
-        ("a_all", f"    same, {all_threads.threads} threads", 1),
+        ("a_one", "    same, 1 thread", 1),
         ("b", "(b) this engine, 32 sequences (aggregate)", 32),
-        ("b_all", f"    same, {all_threads.threads} threads", 32),
+        ("b_one", "    same, 1 thread", 32),
         ("b64", "(b) this engine, 64 sequences (aggregate)", 64),
         ("c", "(c) keras-io loop: model.predict on a one-hot 40-char window", 1),
         ("d1", "(d) TF tutorial OneStep: tf.function step carrying states", 1),
@@ -364,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, with_, without, scale in [
         ("gates of 32 × units cells, µs: rational tanh, vectorised (vs libm)", "gates", "gates_libm", 1),
         ("priming 1,000 chars, ms: in slices (vs one step per char)", "prime1000", "prime_steps", 1000),
-        ("1 sequence, ms/char: all threads (vs one)", "a_all", "a", -1),
-        ("32 sequences, ms/step: all threads (vs one)", "b_all", "b", -32),
+        (f"1 sequence, ms/char: {stack.threads} threads (vs one)", "a", "a_one", -1),
+        (f"32 sequences, ms/step: {stack.threads} threads (vs one)", "b", "b_one", -32),
     ]:
         w, wo = (scale * med[k] if scale > 0 else -scale * 1000 / med[k] for k in (with_, without))
         print(f"{name:64} {w:>9.2f} {wo:>9.2f}  {wo / w:.2f}×")
