@@ -44,10 +44,12 @@ def seed_cache() -> None:
 
 
 def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """numba.njit with a fixed signature, cached on disk where a cache directory is writable."""
+    """numba.njit with a fixed signature, cached on disk where a cache directory is writable.
+
+    FASTMATH and nogil unless `options` say otherwise (model/draw.py keeps strict IEEE maths)."""
 
     def wrap(fn: Callable[..., Any]) -> Any:
-        dispatcher = numba.njit(fastmath=FASTMATH, nogil=True, **options)(fn)
+        dispatcher = numba.njit(**{"fastmath": FASTMATH, "nogil": True, **options})(fn)
         try:
             dispatcher.enable_caching()  # the first process compiles (seconds), later ones load (~0.1 s)
         except RuntimeError as exc:  # e.g. a read-only tree and no NUMBA_CACHE_DIR

@@ -1,4 +1,4 @@
-"""Turn logits into next chars: temperature, top-k, top-p, min-p and one seeded draw per row.  Pure NumPy.
+"""Turn logits into next chars: temperature, top-k, top-p, min-p and one seeded draw per row.
 
     params = SamplingParams(temperature=0.8, top_k=None, top_p=0.95, repetition_penalty=1.2)
     ids = sample_rows(logits, [params] * batch, rngs, histories)  # logits (batch, vocab) → ids (batch,)
@@ -13,7 +13,8 @@ Every row draws exactly one number from its own `numpy.random.Generator` per cal
 rows too), and each row's result depends only on that row: no op mixes rows, so a sequence
 samples the same chars alone or in a batch of any size (the engine relies on this).
 Temperature 0 is greedy argmax.  Work is done in float64 after subtracting each row's max
-logit, so tiny temperatures give a one-hot distribution rather than inf/NaN.
+logit, so tiny temperatures give a one-hot distribution rather than inf/NaN.  The per-row loop
+(weights and the draw) is compiled, in model/draw.py; this module checks and prepares.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model import draw
 from model.limits import (
     DEFAULT_REPETITION_WINDOW,
     DEFAULT_TEMPERATURE,
@@ -33,8 +35,6 @@ from model.limits import (
     MAX_TEMPERATURE,
 )
 from model.penalty import History, rewrite_logits, rewrite_rows
-
-MIN_SAMPLED_TEMPERATURE = 1e-30
 
 
 @dataclass(frozen=True)
@@ -98,36 +98,22 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
+def _settings(params: Sequence[SamplingParams]) -> tuple[np.ndarray, ...]:
+    """Each row's temperature, top_k (0: all), top_p (1: all) and min_p (0: none), as arrays for model/draw.py."""
+    n = len(params)
+    return (
+        np.fromiter((p.temperature for p in params), np.float64, n),
+        np.fromiter((p.top_k or 0 for p in params), np.int64, n),
+        np.fromiter((1.0 if p.top_p is None else p.top_p for p in params), np.float64, n),
+        np.fromiter((p.min_p or 0.0 for p in params), np.float64, n),
+    )
+
+
 def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray:
     """Unnormalised sampling weights (batch, vocab), float64: temperature, top-k, top-p, min-p."""
-    z = np.array(logits, np.float64)  # a copy: modified below
-    z -= z.max(axis=1, keepdims=True)  # max is 0: exp never overflows
-    # Greedy rows are decided by argmax.  Below 1e-30 every temperature samples the same (the top
-    # char, ties shared), and float32-born logits over 1e-30 stay finite: no overflow to handle.
-    z /= np.array([max(p.temperature, MIN_SAMPLED_TEMPERATURE) if p.temperature else 1.0 for p in params])[:, None]
-    vocab = z.shape[1]
-    k_rows = [r for r, p in enumerate(params) if p.top_k is not None and p.top_k < vocab]
-    if k_rows:
-        sub = z[k_rows]
-        ks = np.array([params[r].top_k for r in k_rows])
-        kth = -np.sort(-sub, axis=1)[np.arange(len(k_rows)), ks - 1]  # the k-th largest per row
-        z[k_rows] = np.where(sub >= kth[:, None], sub, -np.inf)
-    w = np.exp(z)
-    p_rows = [r for r, p in enumerate(params) if p.top_p is not None and p.top_p < 1]
-    if p_rows:
-        sub = w[p_rows]
-        order = np.argsort(-sub, axis=1, kind="stable")
-        ranked = np.take_along_axis(sub, order, axis=1)
-        cumulative = np.cumsum(ranked, axis=1)
-        mass = np.array([params[r].top_p for r in p_rows]) * cumulative[:, -1]
-        # Keep the smallest prefix whose mass reaches top_p: a char stays if the mass before it is short.
-        keep_ranked = (cumulative - ranked) < mass[:, None]
-        keep = np.zeros_like(keep_ranked)
-        np.put_along_axis(keep, order, keep_ranked, axis=1)
-        w[p_rows] = np.where(keep, sub, 0.0)
-    for r, p in enumerate(params):
-        if p.min_p:  # the top char's weight is exp(0) = 1 exactly, so the threshold is min_p itself
-            w[r] = np.where(w[r] >= p.min_p, w[r], 0.0)
+    z = np.ascontiguousarray(logits, np.float64)
+    w = np.empty_like(z)
+    draw.weights(z, *_settings(params), w)
     return w
 
 
@@ -143,15 +129,10 @@ def sample_rows(
         raise ValueError("sample_rows needs logits (batch, vocab) and one params and rng per row")
     if not np.isfinite(logits).all():
         raise FloatingPointError("the model produced non-finite logits")
-    u = np.array([rng.random() for rng in rngs])  # exactly one draw per row, greedy too
-    greedy = np.array([p.temperature == 0 for p in params])
-    logits = rewrite_rows(logits, params, histories)
-    ids = np.argmax(logits, axis=1)
-    if not greedy.all():
-        w = _weights(logits, params)
-        cumulative = np.cumsum(w, axis=1)
-        drawn = (cumulative <= (u * cumulative[:, -1])[:, None]).sum(axis=1)
-        ids = np.where(greedy, ids, np.minimum(drawn, logits.shape[1] - 1))
+    u = np.fromiter((rng.random() for rng in rngs), np.float64, len(rngs))  # exactly one draw per row, greedy too
+    z = np.ascontiguousarray(rewrite_rows(logits, params, histories), np.float64)
+    ids, w = np.empty(len(z), np.int64), np.empty_like(z)
+    draw.draw(z, *_settings(params), u, w, ids)
     return ids
 
 
