@@ -1,7 +1,7 @@
 """Training-recipe ablation: short runs of `training.train` that differ by one ingredient each.
 
     python -m bench.ablation --corpus ../shared/data/tinyshakespeare.txt [--units 256] [--epochs 4]
-        [--max-chars N] [--only plain,adamw,...] [--work checkpoints/ablation]
+        [--max-chars N] [--extra "--batch-size 16 --seq-len 64"] [--only plain,adamw,...] [--work DIR]
 
 Each variant trains the same small proxy network (2 layers of --units, same corpus, seed and
 schedule length) with the product's own CLI, then its held-out loss is measured the way the
@@ -66,7 +66,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, object]:
         command = [
             sys.executable, "-m", "training.train", "--corpus", str(args.corpus), "--out", str(out),
             "--work-dir", str(args.work / name / "work"), "--units", str(args.units), "--epochs", str(args.epochs),
-            "--patience", str(args.epochs), "--max-chars", str(args.max_chars), *VARIANTS[name],
+            "--patience", str(args.epochs), "--max-chars", str(args.max_chars), *args.extra.split(), *VARIANTS[name],
         ]  # fmt: skip
         print(f"training {name}: {' '.join(command[3:])}", file=sys.stderr, flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
@@ -91,13 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--units", type=int, default=256)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--max-chars", type=int, default=0, help="train on this prefix of the training split (0: all)")
+    p.add_argument("--extra", default="", help="flags for every variant, e.g. '--batch-size 16 --seq-len 64'")
     p.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
     p.add_argument("--work", type=Path, default=Path("checkpoints/ablation"))
     args = p.parse_args(argv)
     rows = [run_variant(name, args) for name in args.only.split(",")]
     base = float(rows[0]["held_out"])  # type: ignore[arg-type]
     chars = f"the first {args.max_chars:,} training chars" if args.max_chars else "the whole training split"
-    print(f"\nProxy: 2×{args.units} LSTM, {args.epochs} epochs on {chars}, CPU: {cpu_model()}\n")
+    extra = f", flags for all: `{args.extra}`" if args.extra else ""
+    print(f"\nProxy: 2×{args.units} LSTM, {args.epochs} epochs on {chars}{extra}, CPU: {cpu_model()}\n")
     print("| variant | flags | held-out nats/char | Δ vs first | best window val | training chars/s |")
     print("|---|---|---|---|---|---|")
     for row in rows:
