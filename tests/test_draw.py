@@ -44,12 +44,16 @@ def test_weights_are_the_rules_written_in_numpy() -> None:
         assert ((w[r] == 0) == (expected == 0)).all()  # the same chars are cut
 
 
+def drawn(rows: int) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """Random logits (rows, 65), settings and u, and what `draw` made of them: (z, settings, u, ids, w)."""
+    z, rules, u = rng.normal(0, 3, (rows, 65)), settings(rows), rng.random(rows)
+    ids, w = np.empty(rows, np.int64), np.empty_like(z)
+    draw.draw(z, *rules, u, w, ids)
+    return z, rules, u, ids, w
+
+
 def test_draws_follow_the_cumulative_weights_and_greedy_rows_take_the_argmax() -> None:
-    z = rng.normal(0, 3, (400, 65))
-    temperature, top_k, top_p, min_p = settings(len(z))
-    u = rng.random(len(z))
-    ids, w = np.empty(len(z), np.int64), np.empty_like(z)
-    draw.draw(z, temperature, top_k, top_p, min_p, u, w, ids)
+    z, (temperature, *_), u, ids, w = drawn(400)
     for r in range(len(z)):
         if temperature[r] == 0:
             assert ids[r] == np.argmax(z[r])
@@ -60,14 +64,9 @@ def test_draws_follow_the_cumulative_weights_and_greedy_rows_take_the_argmax() -
 
 
 def test_a_row_draws_the_same_alone_or_in_a_batch() -> None:
-    z = rng.normal(0, 3, (33, 65))
-    temperature, top_k, top_p, min_p = settings(len(z))
-    u = rng.random(len(z))
-    together, w = np.empty(len(z), np.int64), np.empty_like(z)
-    draw.draw(z, temperature, top_k, top_p, min_p, u, w, together)
+    z, rules, u, together, _ = drawn(33)
     for r in range(len(z)):
         alone, one = np.empty(1, np.int64), np.empty((1, 65))
         row = slice(r, r + 1)
-        draw.draw(z[row].copy(), temperature[row].copy(), top_k[row].copy(), top_p[row].copy(), min_p[row].copy(),
-                  u[row].copy(), one, alone)  # fmt: skip
+        draw.draw(z[row].copy(), *(a[row].copy() for a in rules), u[row].copy(), one, alone)
         assert alone[0] == together[r]
