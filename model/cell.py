@@ -108,12 +108,12 @@ class LSTMStack:
         # Laid out once for the kernels (model/kernel.py): transposed, gate blocks padded to `up` units.
         # U and the deeper layers' W, stacked for the one-call step: (layers, 4*units, units), (layers-1, ...)
         self.w_rec3 = np.stack([kernel.gate_weights(lw.recurrent, u, up) for lw in layers])
-        self.w_in3 = np.zeros((len(layers) - 1, 4 * up, up), F32)
+        self.w_in3, self.w_bias = np.zeros((len(layers) - 1, 4 * up, up), F32), np.zeros((len(layers) - 1, 4 * up), F32)
         for n, lw in enumerate(layers[1:]):
-            self.w_in3[n] = kernel.gate_weights(lw.kernel, u, up)
-        self.w_rec, self.w_in = list(self.w_rec3), [np.zeros((4 * up, 0), F32), *self.w_in3]  # views, per layer
-        self.biases = [np.zeros(4 * up, F32)] + [kernel.gate_order(lw.bias, u) for lw in layers[1:]]
-        self.w_bias = np.stack(self.biases[1:]) if len(layers) > 1 else np.zeros((0, 4 * up), F32)
+            self.w_in3[n], self.w_bias[n] = kernel.gate_weights(lw.kernel, u, up), kernel.gate_order(lw.bias, u)
+        # Views of the same, per layer (layer 0's input is the table), for priming.
+        self.w_rec, self.w_in = list(self.w_rec3), [np.zeros((4 * up, 0), F32), *self.w_in3]
+        self.biases = [np.zeros(4 * up, F32), *self.w_bias]
         self.dense_w = kernel.transposed(dense_w, up)  # (vocab padded, units)
         self.dense_b = np.zeros(self.dense_w.shape[0], F32)
         self.dense_b[: self.vocab_size] = dense_b

@@ -85,4 +85,4 @@ def use_tbb() -> str:
 
 
 seed_cache()  # before any kernel compiles (or loads) itself
-THREADING_LAYER = use_tbb()
+use_tbb()
