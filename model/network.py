@@ -1,6 +1,6 @@
-"""Build the Keras 3 char-LSTM: int ids (batch, time) → logits (batch, time, vocab).
+"""Build the Keras 3 char-RNN: int ids (batch, time) → logits (batch, time, vocab).
 
-Embedding → (optional embedding dropout) → N stacked LSTM layers (dropout after each) →
+Embedding → (optional embedding dropout) → N stacked recurrent layers (dropout after each) →
 Dense, no softmax inside: the loss and the sampler both work from logits.  With
 `locked_dropout` every dropout mask is drawn once per sequence and shared over time
 (variational dropout, as in AWD-LSTM) instead of afresh at every char.  The config is a
@@ -11,9 +11,18 @@ typed dataclass saved in the model card, so loading never depends on command-lin
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import keras
+
+Cell = Literal["lstm", "gru", "rnn"]
+CELLS: tuple[Cell, ...] = ("lstm", "gru", "rnn")
+# Keras layer of each cell.  GRU keeps Keras's default reset_after=True (cuDNN's convention).
+LAYERS: dict[str, type[keras.layers.Layer]] = {
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+    "rnn": keras.layers.SimpleRNN,
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,7 @@ class NetworkConfig:
     dropout: float = 0.25
     locked_dropout: bool = False  # one mask per sequence, shared by every time step
     embedding_dropout: float = 0.0  # on the embedding output; no layer at all when 0
+    cell: Cell = "lstm"  # the recurrent layer: LSTM (3 gates), GRU (2 gates) or a plain tanh RNN
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,25 +58,27 @@ def build_model(config: NetworkConfig) -> keras.Model:
         x = _dropout(config, config.embedding_dropout, config.embedding_dim, "embedding_dropout")(x)
     for n in range(config.layers):
         # recurrent_dropout stays 0 so the fused (cuDNN) kernel is used on a GPU.
-        x = keras.layers.LSTM(config.units, return_sequences=True, name=f"lstm_{n}")(x)
+        x = LAYERS[config.cell](config.units, return_sequences=True, name=f"{config.cell}_{n}")(x)
         x = _dropout(config, config.dropout, config.units, f"dropout_{n}")(x)
     logits = keras.layers.Dense(config.vocab_size, name="logits")(x)  # (batch, time, vocab)
-    return keras.Model(ids, logits, name="char_lstm")
+    return keras.Model(ids, logits, name="char_lstm" if config.cell == "lstm" else f"char_{config.cell}")
 
 
 def config_of(model: keras.Model) -> NetworkConfig:
     """Read the config back from a built model (used to check a loaded artifact)."""
     embedding = model.get_layer("embedding")
-    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    recurrent = [layer for layer in model.layers if isinstance(layer, tuple(LAYERS.values()))]
+    cell = next(name for name, kind in LAYERS.items() if type(recurrent[0]) is kind)
     dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     between = [layer for layer in dropouts if layer.name != "embedding_dropout"]
     on_embedding = [layer for layer in dropouts if layer.name == "embedding_dropout"]
     return NetworkConfig(
         vocab_size=int(embedding.input_dim),
         embedding_dim=int(embedding.output_dim),
-        units=int(lstms[0].units),
-        layers=len(lstms),
+        units=int(recurrent[0].units),
+        layers=len(recurrent),
         dropout=float(between[0].rate) if between else 0.0,
         locked_dropout=any(layer.noise_shape is not None for layer in dropouts),
         embedding_dropout=float(on_embedding[0].rate) if on_embedding else 0.0,
+        cell=cell,  # type: ignore[arg-type]
     )

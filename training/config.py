@@ -18,6 +18,8 @@ from typing import Any, Literal
 STRATEGIES = ("auto", "mirrored", "multi-worker")  # training/distribute.py makes them
 Strategy = Literal["auto", "mirrored", "multi-worker"]
 Decay = Literal["cosine", "none"]
+Cell = Literal["lstm", "gru", "rnn"]  # model/network.py's CELLS (this module imports no Keras)
+CELLS = ("lstm", "gru", "rnn")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class TrainConfig:
     name: str  # the model name the server shows
     init_from: Path | None = None  # a trained model directory to fine-tune
     extend_vocab: bool = False  # with init_from: add the corpus's new chars to the vocab
+    cell: Cell = "lstm"
     layers: int = 2
     units: int = 512
     embedding_dim: int = 64
@@ -110,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--name", help="model name shown by the server (default: the out directory's name)")
     add("--init-from", type=Path, help="fine-tune from this trained model directory (its vocab and architecture)")
     add("--extend-vocab", action="store_true", help="with --init-from: add the corpus's new chars to the vocab")
-    add("--layers", type=int, default=d["layers"], help="stacked LSTM layers")
-    add("--units", type=int, default=d["units"], help="units per LSTM layer")
+    add("--cell", choices=CELLS, default=d["cell"], help="recurrent cell: LSTM, GRU or a plain tanh RNN")
+    add("--layers", type=int, default=d["layers"], help="stacked recurrent layers")
+    add("--units", type=int, default=d["units"], help="units per recurrent layer")
     add("--embedding-dim", type=int, default=d["embedding_dim"], help="char embedding size")
     add("--dropout", type=float, default=d["dropout"], help="dropout after each LSTM layer")
     add("--locked-dropout", action="store_true", help="one dropout mask per sequence, shared over time")

@@ -59,14 +59,14 @@ def with_parent_architecture(config: TrainConfig, parent: Parent) -> TrainConfig
     from model.network import config_of
 
     net = config_of(parent.model)
-    return replace(config, layers=net.layers, units=net.units, embedding_dim=net.embedding_dim)
+    return replace(config, layers=net.layers, units=net.units, embedding_dim=net.embedding_dim, cell=net.cell)
 
 
 def init_weights(model: Any, parent: Parent) -> None:
     """Copy the parent's weights into `model`, layer by layer; extend the vocab-sized ones."""
     old = len(parent.vocab)
     for layer in model.layers:
-        if not (layer.name in ("embedding", "logits") or layer.name.startswith("lstm_")):
+        if not (layer.name in ("embedding", "logits") or layer.name.startswith(("lstm_", "gru_", "rnn_"))):
             continue  # the input and dropout layers: no weights to copy
         source = [np.asarray(w) for w in parent.model.get_layer(layer.name).get_weights()]
         if layer.name == "embedding":  # (vocab, dim): new rows are the mean of the old ones

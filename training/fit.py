@@ -98,6 +98,7 @@ def network_config(config: TrainConfig, vocab_size: int) -> NetworkConfig:
         config.dropout,
         locked_dropout=config.locked_dropout,
         embedding_dropout=config.embedding_dropout,
+        cell=config.cell,
     )
 
 

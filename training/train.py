@@ -128,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
 def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str, Any], parent: Parent | None) -> None:
     from model.artifact import save_artifact
     from model.cell import LSTMStack
-    from training.evaluate import held_out_loss
+    from model.network import config_of
+    from training.evaluate import held_out_loss, keras_held_out_loss
     from training.finetune import parent_card
 
     # A bounded sample of the held-out text: 256K chars pin the loss to ~0.003 nats, and a
     # 1 GB corpus's 100M held-out chars would take hours through the NumPy step.
     scored = corpus.held_out_ids[:EVAL_CHARS]
-    loss = held_out_loss(LSTMStack.from_keras(model), scored)
+    if config_of(model).cell == "lstm":
+        loss = held_out_loss(LSTMStack.from_keras(model), scored)
+    else:  # until the engine serves every cell
+        loss = keras_held_out_loss(model, scored)
     card = {
         "name": config.name,
         "corpus": {
