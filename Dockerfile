@@ -41,13 +41,15 @@ COPY app/ /app/app/
 COPY model/ /app/model/
 COPY templates/ /app/templates/
 RUN chmod -R a+rX,go-w /app
-# The step's and the sampler's kernels (model/kernel.py, model/draw.py, numba) compiled once here: the
-# server loads them from this cache in well under a second instead of compiling them at start-up.
-# numba wants a writable cache directory and the container runs read-only, so model/jit.py copies it from
+# The step's and the sampler's kernels (model/cells/kernel.py, model/sampling/draw.py, numba) compiled
+# once here: the server loads them from this cache in well under a second instead of compiling them at
+# start-up.  numba wants a writable cache directory and the container runs read-only, so
+# model.runtime.configure() copies it from
 # CHARLSTM_NUMBA_CACHE_SEED to NUMBA_CACHE_DIR (/tmp) at start-up; a machine whose CPU differs from
 # the builder's compiles once more, into that copy.
 WORKDIR /app
-RUN NUMBA_CACHE_DIR=/app/numba-cache /opt/venv/bin/python -c "import model.kernel, model.draw" \
+RUN NUMBA_CACHE_DIR=/app/numba-cache /opt/venv/bin/python -c "from model.runtime.jit import ready_all; \
+    import model.cells.kernel as k, model.sampling.draw as d; assert ready_all(k, d) > 0" \
     && chmod -R a+rX,go-w /app/numba-cache \
     && rm -rf /opt/venv/lib/python3.11/site-packages/numba/tests
 

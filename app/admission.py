@@ -16,7 +16,7 @@ from app.errors import OVERLOADED, ApiError, unavailable
 
 
 class Cancellable(Protocol):
-    """An engine ticket (model/engine.py) or any other work the drain must end."""
+    """An engine ticket (model/engine/loop.py) or any other work the drain must end."""
 
     def cancel(self) -> None: ...
 

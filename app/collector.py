@@ -19,7 +19,7 @@ import threading
 import time
 
 from model.event import CharLogprob, Chunk, Done, Event, Failed, FinishReason
-from model.generate import Generation
+from model.sampling import Generation
 
 
 class Output:

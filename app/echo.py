@@ -3,7 +3,7 @@
     client.completions.create(model="shakespeare", prompt="ROMEO:", echo=True, logprobs=3, max_tokens=0)
 
 This is how lm-evaluation-harness and other log-likelihood tools score a text through a
-completions API.  Each prompt is read on the engine thread (app/reading.py, model/score.py);
+completions API.  Each prompt is read on the engine thread (app/reading.py, model/reading/score.py);
 the answer is the legacy `logprobs` object with `tokens` (one char each), `token_logprobs`
 (null for the first char, as OpenAI gives no prediction for the first token, and for a char
 outside the vocab), `top_logprobs` (null first) and `text_offset`.  `max_tokens: 0` without

@@ -6,7 +6,7 @@
 
 Step two of a request's path: a route (app/routes/api.py, app/routes/openai.py) calls `plan` and
 `Job.start`, which takes slots from the admission (app/admission.py) and submits each sequence to
-its model's engine (model/engine.py), with a sink from app/collector.py.  The engine's events come
+its model's engine (model/engine/loop.py), with a sink from app/collector.py.  The engine's events come
 back through that collector: `events()` reads them, the first at once, then at most one read per
 tick, and the route formats each one.  `close()` (by `result()`, and by the EventStream however a
 stream ends) cancels what still runs, within one engine step, and gives the slots back at once.
@@ -29,9 +29,8 @@ from app.errors import ApiError, generation_failed, unavailable
 from app.registry import LoadedModel
 from model.engine import EngineClosed
 from model.event import CharLogprob, Chunk, Done, Event, Failed, FinishReason
-from model.generate import GenerationRequest
 from model.limits import DEFAULT_MAX_CHARS, MAX_SEED
-from model.sampling import SamplingParams
+from model.sampling import GenerationRequest, SamplingParams
 from model.vocab import VocabError
 
 log = logging.getLogger("app.job")

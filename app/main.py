@@ -41,7 +41,7 @@ from app.middleware import ApiKeyGuard, BodyGuard
 from app.registry import StartupError, load_registry
 from app.routes import api, openai, ops, pages, read
 from app.settings import Settings, load_settings
-from model.native_log import import_tensorflow
+from model.runtime import configure, import_tensorflow
 
 log = logging.getLogger("app.main")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -78,6 +78,7 @@ def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServerState = app.state.server
+    configure()  # numba: kernel cache, threading layer (model/runtime)
     import_tensorflow()  # before Keras loads the models: its load-time log lines stay off stderr
     try:
         registry = load_registry(state.settings)

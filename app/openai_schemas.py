@@ -27,7 +27,7 @@ from app.schemas import (
     TopK,
     TopP,
 )
-from model.generate import Finished
+from model.event import Finished
 from model.limits import MAX_LOGIT_BIAS_ENTRIES, MAX_STOPS
 
 CharId = Annotated[str, Field(pattern=r"^[0-9]{1,6}$")]  # OpenAI's token-id keys: a char's index in the vocab

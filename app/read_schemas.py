@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas import INTEGRAL, Text
-from model.score import MAX_TOP
+from model.reading import MAX_TOP
 
 MAX_INSPECT_UNITS = 16  # cells per inspect request: a page colours one or compares a few
 DEFAULT_MIN_COPIED = 24  # shorter verbatim runs are common phrases, not copying

@@ -3,7 +3,7 @@
     reading = await read_text(state, model, text, top=3, request=request)   # on the engine thread
     cells = model_file(model, "cells.json")                                 # Path or None
 
-A reading (model/score.py) runs on the model's engine thread in step-sized slices, so streams
+A reading (model/reading/score.py) runs on the model's engine thread in step-sized slices, so streams
 that are running keep at least half their speed while it runs; it holds one admission slot (429
 when MAX_ACTIVE are busy) and is cancelled when the client leaves or the server drains.  The
 model directory's optional files (cells.json, the memorisation index) are read lazily, once
@@ -24,7 +24,7 @@ from app.errors import SERVER_ERROR, ApiError, unavailable
 from app.job import until_disconnect
 from app.registry import LoadedModel
 from model.engine import EngineClosed
-from model.score import Probe, Reading
+from model.reading import Probe, Reading
 
 
 async def read_text(

@@ -90,7 +90,7 @@ def model_dirs(models_dir: Path) -> list[Path]:
 
 def load_model(path: Path, max_active: int, prefix_cache_mb: float = 64) -> LoadedModel:
     from model.artifact import ArtifactError, load_artifact
-    from model.cell import LSTMStack
+    from model.cells import LSTMStack
     from model.engine import Engine
 
     try:

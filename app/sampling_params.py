@@ -1,4 +1,4 @@
-"""The sampling controls of a request body → `model.sampling.SamplingParams`, for both API surfaces.
+"""The sampling controls of a request body → `model.sampling.sampler.SamplingParams`, for both API surfaces.
 
 `/api` keys `logit_bias` by char (`{"\\n": -5}`); `/v1` by char id as a string (`{"0": -5}`),
 the index in the model's vocabulary that `GET /api/models` lists as `chars`.  A char or id the

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from model.generate import Finished
+from model.event import Finished
 from model.limits import (
     DEFAULT_MAX_CHARS,
     DEFAULT_REPETITION_WINDOW,

@@ -3,7 +3,7 @@
     python -m bench.continue_ [--model DIR] [--chars 5000] [--rounds 3]
 
 Each round generates `--chars` chars after a short prompt on an engine with its prefix cache
-(model/prefix_cache.py), then submits prompt + that text as a new prompt (what the page's Continue
+(model/engine/prefix_cache.py), then submits prompt + that text as a new prompt (what the page's Continue
 sends) to the same engine, and the same prompt to an engine without the cache (a cold prompt of
 that length).  Prints the medians of the times from submit to the first char and their ratio
 (target: Continue ≤ 0.1× cold), and a branch at the middle of the text.  Never passes or fails.
@@ -21,10 +21,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from model.artifact import load_artifact
-from model.cell import LSTMStack
+from model.cells import LSTMStack
 from model.engine import Engine
-from model.generate import Chunk, Generation, GenerationRequest
-from model.sampling import SamplingParams
+from model.event import Chunk
+from model.runtime import configure
+from model.sampling import Generation, GenerationRequest, SamplingParams
 
 PROMPT = "ROMEO:\n"
 
@@ -66,6 +67,7 @@ def run(engine: Engine, request: GenerationRequest) -> Timed:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure()  # numba: kernel cache, threading layer (model/runtime)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("model/pretrained/shakespeare"))
     parser.add_argument("--chars", type=int, default=5000)

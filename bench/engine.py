@@ -12,7 +12,7 @@ exactly an embedding lookup, then the LSTMs); (d) the TensorFlow tutorial's OneS
 `tf.function` step carrying (h, c), at batch 1 and 32; (e) the bound: only the per-char matrix
 products of every layer in NumPy float32 (BLAS), at batch 1 and 32, with whichever of 1 or 2 BLAS
 threads and of separate or stacked products measures faster.  Then one row per speed trick of the
-step (model/kernel.py) with what it buys, and priming against its own bound.  Any layer count:
+step (model/cells/kernel.py) with what it buys, and priming against its own bound.  Any layer count:
 shapes come from the model.  Without a trained model at DIR it measures a randomly initialised
 model of the bundled shape (2×512 LSTM, embedding 64, vocab 65) and says so.
 """
@@ -33,12 +33,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numba
 import numpy as np
 
-from model import kernel
-from model.cell import LSTMStack
+from model.cells import LSTMStack, kernel
 from model.engine import Engine
-from model.generate import Chunk, Generation, GenerationRequest
-from model.native_log import import_tensorflow
-from model.sampling import SamplingParams
+from model.event import Chunk
+from model.runtime import configure, import_tensorflow
+from model.sampling import Generation, GenerationRequest, SamplingParams
 from model.vocab import Vocab
 
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 65
@@ -57,7 +56,7 @@ def load(model_dir: Path) -> tuple[Any, Vocab, str]:
     import keras
 
     from model.artifact import load_artifact
-    from model.network import NetworkConfig, build_model
+    from model.cells.network import NetworkConfig, build_model
 
     if (model_dir / "model.keras").is_file():
         art = load_artifact(model_dir)
@@ -304,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=Path("model/pretrained/shakespeare"), metavar="DIR")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are printed (default 3)")
     args = parser.parse_args(argv)
-    import_tensorflow()  # its load-time log lines stay off the tables (model/native_log.py)
+    configure()  # numba: kernel cache, threading layer (model/runtime)
+    import_tensorflow()  # its load-time log lines stay off the tables (model/runtime/native_log.py)
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     model, vocab, which = load(args.model)
     stack = LSTMStack.from_keras(model)  # as served: every core (default_threads())
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, name, batch in rows:
         spread = f"{min(results[key]):,.0f}–{max(results[key]):,.0f}" if len(results[key]) > 1 else ""
         print(f"{name:64} {batch:>5} {med[key]:>9,.0f} {1000 * batch / med[key]:>8.3f}   {spread}")
-    print(f"\n{'trick (model/kernel.py, model/cell.py)':64} {'with':>9} {'without':>9}  buys")
+    print(f"\n{'trick (model/cells/kernel.py, model/cells/stack.py)':64} {'with':>9} {'without':>9}  buys")
     for name, with_, without, scale in [
         ("gates of 32 × units cells, µs: rational tanh, vectorised (vs libm)", "gates", "gates_libm", 1),
         ("priming 1,000 chars, ms: in slices (vs one step per char)", "prime1000", "prime_steps", 1000),

@@ -54,7 +54,7 @@ class Run:
 def random_model_dir(root: Path) -> Path:
     """A randomly initialised model of the bundled shape, saved as a complete model directory."""
     from model.artifact import save_artifact
-    from model.network import NetworkConfig, build_model
+    from model.cells.network import NetworkConfig, build_model
     from model.vocab import Vocab
 
     vocab = Vocab.from_chars(SHAKESPEARE_CHARS)
@@ -183,8 +183,7 @@ def healthz_round(url: str, bodies: list[dict[str, Any]]) -> list[float]:
 
 
 def engine_round(engine: Any, bodies: list[dict[str, Any]]) -> tuple[list[Run], float]:
-    from model.generate import GenerationRequest
-    from model.sampling import SamplingParams
+    from model.sampling import GenerationRequest, SamplingParams
 
     done, left = threading.Event(), [len(bodies)]
     start = time.perf_counter()
@@ -224,9 +223,11 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=32)
     args = parser.parse_args()
 
-    from model.native_log import import_tensorflow
+    from model.runtime import configure, import_tensorflow
 
-    import_tensorflow()  # its load-time log lines stay off the tables (model/native_log.py)
+    configure()  # numba: kernel cache, threading layer (model/runtime)
+
+    import_tensorflow()  # its load-time log lines stay off the tables (model/runtime/native_log.py)
     from app.registry import StartupError, load_model, model_dirs
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Memorisation index: a suffix array (model/memory.py) against a hashed n-gram set, on one corpus.
+"""Memorisation index: a suffix array (model/reading/memory.py) against a hashed n-gram set, on one corpus.
 
     .venv/bin/python -m bench.memory --corpus ../shared/data/tinyshakespeare.txt
 
@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from model.memory import MemoryIndex, read_training_text, suffix_array
+from model.reading import MemoryIndex
+from model.reading.memory import read_training_text, suffix_array
 
 N = 24
 BASE = np.uint64(1_000_003)

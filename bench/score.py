@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.score [--model model/pretrained/shakespeare] [--chars 3000]
 
 On one engine: a stream of --chars chars alone; then the same stream while a text of --chars
-chars is scored (model/score.py's Reading, run by the engine in step-sized slices).  Prints the
+chars is scored (model/reading/score.py's Reading, run by the engine in step-sized slices).  Prints the
 stream's chars/s both ways, their ratio (the engine gives scoring one step's worth per step, so
 ≥ 0.5 is the design) and the scoring rate.  Medians of 3 rounds; never pass/fail.
 """
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model.generate import GenerationRequest
-from model.score import Reading
+from model.reading import Reading
+from model.sampling import GenerationRequest
 
 
 def stream(engine: Any, chars: int, reading: Reading | None) -> tuple[float, float | None]:
@@ -49,14 +49,15 @@ def stream(engine: Any, chars: int, reading: Reading | None) -> tuple[float, flo
 
 def main() -> None:
     from model.artifact import load_artifact
-    from model.cell import LSTMStack
+    from model.cells import LSTMStack
     from model.engine import Engine
-    from model.native_log import import_tensorflow
+    from model.runtime import configure, import_tensorflow
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=Path("model/pretrained/shakespeare"))
     parser.add_argument("--chars", type=int, default=3000)
     args = parser.parse_args()
+    configure()  # numba: kernel cache, threading layer (model/runtime)
     import_tensorflow()
     art = load_artifact(args.model)
     stack = LSTMStack.from_keras(art.model)

@@ -67,7 +67,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def save_artifact(path: Path, model: Any, vocab: Vocab, card: dict[str, Any]) -> None:
     """Write an inference-only model directory at `path`, replacing any previous one atomically."""
-    from model.network import build_model, config_of  # Keras only when saving
+    from model.cells.network import build_model, config_of  # Keras only when saving
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def _load_keras(path: Path) -> Any:
 
 def load_artifact(path: Path) -> Artifact:
     """Load and cross-check a model directory; raise ArtifactError naming the bad file."""
-    from model.network import config_of
+    from model.cells.network import config_of
 
     path = Path(path)
     if not path.is_dir():

@@ -3,7 +3,7 @@
     python -m model --model model/pretrained/shakespeare --prompt "ROMEO:" --temperature 0.8 \\
         --max-chars 500 --seed 1 [--top-k 20] [--top-p 0.95] [--stop "\\n\\n"]
 
-Runs the same loop as the server (model/generate.py), so a seed gives the same text here and
+Runs the same loop as the server (model/sampling/generate.py), so a seed gives the same text here and
 there.  Bad input (a missing or broken model directory, unknown prompt chars, out-of-range
 values) prints one error line naming the flag or file and exits with status 2.
 """
@@ -125,10 +125,10 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     if len(args.stop) > MAX_STOPS:
         raise UsageError(f"argument --stop: at most {MAX_STOPS} stop strings")
     from model.artifact import CARD_FILE, MODEL_FILE, VOCAB_FILE, ArtifactError, load_artifact
-    from model.cell import LSTMStack
-    from model.generate import GenerationRequest, draw_seed, generate
-    from model.native_log import import_tensorflow
-    from model.sampling import SamplingParams
+    from model.cells.stack import LSTMStack
+    from model.runtime import configure, import_tensorflow
+    from model.sampling.generate import GenerationRequest, draw_seed, generate
+    from model.sampling.params import SamplingParams
     from model.vocab import Vocab, VocabError
 
     try:  # the cheap checks first: loading the network imports TensorFlow, which takes seconds
@@ -143,7 +143,8 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     unknown = vocab.unknown(args.prompt)
     if unknown:
         raise UsageError(f"argument --prompt: chars not in the model's vocabulary: {unknown!r}")
-    import_tensorflow(min_level=3)  # before Keras: its load-time chatter is not an error (model/native_log.py)
+    configure()  # numba: kernel cache, threading layer (model/runtime)
+    import_tensorflow(min_level=3)  # before Keras: its load-time chatter is not an error (model/runtime/native_log.py)
     try:
         artifact = load_artifact(args.model)
     except ArtifactError as exc:

@@ -6,16 +6,13 @@
 
 `FinishReason` is the one spelling of why a sequence ended; the HTTP schemas (app/schemas.py,
 app/openai_schemas.py) publish `Finished`, the two reasons a client sees in a 200 response.
-model/generate.py makes these; app/job.py hands them to the routes.
+model/sampling/generate.py makes these; app/job.py hands them to the routes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict
-
-if TYPE_CHECKING:  # model/generate.py imports this module
-    from model.generate import Generation
+from typing import Literal, Protocol, TypedDict
 
 Finished = Literal["length", "stop"]  # ended on its own: max_chars reached, or a stop string
 FinishReason = Literal[Finished, "cancelled", "error"]  # cancelled: ticket, disconnect or shutdown
@@ -43,6 +40,19 @@ class Usage:
     generated_chars: int  # chars released in chunks (held-back chars dropped at a cancel do not count)
 
 
+class Ended(Protocol):
+    """What `Done.of` reads from an ended generation (model/sampling/generate.py's Generation)."""
+
+    @property
+    def finish_reason(self) -> FinishReason | None: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def prompt_chars(self) -> int: ...
+    @property
+    def emitted(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Done:
     """A sequence's last event when it ended without a failure."""
@@ -52,9 +62,9 @@ class Done:
     usage: Usage
 
     @classmethod
-    def of(cls, gen: Generation) -> Done:
+    def of(cls, gen: Ended) -> Done:
         assert gen.finish_reason is not None, "only an ended generation is done"
-        return cls(gen.finish_reason, gen.seed, Usage(len(gen.request.prompt), gen.emitted))
+        return cls(gen.finish_reason, gen.seed, Usage(gen.prompt_chars, gen.emitted))
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Every fixed limit and default of a generation request, defined once.
 
-The sampler (model/sampling.py), the loop (model/generate.py), the CLI (model/cli.py) and the
+The sampler (model/sampling/sampler.py), the loop (model/sampling/generate.py), the CLI (model/cli.py) and the
 HTTP schemas (app/schemas.py, app/openai_schemas.py) import these; limits that depend on the
 server's settings (MAX_CHARS, MAX_PROMPT_CHARS, MAX_ACTIVE) live in app/settings.py instead.
 
-    from model.limits import MAX_TEMPERATURE, MAX_SEED
+    from model.limits import MAX_SEED, MAX_TEMPERATURE
 """
 
 from __future__ import annotations

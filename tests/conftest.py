@@ -16,6 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from model.runtime import configure
+
+configure()  # the test session is an entry point: numba's kernel cache and threading layer
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,7 +40,7 @@ def build_tiny_model_dir(
     import keras
 
     from model.artifact import save_artifact
-    from model.network import NetworkConfig, build_model
+    from model.cells.network import NetworkConfig, build_model
     from model.vocab import Vocab
 
     keras.utils.set_random_seed(seed)

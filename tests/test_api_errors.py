@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from model.generate import Chunk
+from model.event import Chunk
 from tests.test_api import parse_sse
 
 JSON = {"content-type": "application/json"}

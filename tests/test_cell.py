@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cell import PRIME_CHUNK, LSTMStack, State
+from model.cells.stack import PRIME_CHUNK, LSTMStack, State
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def odd_keras_and_stack():
     """Three layers, 13 units, an embedding of 5: shapes that are no multiple of a SIMD width."""
     import keras
 
-    from model.network import NetworkConfig, build_model
+    from model.cells.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(3)
     model = build_model(NetworkConfig(vocab_size=23, embedding_dim=5, units=13, layers=3, dropout=0.0))
@@ -129,7 +129,7 @@ def random_stack(
 
     Two threads by default, so the kernels' work sharing is exercised on any machine.
     """
-    from model.cell import LayerWeights
+    from model.cells.stack import LayerWeights
 
     rng = np.random.default_rng(seed)
 

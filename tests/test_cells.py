@@ -1,4 +1,4 @@
-"""model/cells.py: the streamed correlations equal NumPy's on recorded activations, and on a tiny
+"""model/reading/finder.py: the streamed correlations equal NumPy's on recorded activations, and on a tiny
 model trained here on text whose quotes matter (uppercase inside, lowercase outside) the finder
 ranks a quote-tracking cell above the rest; the CLI writes cells.json."""
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cell import LSTMStack
-from model.cells import FEATURES, best_cells, correlations, feature_matrix, main
-from model.score import Probe, Reading
+from model.cells.stack import LSTMStack
+from model.reading.finder import FEATURES, best_cells, correlations, feature_matrix, main
+from model.reading.score import Probe, Reading
 
 QUOTES = list(FEATURES).index("in_quotes")
 
@@ -33,7 +33,7 @@ def trained():
     """A 1×16 LSTM fitted for a few seconds: to predict the case it must know whether a quote is open."""
     import keras
 
-    from model.network import NetworkConfig, build_model
+    from model.cells.network import NetworkConfig, build_model
     from model.vocab import Vocab
 
     text = quote_text(30_000, seed=0)

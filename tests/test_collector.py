@@ -7,7 +7,7 @@ import threading
 
 from app.collector import Collector, Ticks
 from model.event import Chunk, Done, Failed, Usage
-from model.generate import Generation, GenerationRequest
+from model.sampling.generate import Generation, GenerationRequest
 from model.vocab import Vocab
 
 

@@ -1,10 +1,10 @@
-"""The compiled draw (model/draw.py) against a plain NumPy reading of the same rules, row by row."""
+"""The compiled draw (model/sampling/draw.py) against a plain NumPy reading of the same rules, row by row."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from model import draw
+from model.sampling import draw
 
 rng = np.random.default_rng(3)
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import engine as engine_module
-from model import primer as primer_module
-from model.cell import LSTMStack
-from model.engine import Engine, EngineClosed
-from model.generate import Chunk, Generation, GenerationRequest, generate
-from model.sampling import SamplingParams
+from model.cells.stack import LSTMStack
+from model.engine import loop as engine_module
+from model.engine import primer as primer_module
+from model.engine.loop import Engine, EngineClosed
+from model.event import Chunk
+from model.sampling.generate import Generation, GenerationRequest, generate
+from model.sampling.params import SamplingParams
 from model.vocab import Vocab, VocabError
 from tests.test_cell import random_stack
 
@@ -101,7 +102,7 @@ def mixed_requests(vocab: Vocab, n: int = 32) -> list[GenerationRequest]:
 @pytest.mark.parametrize("model", ["tiny", "medium", "medium-1-thread"])
 def test_32_concurrent_requests_give_the_same_text_as_alone(model: str, tiny, engine_of) -> None:
     # At 256 units a BLAS product per batch changes last bits enough to change some of these texts
-    # (see the next test): the compiled kernels (model/kernel.py) must keep every bit of every row.
+    # (see the next test): the compiled kernels (model/cells/kernel.py) must keep every bit of every row.
     threads = 1 if model == "medium-1-thread" else 2
     stack, vocab = tiny if model == "tiny" else (random_stack(units=256, vocab=40, threads=threads), MEDIUM_VOCAB)
     requests = mixed_requests(vocab)
@@ -277,7 +278,7 @@ def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_runnin
 
 
 class StepClock:
-    """Stands in for `time` in model/engine.py and model/primer.py: perf_counter() moves 1 ms a call,
+    """Stands in for `time` in model/engine/loop.py and model/engine/primer.py: perf_counter() moves 1 ms a call,
     so the engine's priming budget (as long as its last step took, at least 2 ms) holds the same
     number of prime slices on a busy machine as on an idle one."""
 

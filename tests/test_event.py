@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 
 from model.event import Done, Finished, FinishReason, Usage
-from model.generate import Generation, GenerationRequest
+from model.sampling.generate import Generation, GenerationRequest
 from model.vocab import Vocab
 
 

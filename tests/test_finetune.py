@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from model.artifact import load_artifact
-from model.network import NetworkConfig, build_model
+from model.cells.network import NetworkConfig, build_model
 from model.vocab import Vocab
 from tests.conftest import build_tiny_model_dir
 from tests.test_train import cli_args, make_corpus

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.generate import Chunk, Generation, GenerationRequest, generate
-from model.sampling import SamplingParams, log_softmax
+from model.event import Chunk
+from model.sampling.generate import Generation, GenerationRequest, generate
+from model.sampling.params import SamplingParams
+from model.sampling.sampler import log_softmax
 from model.vocab import Vocab
 
 VOCAB = Vocab.from_chars("abcdexENDX \n")
@@ -111,7 +113,7 @@ def test_bad_requests_are_refused(kwargs: dict) -> None:
 
 def test_seeded_generation_on_a_tiny_model_is_reproducible(tiny_model_dir: Path) -> None:
     from model.artifact import load_artifact
-    from model.cell import LSTMStack
+    from model.cells.stack import LSTMStack
 
     art = load_artifact(tiny_model_dir)
     stack = LSTMStack.from_keras(art.model)

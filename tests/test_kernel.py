@@ -1,6 +1,6 @@
 """The compiled kernels: right sums, and every row's bits the same in any batch, position and thread count.
 
-The invariance comes from padding the batch to whole blocks (model/kernel.py), not from the
+The invariance comes from padding the batch to whole blocks (model/cells/kernel.py), not from the
 arithmetic, so it is pinned here bit for bit: for each product shape of the bundled model and
 for odd ones, each of 64 rows alone is compared with the same row in batches of 1 to 64 rows
 at random positions, with 1 and 2 threads.
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import jit, kernel
-from model.kernel import ROWS, UNITS, padded
+from model.cells import kernel
+from model.cells.kernel import ROWS, UNITS, padded
+from model.runtime import jit
 
 ROOT = Path(__file__).resolve().parent.parent
 

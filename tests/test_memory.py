@@ -1,4 +1,4 @@
-"""model/memory.py: the suffix array, copied spans (whole, none, across chunk joins), the CLI and
+"""model/reading/memory.py: the suffix array, copied spans (whole, none, across chunk joins), the CLI and
 the training hook's gating."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.memory import INDEX_FILE, TEXT_FILE, MemoryIndex, index_after_training, main, suffix_array
+from model.reading.memory import INDEX_FILE, TEXT_FILE, MemoryIndex, index_after_training, main, suffix_array
 from model.vocab import Vocab
 
 CORPUS = (
@@ -81,7 +81,7 @@ def test_cli_and_load(tmp_path: Path) -> None:
 
 
 def test_training_hook_gates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import model.memory
+    import model.reading.memory
 
     vocab = Vocab.from_text(CORPUS)
     ids = vocab.encode(CORPUS)
@@ -90,7 +90,7 @@ def test_training_hook_gates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     other = tmp_path / "other"
     other.mkdir()
     assert "no memorisation index" in index_after_training(other, vocab, ids, "no")
-    monkeypatch.setattr(model.memory, "MAX_INDEX_CHARS", 10)
+    monkeypatch.setattr(model.reading.memory, "MAX_INDEX_CHARS", 10)
     assert "over the limit" in index_after_training(other, vocab, ids, "auto")
     assert not (other / INDEX_FILE).exists()
     assert "index of" in index_after_training(other, vocab, ids, "yes")

@@ -1,4 +1,4 @@
-"""model/native_log.py: TensorFlow's load-time log lines stay off stderr; everything else gets through."""
+"""model/runtime/native_log.py: TensorFlow's load-time log lines stay off stderr; everything else gets through."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from model.native_log import ABSL_NOTICE, filtered_stderr, keep
+from model.runtime.native_log import ABSL_NOTICE, filtered_stderr, keep
 from tests.conftest import ROOT
 
 ONEDNN = b"I0000 00:00:1796017546.151402    7630 port.cc:153] oneDNN custom operations are on.\n"
@@ -36,7 +36,7 @@ def test_filtered_stderr_passes_the_rest_on_in_order(capfd: pytest.CaptureFixtur
 
 @pytest.mark.slow
 def test_importing_tensorflow_and_keras_prints_nothing() -> None:
-    code = "from model.native_log import import_tensorflow; import_tensorflow(); import keras; print('ok')"
+    code = "from model.runtime.native_log import import_tensorflow; import_tensorflow(); import keras; print('ok')"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")

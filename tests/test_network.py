@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from model.artifact import load_artifact
-from model.network import NetworkConfig, build_model, config_of
+from model.cells.network import NetworkConfig, build_model, config_of
 
 OLD_LAYERS = ["ids", "embedding", "lstm_0", "dropout_0", "lstm_1", "dropout_1", "logits"]
 

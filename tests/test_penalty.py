@@ -1,11 +1,11 @@
-"""The logit rewrites before the draw (model/penalty.py) on hand-made logits: no model needed."""
+"""The logit rewrites before the draw (model/sampling/penalty.py) on hand-made logits: no model needed."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from model.penalty import History, apply_logit_bias, apply_repetition_penalty, rewrite_rows
-from model.sampling import SamplingParams
+from model.sampling.params import SamplingParams
+from model.sampling.penalty import History, apply_logit_bias, apply_repetition_penalty, rewrite_rows
 
 
 def test_repetition_penalty_divides_positive_and_multiplies_negative_logits() -> None:

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from model.cell import LSTMStack, State
-from model.engine import Engine
-from model.generate import GenerationRequest, generate
-from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, common_prefix
-from model.sampling import SamplingParams
+from model.cells.stack import LSTMStack, State
+from model.engine.loop import Engine
+from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache, common_prefix
+from model.sampling.generate import GenerationRequest, generate
+from model.sampling.params import SamplingParams
 from model.vocab import Vocab
 from tests.test_cell import random_stack
 from tests.test_engine import MEDIUM_VOCAB, RecordingSink

@@ -1,4 +1,4 @@
-"""Priming (model/primer.py): from the prefix cache where it can, in slices, the same bits either way."""
+"""Priming (model/engine/primer.py): from the prefix cache where it can, in slices, the same bits either way."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 
-from model.generate import Generation, GenerationRequest
-from model.prefix_cache import PrefixCache
-from model.primer import Primer
-from model.sequence import Sequence, Ticket
+from model.engine.prefix_cache import PrefixCache
+from model.engine.primer import Primer
+from model.engine.sequence import Sequence, Ticket
+from model.sampling.generate import Generation, GenerationRequest
 from model.vocab import Vocab
 from tests.test_cell import random_stack
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from model.memory import write_index
+from model.reading.memory import write_index
 from tests.conftest import build_tiny_model_dir
 from tests.test_score import keras_logprobs
 
@@ -142,7 +142,7 @@ def test_cells(client: TestClient) -> None:
     assert client.get("/api/models/tiny/cells").json() == CELLS
     response = client.get("/api/models/plain/cells")
     assert response.status_code == 404 and error_of(response)["code"] == "no_cells"
-    assert "python -m model.cells" in error_of(response)["message"]
+    assert "python -m model.reading.finder" in error_of(response)["message"]
     assert client.get("/api/models/nope/cells").status_code == 404
 
 
@@ -159,6 +159,6 @@ def test_copied(client: TestClient) -> None:
 
 def test_copied_without_an_index_says_so(client: TestClient) -> None:
     body = client.post("/api/copied", json={"text": "anything at all", "model": "plain"}).json()
-    assert body["indexed"] is False and body["spans"] == [] and "python -m model.memory" in body["message"]
+    assert body["indexed"] is False and body["spans"] == [] and "python -m model.reading.memory" in body["message"]
     response = client.post("/api/copied", json={"text": "x", "min_chars": 3})
     assert response.status_code == 422 and error_of(response)["param"] == "min_chars"

@@ -7,15 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from model.penalty import History
-from model.sampling import (
-    SamplingParams,
-    log_softmax,
-    probabilities,
-    sample,
-    sample_rows,
-    top_alternatives,
-)
+from model.sampling.params import SamplingParams
+from model.sampling.penalty import History
+from model.sampling.sampler import log_softmax, probabilities, sample, sample_rows, top_alternatives
 
 LOGITS = np.log(np.array([0.05, 0.4, 0.1, 0.3, 0.15]))  # a known distribution over 5 chars
 

@@ -1,4 +1,4 @@
-"""model/score.py: per-char log-probabilities and cell activations against Keras itself, and
+"""model/reading/score.py: per-char log-probabilities and cell activations against Keras itself, and
 scoring on the engine thread beside a running stream."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.cell import LSTMStack
-from model.score import Probe, Reading
+from model.cells.stack import LSTMStack
+from model.reading.score import Probe, Reading
 from tests.conftest import ROOT
 
 TEXT = 'ROMEO:\nWhat light through yonder window breaks?\n"It is the east," and Juliet is the sun.'
@@ -116,8 +116,8 @@ def test_bad_probe_and_top_are_value_errors(tiny) -> None:
 
 def test_engine_scores_in_slices_beside_a_stream(tiny) -> None:
     """The same numbers on the engine thread while it generates; the stream is not held up to the end."""
-    from model.engine import Engine
-    from model.generate import GenerationRequest
+    from model.engine.loop import Engine
+    from model.sampling.generate import GenerationRequest
 
     _, stack, vocab = tiny
     engine = Engine(stack, vocab, name="tiny")
@@ -151,7 +151,7 @@ def test_engine_scores_in_slices_beside_a_stream(tiny) -> None:
 
 
 def test_engine_fails_work_on_stop(tiny) -> None:
-    from model.engine import Engine, EngineClosed
+    from model.engine.loop import Engine, EngineClosed
 
     _, stack, vocab = tiny
     engine = Engine(stack, vocab, name="tiny")

@@ -1,4 +1,4 @@
-"""The engine's sequence bookkeeping (model/sequence.py): the inbox, the batch's rows, ending a sequence."""
+"""The engine's sequence bookkeeping (model/engine/sequence.py): the inbox, the batch's rows, ending a sequence."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from model.generate import Generation, GenerationRequest
-from model.sequence import Batch, EngineClosed, Inbox, Sequence, Ticket
+from model.engine.sequence import Batch, EngineClosed, Inbox, Sequence, Ticket
+from model.sampling.generate import Generation, GenerationRequest
 from model.vocab import Vocab
 from tests.test_cell import random_stack
 

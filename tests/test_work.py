@@ -1,11 +1,11 @@
-"""Work between steps (model/work.py): slices within a budget, and every waiter hears back."""
+"""Work between steps (model/engine/work.py): slices within a budget, and every waiter hears back."""
 
 from __future__ import annotations
 
 import threading
 
-from model.sequence import EngineClosed
-from model.work import WorkQueue
+from model.engine.sequence import EngineClosed
+from model.engine.work import WorkQueue
 
 
 class Slices:

@@ -8,7 +8,7 @@ workers write to a private temporary directory that is removed when they finish.
 
 `EpochLog` is the chief's output: the training loss of every step in TensorBoard, and after
 each epoch a row in history.csv, TensorBoard scalars, best.keras when the held-out loss
-improves (written atomically), and a short sample through model/generate.py, the same loop
+improves (written atomically), and a short sample through model/sampling/generate.py, the same loop
 the server and the CLI use.
 """
 
@@ -23,9 +23,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from model.cell import LSTMStack
-from model.generate import GenerationRequest, generate
-from model.sampling import SamplingParams
+from model.cells import LSTMStack
+from model.sampling import GenerationRequest, SamplingParams, generate
 from model.vocab import Vocab
 
 HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_loss_ema", "weights", "seconds", "chars_per_s"]
@@ -130,7 +129,7 @@ class EpochLog:
 
     def sample(self, model: keras.Model, epoch: int, chars: int = 200, seed: int = 0) -> None:
         """Print a short sample, so progress can be read, not just plotted."""
-        from model.network import config_of
+        from model.cells.network import config_of
 
         if config_of(model).cell != "lstm":  # the NumPy step serves LSTMs only (so far)
             return

@@ -18,7 +18,7 @@ from typing import Any, Literal
 STRATEGIES = ("auto", "mirrored", "multi-worker")  # training/distribute.py makes them
 Strategy = Literal["auto", "mirrored", "multi-worker"]
 Decay = Literal["cosine", "none"]
-Cell = Literal["lstm", "gru", "rnn"]  # model/network.py's CELLS (this module imports no Keras)
+Cell = Literal["lstm", "gru", "rnn"]  # model/cells/network.py's CELLS (this module imports no Keras)
 CELLS = ("lstm", "gru", "rnn")
 
 
@@ -54,7 +54,7 @@ class TrainConfig:
     seed: int = 1
     strategy: Strategy = "auto"
     worker_timeout: float = 300.0
-    memory_index: str = "auto"  # model/memory.py's index of the training text: auto (small corpora), yes, no
+    memory_index: str = "auto"  # model/reading/memory.py's index of the training text: auto (small corpora), yes, no
 
     def __post_init__(self) -> None:
         problem = self.problem()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,8 +26,15 @@ from training.dataset import eval_dataset, window_dataset
 from training.distribute import distributed, make_eval_step, make_train_step
 from training.progress import Progress
 
-if TYPE_CHECKING:
-    from training.fit import Plan
+
+@dataclass(frozen=True)
+class Plan:
+    """How an epoch is cut (training/fit.py's make_plan fills it from the corpus and flags)."""
+
+    steps: int  # optimizer steps per epoch
+    eval_seq_len: int
+    eval_batch: int  # global held-out batch, a multiple of the replicas
+    eval_steps: int
 
 
 def window_loss(eval_step: Any, batches: Any, steps: int) -> float:

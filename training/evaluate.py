@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from model.cell import LSTMStack
+from model.cells import LSTMStack
 from model.sampling import log_softmax
 from model.vocab import Vocab
 
@@ -65,7 +65,7 @@ def remap(ids: np.ndarray, corpus_vocab: Vocab, model_vocab: Vocab) -> np.ndarra
 
 def main(argv: list[str] | None = None) -> int:
     from model.artifact import ArtifactError, load_artifact
-    from model.native_log import import_tensorflow
+    from model.runtime import configure, import_tensorflow
     from training.corpus import CorpusError, read_corpus
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=(__doc__ or "").split("\n")[0])
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
     parser.add_argument("--streams", type=int, default=8, help="parallel streams the held-out text is cut into")
     args = parser.parse_args(argv)
-    import_tensorflow()  # its load-time log lines stay off stderr (model/native_log.py)
+    configure()  # numba: kernel cache, threading layer (model/runtime)
+    import_tensorflow()  # its load-time log lines stay off stderr (model/runtime/native_log.py)
     try:
         artifact = load_artifact(args.model)
         with tempfile.TemporaryDirectory() as tmp:

@@ -56,7 +56,7 @@ def load_parent(path: Path) -> Parent:
 
 def with_parent_architecture(config: TrainConfig, parent: Parent) -> TrainConfig:
     """The config with the parent's layer sizes (the recipe flags stay the command line's)."""
-    from model.network import config_of
+    from model.cells.network import config_of
 
     net = config_of(parent.model)
     return replace(config, layers=net.layers, units=net.units, embedding_dim=net.embedding_dim, cell=net.cell)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +19,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.network import NetworkConfig, build_model
+from model.cells.network import NetworkConfig, build_model
 from training.callbacks import EpochLog, RunState
 from training.config import TrainConfig
 from training.corpus import Corpus
 from training.dataset import eval_windows, num_windows
 from training.distribute import Role, broadcast_from_chief, weights_digest
-from training.epoch import EpochRunner
+from training.epoch import EpochRunner, Plan
 from training.finetune import Parent, init_weights
 
 
 class TrainingError(RuntimeError):
     """Settings or a work dir that cannot train; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    steps: int  # optimizer steps per epoch
-    eval_seq_len: int
-    eval_batch: int  # global held-out batch, a multiple of the replicas
-    eval_steps: int
 
 
 def train_ids(config: TrainConfig, corpus: Corpus) -> np.ndarray:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from model.artifact import ArtifactError
-from model.native_log import import_tensorflow
+from model.runtime import configure, import_tensorflow
 from model.vocab import Vocab
 from training.config import TrainConfig, parse_args
 from training.corpus import Corpus, CorpusError, UnknownCharsError, read_corpus
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if os.environ.get("TF_CONFIG") and config.strategy != "multi-worker":
         print("note: TF_CONFIG is set but ignored; pass --strategy multi-worker to train on the cluster", flush=True)
-    import_tensorflow()  # its load-time log lines stay off stderr (model/native_log.py)
+    configure()  # numba: kernel cache, threading layer (model/runtime)
+    import_tensorflow()  # its load-time log lines stay off stderr (model/runtime/native_log.py)
     import tensorflow as tf
 
     from training.distribute import StrategyError, check_same_run, make_strategy, role_of
@@ -127,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str, Any], parent: Parent | None) -> None:
     from model.artifact import save_artifact
-    from model.cell import LSTMStack
-    from model.network import config_of
+    from model.cells import LSTMStack
+    from model.cells.network import config_of
     from training.evaluate import held_out_loss, keras_held_out_loss
     from training.finetune import parent_card
 
@@ -161,7 +162,7 @@ def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     save_artifact(config.out, model, corpus.vocab, card)
-    from model.memory import index_after_training  # what the highlighter of copied text looks up
+    from model.reading.memory import index_after_training  # what the highlighter of copied text looks up
 
     print(index_after_training(config.out, corpus.vocab, corpus.train_ids, config.memory_index))
     print(f"held-out loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char); wrote {config.out}")

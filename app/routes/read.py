@@ -32,7 +32,7 @@ from app.read_schemas import (
 from app.reading import cached, model_file, read_text
 from app.registry import LoadedModel
 from app.schemas import error_responses
-from model.score import Probe
+from model.reading import Probe
 
 router = APIRouter(prefix="/api", tags=["read the model"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
@@ -82,14 +82,14 @@ def _load_json(path: Any) -> Any:
 
 @router.get("/models/{name}/cells", responses=error_responses(404, 503))
 async def cells(name: str, request: Request, state: StateDep) -> Any:
-    """Cells whose activation tracks simple features of the text (model/cells.py wrote the file)."""
+    """Cells whose activation tracks simple features of the text (model/reading/finder.py wrote the file)."""
     model: LoadedModel = state.model(name)
     path = model_file(model, "cells.json")
     found = cached(request, f"cells:{model.name}", lambda: _load_json(path)) if path is not None else None
     if found is None:
         raise ApiError(
             404,
-            f"model {model.name!r} has no cells.json: run `python -m model.cells --model DIR --corpus FILE`",
+            f"model {model.name!r} has no cells.json: run `python -m model.reading.finder --model DIR --corpus FILE`",
             NOT_FOUND,
             "name",
             "no_cells",
@@ -100,14 +100,14 @@ async def cells(name: str, request: Request, state: StateDep) -> Any:
 @router.post("/copied", response_model=CopiedResponse, responses=ERRORS)
 async def copied(params: CopiedParams, request: Request, state: StateDep) -> dict[str, Any]:
     """Spans of the text that appear verbatim (≥ min_chars) in the model's training text."""
-    from model.memory import INDEX_FILE, MemoryIndex
+    from model.reading import INDEX_FILE, MemoryIndex
 
     model = state.model(params.model)
     check_text(state, params.text)
     path = model_file(model, INDEX_FILE)
     base = {"model": model.name, "min_chars": params.min_chars}
     if path is None:
-        message = f"model {model.name!r} has no index of its training text (python -m model.memory)"
+        message = f"model {model.name!r} has no index of its training text (python -m model.reading.memory)"
         return {**base, "indexed": False, "message": message, "spans": [], "copied_chars": 0}
     index = await asyncio.to_thread(cached, request, f"memory:{model.name}", lambda: MemoryIndex.load(path.parent))
     spans = await asyncio.to_thread(index.copied_spans, params.text, params.min_chars)

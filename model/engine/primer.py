@@ -6,10 +6,10 @@
 
 A prompt is primed on its own, in slices of PRIME_CHUNK chars (LSTMStack.prime_chunk, which has
 the step's bits), so the engine gives priming about as much time per loop as the step took and
-a long prompt slows the running streams by at most half.  The prefix cache (model/prefix_cache.py)
+a long prompt slows the running streams by at most half.  The prefix cache (model/engine/prefix_cache.py)
 keeps each sequence's state every 32 chars and where it ends: a prompt that extends a text primed
 or generated before (Continue, a branch, `n` completions, a repeat) primes only the rest, with the
-same bits.  Runs on the engine thread only (model/engine.py).
+same bits.  Runs on the engine thread only (model/engine/loop.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
-from model.cell import PRIME_CHUNK, LSTMStack, State
-from model.generate import start_logits
-from model.prefix_cache import PrefixCache
-from model.sequence import Sequence
+from model.cells.stack import PRIME_CHUNK, LSTMStack, State
+from model.engine.prefix_cache import PrefixCache
+from model.engine.sequence import Sequence
+from model.sampling.generate import start_logits
 
 
 class Primer:

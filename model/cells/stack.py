@@ -7,13 +7,13 @@ For each layer, with Keras's gates input, forget, candidate, output:
     c = f * c + i * g                           # the cell state carried over time
     h = o * tanh(c)
 
-Those lines are `gates` in model/kernel.py, applied to z once its sums (`product`) are done.
+Those lines are `gates` in model/cells/kernel.py, applied to z once its sums (`product`) are done.
 Generation calls `step` once per char, so nothing here goes through Keras (the per-call
 overhead of `model.predict` is what makes the classic implementations slow).
 Layer 0's `embedding @ W + b` is precomputed at load as a (vocab, 4*units) table: a row lookup.
 
 Reproducibility: a row's bits never depend on the batch it is in, its position there, or the
-thread count (model/kernel.py says how), so a seed gives the same text alone or beside other
+thread count (model/cells/kernel.py says how), so a seed gives the same text alone or beside other
 sequences.  A step is one compiled call (`kernel.step`) that shares each product out over
 `threads` threads, every core by default (`default_threads()`; bench/engine.py has a row for 1).
 Checked against Keras in tests/test_cell.py, bit for bit across batches in tests/test_kernel.py.
@@ -32,8 +32,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from model import kernel
-from model.kernel import ROWS, UNITS, padded
+from model.cells import kernel
+from model.cells.kernel import ROWS, UNITS, padded
 
 F32 = np.float32
 PRIME_CHUNK = 16  # prompt chars primed per call of prime_chunk (fixed, so priming is reproducible)
@@ -105,7 +105,7 @@ class LSTMStack:
         # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
         table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
         self.table = kernel.gate_order(table.astype(F32), u)
-        # Laid out once for the kernels (model/kernel.py): transposed, gate blocks padded to `up` units.
+        # Laid out once for the kernels (model/cells/kernel.py): transposed, gate blocks padded to `up` units.
         # U and the deeper layers' W, stacked for the one-call step: (layers, 4*units, units), (layers-1, ...)
         self.w_rec3 = np.stack([kernel.gate_weights(lw.recurrent, u, up) for lw in layers])
         self.w_in3, self.w_bias = np.zeros((len(layers) - 1, 4 * up, up), F32), np.zeros((len(layers) - 1, 4 * up), F32)

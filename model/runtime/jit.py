@@ -1,14 +1,14 @@
 """How the step's kernels are compiled and threaded (numba): one place for the process-wide choices.
 
-    from model.jit import FASTMATH, compiled
+    from model.runtime.jit import FASTMATH, compiled
     @compiled("void(float32[:, ::1])", parallel=True)     # eager, cached on disk, one signature
     def kernel(x): ...
 
 `compiled` is numba.njit with a fixed signature, the fast-math flags that keep every row's bits
-the same (model/kernel.py says why) and an on-disk cache.  At import this module copies a
-prebuilt cache into place (`seed_cache`, for the read-only Docker image) and picks numba's TBB
-threading layer (`use_tbb`, measured below); both must happen before the first kernel compiles
-or runs, and model/kernel.py imports this module first.
+the same (model/cells/kernel.py says why) and an on-disk cache.  A kernel compiles (or loads from
+the cache) at its first call, not at import: the entry points first call model.runtime.configure,
+which copies a prebuilt cache into place (`seed_cache`, for the read-only Docker image) and picks
+numba's TBB threading layer (`use_tbb`, measured below).  Importing this module changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import importlib.metadata
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numba
@@ -43,20 +45,54 @@ def seed_cache() -> None:
         log.info("could not copy the numba cache from %s: %s", seed, exc)
 
 
-def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+class Kernel:
+    """A numba dispatcher compiled for one signature at its first call (or `ready()`), then only
+    that signature: other argument types are an error, never a second set of bits."""
+
+    def __init__(self, fn: Callable[..., Any], signature: str, options: dict[str, Any]) -> None:
+        self.py_func, self.signature, self._options = fn, signature, options
+        self.__doc__, self.__name__ = fn.__doc__, fn.__name__
+        self._dispatcher: Any = None
+        self._lock = threading.Lock()
+
+    def ready(self) -> Any:
+        """The compiled dispatcher (compiled, or loaded from the on-disk cache, on first use)."""
+        if self._dispatcher is None:
+            with self._lock:
+                if self._dispatcher is None:
+                    self._dispatcher = self._compile()
+        return self._dispatcher
+
+    def _compile(self) -> Any:
+        dispatcher = numba.njit(**self._options)(self.py_func)
+        try:
+            dispatcher.enable_caching()  # the first process compiles (seconds), later ones load
+        except RuntimeError as exc:  # e.g. a read-only tree and no NUMBA_CACHE_DIR
+            log.info("numba cache unavailable, compiling in memory: %s", exc)
+        dispatcher.compile(self.signature)  # from the cache when there
+        dispatcher.disable_compile()
+        return dispatcher
+
+    def __call__(self, *args: Any) -> Any:
+        return (self._dispatcher or self.ready())(*args)
+
+
+def ready_all(*modules: ModuleType) -> int:
+    """Compile (or load) every kernel of these modules now; returns how many (the Docker build)."""
+    kernels = [k for m in modules for k in vars(m).values() if isinstance(k, Kernel)]
+    for k in kernels:
+        k.ready()
+    return len(kernels)
+
+
+def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Kernel]:
     """numba.njit with a fixed signature, cached on disk where a cache directory is writable.
 
-    FASTMATH and nogil unless `options` say otherwise (model/draw.py keeps strict IEEE maths)."""
+    FASTMATH and nogil unless `options` say otherwise (model/sampling/draw.py keeps strict IEEE
+    maths).  Compiled at the first call, so importing a module of kernels does no work."""
 
-    def wrap(fn: Callable[..., Any]) -> Any:
-        dispatcher = numba.njit(**{"fastmath": FASTMATH, "nogil": True, **options})(fn)
-        try:
-            dispatcher.enable_caching()  # the first process compiles (seconds), later ones load (~0.1 s)
-        except RuntimeError as exc:  # e.g. a read-only tree and no NUMBA_CACHE_DIR
-            log.info("numba cache unavailable, compiling at import: %s", exc)
-        dispatcher.compile(signature)  # from the cache when there
-        dispatcher.disable_compile()  # other argument types are an error, never a second set of bits
-        return dispatcher
+    def wrap(fn: Callable[..., Any]) -> Kernel:
+        return Kernel(fn, signature, {"fastmath": FASTMATH, "nogil": True, **options})
 
     return wrap
 
@@ -82,7 +118,3 @@ def use_tbb() -> str:
         return "default"
     numba.config.THREADING_LAYER = "tbb"  # type: ignore[attr-defined]  # read at the first parallel call
     return "tbb"
-
-
-seed_cache()  # before any kernel compiles (or loads) itself
-use_tbb()

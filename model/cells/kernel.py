@@ -31,48 +31,14 @@ import numba
 import numpy as np
 from numba import prange
 
-from model.jit import FASTMATH, compiled
+from model.cells.lstm import gates
+from model.runtime.jit import FASTMATH, compiled
 
 ROWS = 2  # rows per block; 4 was measured no faster at batch 32 and slower at batch 1 (padded to 4)
 COLS = 8  # output columns per block: 16 sums (2 × 8) fill the registers of the sum over k
 UNITS = 2  # gate blocks are padded to an even unit count, so 4 * units is a multiple of COLS
 F2 = "float32[:, ::1]"  # every array is C-contiguous float32: one compiled version, one set of bits
 F3 = "float32[:, :, ::1]"
-
-
-@numba.njit(inline="always", fastmath=FASTMATH)
-def tanh(x: Any) -> Any:
-    """Eigen's rational tanh (TensorFlow's on CPU): |error| < 4e-7, and plain arithmetic, so a loop of
-    it is vectorised (a libm call per element is not: the gates took 30-50% of a step that way)."""
-    x = min(max(x, np.float32(-7.9053111)), np.float32(7.9053111))
-    x2 = x * x
-    p = x2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
-    p = x2 * p + np.float32(-8.60467152213735e-11)
-    p = x2 * p + np.float32(5.12229709037114e-08)
-    p = x2 * p + np.float32(1.48572235717979e-05)
-    p = x2 * p + np.float32(6.37261928875436e-04)
-    p = x2 * p + np.float32(4.89352455891786e-03)
-    q = x2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
-    q = x2 * q + np.float32(2.26843463243900e-03)
-    q = x2 * q + np.float32(4.89352518554385e-03)
-    return x * p / q
-
-
-@numba.njit(inline="always", fastmath=FASTMATH)
-def sigmoid(x: Any) -> Any:
-    return np.float32(0.5) * tanh(np.float32(0.5) * x) + np.float32(0.5)
-
-
-@numba.njit(inline="always", fastmath=FASTMATH)
-def gates(z: Any, c: Any, h: Any) -> None:
-    """The LSTM equations on z (rows, 4*units) = [z_i | z_f | z_g | z_o]: c updated in place, h written."""
-    units = c.shape[1]
-    for r in prange(c.shape[0]):
-        for j in range(units):  # i, f, g, o = z[r, :u], z[r, u:2u], z[r, 2u:3u], z[r, 3u:]
-            i, f = sigmoid(z[r, j]), sigmoid(z[r, units + j])
-            g, o = tanh(z[r, 2 * units + j]), sigmoid(z[r, 3 * units + j])
-            c[r, j] = f * c[r, j] + i * g
-            h[r, j] = o * tanh(c[r, j])
 
 
 ZERO = (np.float32(0),) * 16

@@ -7,7 +7,7 @@
 Order, as in HF transformers and vLLM: logit_bias, repetition_penalty (CTRL: a char seen in the
 last `repetition_window` chars of prompt + output has a positive logit divided by the penalty, a
 negative one multiplied), then presence/frequency penalties (OpenAI: minus `presence` once and
-`frequency` per occurrence, counted over the generated chars).  model/sampling.py calls this for
+`frequency` per occurrence, counted over the generated chars).  model/sampling/sampler.py calls this for
 the rows whose settings are not neutral, then applies temperature, top-k, top-p and min-p.
 """
 
@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # model/sampling.py imports this module
-    from model.sampling import SamplingParams
+from model.sampling.params import SamplingParams
 
 
 class History:

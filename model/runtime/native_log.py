@@ -1,6 +1,6 @@
 """Import TensorFlow without the log lines its native library prints while it loads.
 
-    from model.native_log import import_tensorflow
+    from model.runtime.native_log import import_tensorflow
     import_tensorflow()          # at an entry point (CLI, server lifespan, training), before Keras
 
 TensorFlow 2.21 logs through absl.  Its libtensorflow_framework.so sets absl's minimum level from

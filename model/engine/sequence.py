@@ -1,10 +1,10 @@
 """The engine's bookkeeping of sequences: each one's Sink and Ticket, the Inbox, the Batch.
 
-    ticket = engine.submit(request, sink)   # model/engine.py puts a Sequence in its Inbox
+    ticket = engine.submit(request, sink)   # model/engine/loop.py puts a Sequence in its Inbox
     ticket.cancel()                         # any thread; the sequence ends "cancelled" within one step
 
 A `Sequence` lives on the engine thread from `submit` to its end: waiting in the `Inbox`, primed
-(model/primer.py), then a row of the `Batch`, whose state stacks the rows' states.  `finish()`
+(model/engine/primer.py), then a row of the `Batch`, whose state stacks the rows' states.  `finish()`
 and `fail()` send its last event to the sink; a sink that raises is logged, never allowed to stop
 the engine.
 """
@@ -19,10 +19,10 @@ from typing import Protocol
 
 import numpy as np
 
-from model.cell import LSTMStack, State
+from model.cells.stack import LSTMStack, State
+from model.engine.prefix_cache import Run
 from model.event import Chunk
-from model.generate import Generation
-from model.prefix_cache import Run
+from model.sampling.generate import Generation
 
 log = logging.getLogger("model.engine")
 

@@ -3,7 +3,7 @@
 A `Generation` holds one request's progress: it takes each sampled char (drawn with the
 request's own `numpy.random.Generator`), applies stop strings and `max_chars`, and says
 what text may be emitted now, as a `Chunk` (model/event.py).  It never touches the network,
-so the batched engine (model/engine.py) and the single-sequence `generate()` below drive the
+so the batched engine (model/engine/loop.py) and the single-sequence `generate()` below drive the
 same code, and a seed gives the same text either way:
 
     for chunk in generate(stack, vocab, GenerationRequest(prompt="ROMEO:", seed=1)):
@@ -12,7 +12,7 @@ same code, and a seed gives the same text either way:
     ids = sample_next(gens, logits)             # the engine, after each batched step
     chunk = gens[r].accept(int(ids[r]), logits[r])   # each row: stop strings, max_chars, logprobs
 
-The draw itself is model/sampling.py's (pure functions; penalties in model/penalty.py).  Stop
+The draw itself is model/sampling/sampler.py's (pure functions; penalties in model/sampling/penalty.py).  Stop
 strings: output ends before the first stop string that completes, which is never emitted;
 chars that could still begin one are held back until they cannot (or until generation ends
 for another reason, when they are released).
@@ -29,13 +29,14 @@ import numpy as np
 
 from model.event import CharLogprob, Chunk, Finished, FinishReason
 from model.limits import DEFAULT_MAX_CHARS, MAX_LOGPROBS, MAX_SEED, MAX_STOP_CHARS, MAX_STOPS
-from model.penalty import History
-from model.sampling import SamplingParams, log_softmax, sample_rows, top_alternatives
+from model.sampling.params import SamplingParams
+from model.sampling.penalty import History
+from model.sampling.sampler import log_softmax, sample_rows, top_alternatives
 from model.vocab import Vocab
 
 
 class Stepper(Protocol):
-    """What the loop needs from a network (model/cell.py's LSTMStack provides it)."""
+    """What the loop needs from a network (model/cells/stack.py's LSTMStack provides it)."""
 
     def prime(self, ids: np.ndarray, state: Any = None) -> tuple[np.ndarray, Any]: ...
     def step(self, ids: np.ndarray, state: Any) -> np.ndarray: ...
@@ -90,6 +91,10 @@ class Generation:
     @property
     def done(self) -> bool:
         return self.finish_reason is not None
+
+    @property
+    def prompt_chars(self) -> int:
+        return len(self.request.prompt)
 
     def advance(self, logits: np.ndarray) -> tuple[int, Chunk]:
         """Sample the next char from `logits` (vocab,); return its id and what to emit now."""

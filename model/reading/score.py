@@ -10,7 +10,7 @@ generation from an empty prompt).  A char outside the vocab cannot be fed: it is
 unscored and skipped, and the state carries on from the char before it.  A `Probe` records the
 chosen cells' h or c of one layer after each char (after a skipped char: unchanged).
 
-Only the step API of model/cell.py is used (`zero_state`, `step`, `dense_b`), one char per
+Only the step API of model/cells/stack.py is used (`zero_state`, `step`, `dense_b`), one char per
 call, so the engine can interleave a long text with the streams it runs (`Reading` is a
 `model.engine.Work`): `run_slice` reads SLICE_CHARS chars and returns.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from model.sampling import log_softmax, top_alternatives
+from model.sampling.sampler import log_softmax, top_alternatives
 from model.vocab import Vocab
 
 SLICE_CHARS = 1  # chars per run_slice: one step's worth of time, so a running stream waits no longer
@@ -52,7 +52,7 @@ class Probe:
 
 
 class Reading:
-    """One text read char by char through a network with the step API of model/cell.py."""
+    """One text read char by char through a network with the step API of model/cells/stack.py."""
 
     def __init__(
         self,

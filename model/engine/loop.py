@@ -7,16 +7,16 @@
 
 Continuous batching, as in text-generation-inference and vLLM.  Each pass of the thread's loop
 (`_loop_once`) admits what waits, up to `max_active`; a new sequence is primed, from the prefix
-cache where it can (model/primer.py), samples its first char (`_join`) and joins the batch.
+cache where it can (model/engine/primer.py), samples its first char (`_join`) and joins the batch.
 `_step` feeds every row's last char through one batched product per layer (`LSTMStack.step`);
-model/generate.py draws each row's next char with its own Generator (`sample_next`) and applies
+model/sampling/generate.py draws each row's next char with its own Generator (`sample_next`) and applies
 stop strings and max_chars (`Generation.accept`); `_emit` hands the text released to the row's
 sink.  Ended, failed and cancelled sequences leave between steps.  Priming, then other work
-(model/work.py), get about as long per loop as the step took: a long prompt slows the streams
-by at most half.  The step's kernels (model/kernel.py) give every row the same bits in any batch,
+(model/engine/work.py), get about as long per loop as the step took: a long prompt slows the streams
+by at most half.  The step's kernels (model/cells/kernel.py) give every row the same bits in any batch,
 so a seed gives the same text alone or beside any other sequences.
 
-Sinks (model/sequence.py) are called on the engine thread and must be quick.  A failure in one
+Sinks (model/engine/sequence.py) are called on the engine thread and must be quick.  A failure in one
 sequence (its sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of
 the batched product reaches the sinks of that batch; the engine keeps running either way.
 """
@@ -29,13 +29,13 @@ import time
 
 import numpy as np
 
-from model.cell import LSTMStack
-from model.generate import Generation, GenerationRequest, sample_next
-from model.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
-from model.primer import Primer
-from model.sequence import Batch, EngineClosed, Inbox, Sequence, Sink, Ticket
+from model.cells.stack import LSTMStack
+from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
+from model.engine.primer import Primer
+from model.engine.sequence import Batch, EngineClosed, Inbox, Sequence, Sink, Ticket
+from model.engine.work import Work, WorkQueue
+from model.sampling.generate import Generation, GenerationRequest, sample_next
 from model.vocab import Vocab
-from model.work import Work, WorkQueue
 
 __all__ = ["Engine", "EngineClosed", "Sink", "Ticket", "Work"]
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The cell finder: which LSTM cells track simple features of the text, measured on held-out text.
 
-    python -m model.cells --model model/pretrained/shakespeare --corpus ../shared/data/tinyshakespeare.txt
+    python -m model.reading.finder --model model/pretrained/shakespeare --corpus ../shared/data/tinyshakespeare.txt
 
 reads the held-out text (the last 10% of the corpus, as training splits it) through the network
 and, for every layer, cell and state (h, the output; c, the cell state), the Pearson correlation
@@ -136,24 +136,26 @@ def best_cells(r: dict[str, np.ndarray], best: int = BEST) -> dict[str, Any]:
 
 def held_out_text(corpus: Path) -> str:
     """The held-out part of a corpus: the last 10%, as training splits it."""
-    from model.memory import corpus_text
+    from model.reading.memory import corpus_text
 
     text, split = corpus_text(corpus)
     return text[split:]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.cells", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.reading.finder", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
     parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
     parser.add_argument("--max-chars", type=int, default=200_000, help="held-out chars read at most")
     args = parser.parse_args(argv)
     from model.artifact import ArtifactError, load_artifact
-    from model.cell import LSTMStack
-    from model.native_log import import_tensorflow
+    from model.cells.stack import LSTMStack
+    from model.runtime import configure, import_tensorflow
+
+    configure()  # numba: kernel cache, threading layer (model/runtime)
 
     import_tensorflow()  # its load-time log lines stay off stderr
-    with contextlib.suppress(ImportError):  # small products: extra BLAS threads only spin (model/cell.py)
+    with contextlib.suppress(ImportError):  # small products: extra BLAS threads only spin (model/cells/stack.py)
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1, user_api="blas")

@@ -1,6 +1,6 @@
-"""Model work besides generation (model/score.py's Reading), run by the engine between steps.
+"""Model work besides generation (model/reading/score.py's Reading), run by the engine between steps.
 
-    engine.submit_work(reading)      # model/engine.py queues it here; returns at once
+    engine.submit_work(reading)      # model/engine/loop.py queues it here; returns at once
     queue.run(budget_s)              # the engine thread, once a loop: slices of the oldest item
 
 Each item runs a slice at a time (about one step's worth), so the streams keep stepping while a
@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Protocol
 
-from model.sequence import EngineClosed
+from model.engine.sequence import EngineClosed
 
 
 class Work(Protocol):

@@ -1,6 +1,6 @@
 """What the model copied: an index of its training text, and the verbatim spans a text shares with it.
 
-    python -m model.memory --model model/pretrained/shakespeare --corpus ../shared/data/tinyshakespeare.txt
+    python -m model.reading.memory --model model/pretrained/shakespeare --corpus ../shared/data/tinyshakespeare.txt
 
 writes `memory.txt` (the training text: the first 90% of the corpus, as training splits it) and
 `memory.sa.npy` (its suffix array, int32, one entry per char) into the model directory;
@@ -166,7 +166,7 @@ def read_training_text(corpus: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.memory", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.reading.memory", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
     parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
     args = parser.parse_args(argv)

@@ -1,10 +1,10 @@
-"""Compiled sampling weights and draws (numba): the per-row inner loop of model/sampling.py.
+"""Compiled sampling weights and draws (numba): the per-row inner loop of model/sampling/sampler.py.
 
     w = np.empty_like(z); ids = np.empty(len(z), np.int64)
     draw(z, temperature, top_k, top_p, min_p, u, w, ids)   # z float64 (batch, vocab), one u per row
     weights(z, temperature, top_k, top_p, min_p, w)         # only the weights (for `probabilities`)
 
-Per row, in this order (as model/sampling.py documents): subtract the max logit, divide by the
+Per row, in this order (as model/sampling/sampler.py documents): subtract the max logit, divide by the
 temperature, keep the top_k largest (0: all), exponentiate, keep the smallest most-likely prefix
 whose mass reaches top_p (1: all), drop weights under min_p (the top char's is exactly 1), then
 draw with `u` from the cumulative sum; temperature 0 takes the argmax.  No fast-math: the same
@@ -17,16 +17,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 
-from model.jit import compiled
+from model.runtime.jit import compiled
 
 MIN_SAMPLED_TEMPERATURE = 1e-30  # below it every temperature samples the same (the top chars)
 ROWS_IN = "float64[:, ::1], float64[::1], int64[::1], float64[::1], float64[::1]"
 
 
-@compiled(f"void({ROWS_IN}, float64[:, ::1])", fastmath=False)
-def weights(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, w: Any) -> None:
+@numba.njit(fastmath=False, cache=True)
+def _weights(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, w: Any) -> None:
     """Unnormalised sampling weights w (batch, vocab) of z (batch, vocab); greedy rows as at temperature 1."""
     vocab = z.shape[1]
     for r in range(z.shape[0]):
@@ -63,10 +64,16 @@ def weights(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, w: Any
                     w[r, j] = 0.0
 
 
+@compiled(f"void({ROWS_IN}, float64[:, ::1])", fastmath=False)
+def weights(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, w: Any) -> None:
+    """Unnormalised sampling weights w (batch, vocab) of z (batch, vocab)."""
+    _weights(z, temperature, top_k, top_p, min_p, w)
+
+
 @compiled(f"void({ROWS_IN}, float64[::1], float64[:, ::1], int64[::1])", fastmath=False)
 def draw(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, u: Any, w: Any, ids: Any) -> None:
     """One id per row into ids (batch,): the argmax at temperature 0, else a draw with u[r] ∈ [0, 1)."""
-    weights(z, temperature, top_k, top_p, min_p, w)
+    _weights(z, temperature, top_k, top_p, min_p, w)
     vocab = z.shape[1]
     for r in range(z.shape[0]):
         if temperature[r] == 0:
