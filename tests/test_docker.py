@@ -43,6 +43,11 @@ def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
 
 @pytest.fixture(scope="module")
 def engine() -> None:
+    start_engine()
+
+
+def start_engine() -> None:
+    """A running Docker engine (scripts/docker_engine.sh), or the calling test is skipped saying why."""
     run = subprocess.run(["bash", str(ROOT / "scripts/docker_engine.sh")], capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
         reason = (run.stderr.strip().splitlines() or ["scripts/docker_engine.sh failed"])[-1]
@@ -68,7 +73,12 @@ def copy_repository(dest: Path) -> None:
 
 @pytest.fixture(scope="module")
 def image(engine: None, tmp_path_factory: pytest.TempPathFactory) -> str:
-    context = tmp_path_factory.mktemp("docker-context")
+    return build_test_image(tmp_path_factory.mktemp("docker-context"))
+
+
+def build_test_image(context: Path) -> str:
+    """Build IMAGE from a copy of the repository in `context` (tests/test_deploy_compose.py runs it
+    too: a second build of the same files is all cache hits, seconds)."""
     copy_repository(context)
     if not (context / BUNDLED / "model.keras").is_file():
         shutil.rmtree(context / BUNDLED, ignore_errors=True)
