@@ -3,6 +3,11 @@
 #   docker build -t char-lstm .                      (or: make docker-image, which also works offline)
 #   docker run --rm -p 8000:8000 char-lstm           → http://127.0.0.1:8000
 #   docker run --rm --network host -e UVICORN_PORT=8001 char-lstm   (host network, another port)
+#   docker buildx build --platform linux/arm64 -t char-lstm:arm64 --load .     (make docker-image-arm64)
+#
+# The same file builds for linux/amd64 and linux/arm64 (ARM servers, Apple-silicon Docker):
+# requirements.txt's markers pick TensorFlow's build and leave out tbb where it has no wheel, and
+# nothing below names an architecture. deploy/ runs replicas of this image (docs/scaling.md).
 #
 # Settings are environment variables: CHARLSTM_* for the app (see the README), UVICORN_PORT for
 # the port. Runs as uid 10001 and works with --read-only (it writes nothing but /tmp).

