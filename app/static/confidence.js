@@ -1,12 +1,15 @@
 // The output pane: the prompt (muted) then the generated text, and the confidence view.
 //
-//   const view = new OutputView(outputEl, tipEl);
-//   view.reset("ROMEO:"); view.append("But soft", logprobEntries | null);
+//   const view = createView(outputEl, tipEl);
+//   resetView(view, "ROMEO:");  appendText(view, "But soft", logprobEntries | null);
 //
-// With logprob entries each char becomes a <span class="ch"> shaded by its probability (CSS
-// reads --p); hovering or focusing one shows the model's top alternatives in a tooltip.  The
-// chars form one tab stop (roving tabindex): ←/→ move between them, Home/End jump, Esc hides.
-// Everything from the model goes in as text (textContent / Text nodes), never as HTML.
+// `view` is a plain object (root, tip, prompt, generated, entries, ...); the functions below read
+// and change it.  With logprob entries each char becomes a <span class="ch"> shaded by its
+// probability (CSS reads --p); hovering or focusing one shows the model's top alternatives in a
+// tooltip.  The chars form one tab stop (roving tabindex): ←/→ move between them, Home/End jump,
+// Esc hides.  Everything from the model goes in as text (textContent / Text nodes), never HTML.
+
+import { el } from "./dom.js";
 
 const GLYPHS = { " ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍" };
 
@@ -22,164 +25,152 @@ export function percent(p) {
   return `${(p * 100).toFixed(p < 0.1 ? 1 : 0)}%`;
 }
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
+/** The view's state over the pane `root` and its tooltip `tip`, with the listeners wired. */
+export function createView(root, tip) {
+  const view = {
+    root,
+    tip,
+    entries: [], // logprob entries, indexed by each span's data-i
+    generated: "", // every generated char, in order, shaded or not
+    prompt: "",
+    tail: null, // the Text node that plain (un-shaded) text is appended to
+    rover: null, // the one char span in the tab order
+    current: null, // the char span whose tooltip is showing
+  };
+  root.addEventListener("mouseover", (e) => onHover(view, e));
+  root.addEventListener("mouseleave", () => hideTip(view));
+  root.addEventListener("focusin", (e) => onFocus(view, e));
+  root.addEventListener("focusout", (e) => {
+    if (!root.contains(e.relatedTarget)) hideTip(view);
+  });
+  root.addEventListener("keydown", (e) => onKey(view, e));
+  root.addEventListener("scroll", () => hideTip(view));
+  return view;
 }
 
-export class OutputView {
-  constructor(root, tip) {
-    this.root = root;
-    this.tip = tip;
-    this.entries = []; // logprob entries, indexed by each span's data-i
-    this.generated = ""; // every generated char, in order, shaded or not
-    this.prompt = "";
-    this.tail = null; // the Text node that plain (un-shaded) text is appended to
-    this.rover = null; // the one char span in the tab order
-    root.addEventListener("mouseover", (e) => this.hover(e));
-    root.addEventListener("mouseleave", () => this.hideTip());
-    root.addEventListener("focusin", (e) => this.focused(e));
-    root.addEventListener("focusout", (e) => {
-      if (!root.contains(e.relatedTarget)) this.hideTip();
-    });
-    root.addEventListener("keydown", (e) => this.key(e));
-    root.addEventListener("scroll", () => this.hideTip());
-  }
+/** Start over with `prompt` shown before the generated text. */
+export function resetView(view, prompt) {
+  view.root.replaceChildren();
+  Object.assign(view, { entries: [], generated: "", prompt, tail: null, rover: null });
+  hideTip(view);
+  if (prompt) view.root.append(el("span", "prompt-text", prompt));
+  view.root.classList.toggle("empty", !prompt);
+}
 
-  /** Start over with `prompt` shown before the generated text. */
-  reset(prompt) {
-    this.root.replaceChildren();
-    this.entries = [];
-    this.generated = "";
-    this.prompt = prompt;
-    this.tail = null;
-    this.rover = null;
-    this.hideTip();
-    if (prompt) this.root.append(el("span", "prompt-text", prompt));
-    this.root.classList.toggle("empty", !prompt);
-  }
+/** The prompt and everything generated since the last reset. */
+export function viewText(view) {
+  return view.prompt + view.generated;
+}
 
-  /** The prompt and everything generated since reset(). */
-  text() {
-    return this.prompt + this.generated;
-  }
-
-  /** Add a chunk; `logprobs` (one entry per char) makes each char its own shaded span. */
-  append(text, logprobs) {
-    if (!text) return;
-    this.root.classList.remove("empty");
-    const chars = Array.from(text);
-    const usable = Array.isArray(logprobs) && logprobs.length === chars.length;
-    if (usable) {
-      const frag = document.createDocumentFragment();
-      chars.forEach((ch, k) => frag.append(this.charSpan(ch, logprobs[k])));
-      this.root.append(frag);
-      this.tail = null;
-    } else {
-      if (!this.tail) {
-        this.tail = document.createTextNode("");
-        this.root.append(this.tail);
-      }
-      this.tail.appendData(text);
+/** Add a chunk; `logprobs` (one entry per char) makes each char its own shaded span. */
+export function appendText(view, text, logprobs) {
+  if (!text) return;
+  view.root.classList.remove("empty");
+  const chars = Array.from(text);
+  if (Array.isArray(logprobs) && logprobs.length === chars.length) {
+    const frag = document.createDocumentFragment();
+    chars.forEach((ch, k) => frag.append(charSpan(view, ch, logprobs[k])));
+    view.root.append(frag);
+    view.tail = null;
+  } else {
+    if (!view.tail) {
+      view.tail = document.createTextNode("");
+      view.root.append(view.tail);
     }
-    this.generated += text;
+    view.tail.appendData(text);
   }
+  view.generated += text;
+}
 
-  charSpan(ch, entry) {
-    const span = el("span", ch === "\n" ? "ch nl" : "ch", ch);
-    const p = Math.exp(Number(entry.logprob));
-    // CSSOM, not a style attribute: allowed under a CSP without 'unsafe-inline'.
-    span.style.setProperty("--p", Number.isFinite(p) ? p.toFixed(3) : "0");
-    span.dataset.i = String(this.entries.length);
-    this.entries.push(entry);
-    span.tabIndex = -1;
-    if (!this.rover) this.setRover(span);
-    return span;
-  }
+function charSpan(view, ch, entry) {
+  const span = el("span", ch === "\n" ? "ch nl" : "ch", ch);
+  const p = Math.exp(Number(entry.logprob));
+  // CSSOM, not a style attribute: allowed under a CSP without 'unsafe-inline'.
+  span.style.setProperty("--p", Number.isFinite(p) ? p.toFixed(3) : "0");
+  span.dataset.i = String(view.entries.length);
+  view.entries.push(entry);
+  span.tabIndex = -1;
+  if (!view.rover) setRover(view, span);
+  return span;
+}
 
-  setRover(span) {
-    if (this.rover) this.rover.tabIndex = -1;
-    this.rover = span;
-    span.tabIndex = this.enabled() ? 0 : -1;
-  }
+function setRover(view, span) {
+  if (view.rover) view.rover.tabIndex = -1;
+  view.rover = span;
+  span.tabIndex = confidenceOn(view) ? 0 : -1;
+}
 
-  /** Switch the shading and tooltips on or off (the CSS keys off .confidence). */
-  setEnabled(on) {
-    this.root.classList.toggle("confidence", on);
-    if (this.rover) this.rover.tabIndex = on ? 0 : -1;
-    if (!on) this.hideTip();
-  }
+/** Switch the shading and tooltips on or off (the CSS keys off .confidence). */
+export function setConfidence(view, on) {
+  view.root.classList.toggle("confidence", on);
+  if (view.rover) view.rover.tabIndex = on ? 0 : -1;
+  if (!on) hideTip(view);
+}
 
-  enabled() {
-    return this.root.classList.contains("confidence");
-  }
+export function confidenceOn(view) {
+  return view.root.classList.contains("confidence");
+}
 
-  hover(e) {
-    const span = e.target.closest?.(".ch");
-    if (span && this.enabled()) this.showTip(span);
-  }
+function onHover(view, e) {
+  const span = e.target.closest?.(".ch");
+  if (span && confidenceOn(view)) showTip(view, span);
+}
 
-  focused(e) {
-    const span = e.target.closest?.(".ch");
-    if (!span || !this.enabled()) return;
-    this.setRover(span);
-    this.showTip(span);
-  }
+function onFocus(view, e) {
+  const span = e.target.closest?.(".ch");
+  if (!span || !confidenceOn(view)) return;
+  setRover(view, span);
+  showTip(view, span);
+}
 
-  key(e) {
-    const span = e.target.closest?.(".ch");
-    if (!span) return;
-    const spans = this.root.querySelectorAll(".ch");
-    const at = Number(span.dataset.i);
-    const moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: spans.length - 1 };
-    if (e.key === "Escape") {
-      this.hideTip();
-      return;
-    }
-    if (!(e.key in moves)) return;
-    e.preventDefault();
-    const next = spans[Math.max(0, Math.min(spans.length - 1, moves[e.key]))];
-    if (next) {
-      this.setRover(next);
-      next.focus();
-    }
+/** ←/→ move along the chars, Home/End jump, Esc hides the tooltip. */
+function onKey(view, e) {
+  const span = e.target.closest?.(".ch");
+  if (!span) return;
+  if (e.key === "Escape") return hideTip(view);
+  const spans = view.root.querySelectorAll(".ch");
+  const at = Number(span.dataset.i);
+  const moves = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: spans.length - 1 };
+  if (!(e.key in moves)) return;
+  e.preventDefault();
+  const next = spans[Math.max(0, Math.min(spans.length - 1, moves[e.key]))];
+  if (next) {
+    setRover(view, next);
+    next.focus();
   }
+}
 
-  showTip(span) {
-    const entry = this.entries[Number(span.dataset.i)];
-    if (!entry) return;
-    this.tip.replaceChildren(...tipContent(entry));
-    this.tip.hidden = false;
-    span.setAttribute("aria-describedby", this.tip.id);
-    this.current?.classList.remove("active");
-    if (this.current && this.current !== span) this.current.removeAttribute("aria-describedby");
-    this.current = span;
-    span.classList.add("active");
-    this.place(span);
-  }
+function showTip(view, span) {
+  const entry = view.entries[Number(span.dataset.i)];
+  if (!entry) return;
+  view.tip.replaceChildren(...tipContent(entry));
+  view.tip.hidden = false;
+  span.setAttribute("aria-describedby", view.tip.id);
+  view.current?.classList.remove("active");
+  if (view.current && view.current !== span) view.current.removeAttribute("aria-describedby");
+  view.current = span;
+  span.classList.add("active");
+  placeTip(view, span);
+}
 
-  hideTip() {
-    this.tip.hidden = true;
-    this.current?.classList.remove("active");
-    this.current?.removeAttribute("aria-describedby");
-    this.current = null;
-  }
+export function hideTip(view) {
+  view.tip.hidden = true;
+  view.current?.classList.remove("active");
+  view.current?.removeAttribute("aria-describedby");
+  view.current = null;
+}
 
-  /** Put the tooltip under the char (above it when there is no room below), inside the pane. */
-  place(span) {
-    const wrap = this.tip.offsetParent ?? this.root.parentElement;
-    const box = wrap.getBoundingClientRect();
-    const r = span.getBoundingClientRect();
-    const w = this.tip.offsetWidth;
-    const h = this.tip.offsetHeight;
-    const left = Math.max(0, Math.min(r.left - box.left - 12, box.width - w));
-    let top = r.bottom - box.top + 6;
-    if (r.bottom + h + 6 > window.innerHeight && r.top - h - 6 > 0) top = r.top - box.top - h - 6;
-    this.tip.style.left = `${left}px`;
-    this.tip.style.top = `${top}px`;
-  }
+/** Put the tooltip under the char (above it when there is no room below), inside the pane. */
+function placeTip(view, span) {
+  const { tip } = view;
+  const box = (tip.offsetParent ?? view.root.parentElement).getBoundingClientRect();
+  const r = span.getBoundingClientRect();
+  const [w, h] = [tip.offsetWidth, tip.offsetHeight];
+  const left = Math.max(0, Math.min(r.left - box.left - 12, box.width - w));
+  let top = r.bottom - box.top + 6;
+  if (r.bottom + h + 6 > window.innerHeight && r.top - h - 6 > 0) top = r.top - box.top - h - 6;
+  tip.style.left = `${left}px`;
+  tip.style.top = `${top}px`;
 }
 
 /** The tooltip's nodes: the chosen char and its probability, then the alternatives as bars. */
@@ -203,6 +194,7 @@ function tipContent(entry) {
     listed ||= ch === entry.char;
   }
   const parts = [head, el("div", "tip-label", "The model's top choices here"), list];
-  if (!listed) parts.push(el("div", "tip-note", `Sampled outside the top ${entry.top?.length ?? 0}.`));
+  const outside = `Sampled outside the top ${entry.top?.length ?? 0}.`;
+  if (!listed) parts.push(el("div", "tip-note", outside));
   return parts;
 }

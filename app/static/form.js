@@ -1,15 +1,26 @@
 // The form's side of a request: read the fields into the JSON body for POST /api/generate/stream,
 // and show errors (the page's own checks, or the API's envelope) beside the field they name.
 //
-//   const { json, errors } = buildRequest(form, prompt, logprobs);
+//   const { json, errors } = buildRequest(form, prompt, logprobs, limits.maxSeed);
 //   showError(form, fieldOf(error.param), error.message, prompt);
 //
 // Everything shown is inserted as text: the API's message and the prompt never become HTML.
+// The ranges are the server's: the API checks them and its message lands beside the field.
 
-export const FIELDS = ["prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop"];
+import { el } from "./dom.js";
+
 // The "Advanced" sampling controls: sent only when set, so a plain request stays as it was.
-export const ADVANCED = ["min_p", "repetition_penalty", "repetition_window", "presence_penalty", "frequency_penalty"];
-FIELDS.push(...ADVANCED, "logit_bias");
+export const ADVANCED = [
+  "min_p", "repetition_penalty", "repetition_window", "presence_penalty", "frequency_penalty",
+];
+export const FIELDS = [
+  "prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop",
+  ...ADVANCED, "logit_bias",
+];
+
+const ESCAPES = { n: "\n", t: "\t", "\\": "\\" };
+/** "\\n" → a line break, "\\t" → a tab, "\\\\" → a backslash. */
+const unescape = (s) => s.replace(/\\(n|t|\\)/g, (_, c) => ESCAPES[c]);
 
 /** The last `max` chars (code points, as the server counts) of `text`. */
 export function tail(text, max) {
@@ -25,14 +36,17 @@ function numberField(form, name, errors) {
 
 /** "e=2" / "\\n=-5" lines → {"e": 2, "\n": -5}; the last "=" splits, so "==1" biases "=". */
 function logitBias(form, errors) {
-  const lines = (form.elements.logit_bias?.value ?? "").split("\n").filter((line) => line.trim() !== "");
+  const text = form.elements.logit_bias?.value ?? "";
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
   if (!lines.length) return null;
   const bias = {};
   for (const line of lines) {
     const at = line.lastIndexOf("=");
-    const ch = line.slice(0, at).replace(/\\(n|t|\\)/g, (_, c) => ({ n: "\n", t: "\t", "\\": "\\" })[c]);
-    const value = Number(line.slice(at + 1));
-    if (at < 1 || Array.from(ch).length !== 1 || line.slice(at + 1).trim() === "" || !Number.isFinite(value)) {
+    const ch = unescape(line.slice(0, at));
+    const written = line.slice(at + 1);
+    const value = Number(written);
+    const oneChar = at >= 1 && Array.from(ch).length === 1;
+    if (!oneChar || written.trim() === "" || !Number.isFinite(value)) {
       errors.logit_bias = `"${line}": write one char, "=", then a number.`;
       return null;
     }
@@ -42,13 +56,19 @@ function logitBias(form, errors) {
 }
 
 function stopStrings(form) {
-  const unescape = (s) => s.replace(/\\(n|t|\\)/g, (_, c) => ({ n: "\n", t: "\t", "\\": "\\" })[c]);
   const lines = form.elements.stop.value.split("\n").filter((line) => line !== "");
   return lines.length ? lines.map(unescape) : null;
 }
 
+/** The seed as JSON digits ("" for random), or null when it is not a seed below `maxSeed`. */
+function seedDigits(form, maxSeed) {
+  const seed = form.elements.seed.value.trim().replace(/^0+(?=\d)/, ""); // "007": no leading 0s
+  if (seed === "") return "";
+  return /^\d+$/.test(seed) && BigInt(seed) < maxSeed ? seed : null;
+}
+
 /** The JSON body for `prompt` (`logprobs`: alternatives per char), and any errors by field. */
-export function buildRequest(form, prompt, logprobs) {
+export function buildRequest(form, prompt, logprobs, maxSeed) {
   const errors = {};
   const params = {
     prompt,
@@ -67,11 +87,11 @@ export function buildRequest(form, prompt, logprobs) {
   const bias = logitBias(form, errors);
   if (bias) params.logit_bias = bias;
   if (params.max_chars === null) errors.max_chars = "Enter how many chars to generate.";
-  const seed = form.elements.seed.value.trim().replace(/^0+(?=\d)/, ""); // "007": JSON has no leading zeros
-  if (seed !== "" && !/^\d{1,19}$/.test(seed)) errors.seed = "A seed is a whole number ≥ 0, or blank for random.";
+  const seed = seedDigits(form, maxSeed);
+  if (seed === null) errors.seed = "A seed is a whole number ≥ 0, or blank for random.";
   let json = JSON.stringify(params);
   // Seeds go up to 2^63, past a JS number's exact range: splice the digits in as written.
-  if (seed !== "") json = `${json.slice(0, -1)},"seed":${seed}}`;
+  if (seed) json = `${json.slice(0, -1)},"seed":${seed}}`;
   return { json, errors };
 }
 
@@ -84,13 +104,15 @@ export function clearErrors(form) {
     box.hidden = true;
     box.replaceChildren();
   }
-  for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  for (const input of form.querySelectorAll("[aria-invalid]")) {
+    input.removeAttribute("aria-invalid");
+  }
 }
 
 /** Show `message` beside `field` (the API's `param`); unknown fields go under the buttons. */
 export function showError(form, field, message, prompt = "") {
   const box = errorBox(form, field);
-  box.append(Object.assign(document.createElement("p"), { textContent: message }));
+  box.append(el("p", "", message));
   if (field === "prompt" && prompt) markUnknown(box, prompt, message);
   box.hidden = false;
   const input = form.elements[field];
@@ -105,40 +127,46 @@ export function fieldOf(param) {
   return String(param ?? "").split(/[.[\]/]/).find((part) => FIELDS.includes(part)) ?? "";
 }
 
-/** Point out, in excerpts of the prompt, the chars the API said are not in the vocabulary. */
-function markUnknown(box, prompt, message) {
+/** The chars an error message names: as U+XXXX, else quoted as Python writes them. */
+function namedChars(message) {
   const named = new Set();
   for (const [, hex] of message.matchAll(/U\+([0-9A-Fa-f]{4,6})/g)) {
     const code = parseInt(hex, 16);
     if (code <= 0x10ffff) named.add(String.fromCodePoint(code));
   }
-  // Else chars quoted as Python writes them: 'x', "'", '\t', '\x7f', '\u2028'.
+  if (named.size) return named;
+  // 'x', "'", '\t', '\x7f', '\u2028'
   const quoted = /(['"])(?:\\(?:x([0-9a-f]{2})|u([0-9a-f]{4})|U([0-9a-f]{8})|([tnr]))|(.))\1/gu;
-  if (!named.size) {
-    for (const [, , x, u, U, esc, ch] of message.matchAll(quoted)) {
-      const hex = x ?? u ?? U;
-      if (hex) named.add(String.fromCodePoint(Math.min(parseInt(hex, 16), 0x10ffff)));
-      else named.add(esc ? { t: "\t", n: "\n", r: "\r" }[esc] : ch);
-    }
+  for (const [, , x, u, U, esc, ch] of message.matchAll(quoted)) {
+    const hex = x ?? u ?? U;
+    if (hex) named.add(String.fromCodePoint(Math.min(parseInt(hex, 16), 0x10ffff)));
+    else named.add(esc ? { t: "\t", n: "\n", r: "\r" }[esc] : ch);
   }
+  return named;
+}
+
+/** Point out, in excerpts of the prompt, the chars the API said are not in the vocabulary. */
+function markUnknown(box, prompt, message) {
+  const named = namedChars(message);
   const chars = Array.from(prompt);
   const hits = chars.flatMap((ch, i) => (named.has(ch) ? [i] : []));
   if (!hits.length) return;
-  const list = document.createElement("p");
-  list.className = "excerpts";
-  for (const at of hits.slice(0, 3)) {
-    const line = document.createElement("span");
-    line.className = "excerpt";
-    const mark = Object.assign(document.createElement("mark"), { textContent: chars[at] });
-    const from = Math.max(0, at - 16);
-    const to = Math.min(chars.length, at + 17);
-    const before = chars.slice(from, at).join("").replace(/\n/g, "↵");
-    const after = chars.slice(at + 1, to).join("").replace(/\n/g, "↵");
-    line.append(`char ${at + 1}: ${from > 0 ? "…" : ""}${before}`, mark, `${after}${to < chars.length ? "…" : ""}`);
-    list.append(line);
-  }
+  const list = el("p", "excerpts");
+  for (const at of hits.slice(0, 3)) list.append(excerpt(chars, at));
   if (hits.length > 3) list.append(`and ${hits.length - 3} more`);
   box.append(list);
+}
+
+/** "char 7: …some text <mark>x</mark> more…", up to 16 chars either side, line breaks as ↵. */
+function excerpt(chars, at) {
+  const line = el("span", "excerpt");
+  const from = Math.max(0, at - 16);
+  const to = Math.min(chars.length, at + 17);
+  const before = chars.slice(from, at).join("").replace(/\n/g, "↵");
+  const after = chars.slice(at + 1, to).join("").replace(/\n/g, "↵");
+  const start = `char ${at + 1}: ${from > 0 ? "…" : ""}${before}`;
+  line.append(start, el("mark", "", chars[at]), `${after}${to < chars.length ? "…" : ""}`);
+  return line;
 }
 
 export async function showApiError(form, response, prompt) {
@@ -153,4 +181,3 @@ export async function showApiError(form, response, prompt) {
   if (response.status === 429 && retry) message += ` Try again in ${retry} s.`;
   showError(form, fieldOf(error.param), message, prompt);
 }
-

@@ -5,8 +5,8 @@
 
 export const SETTINGS = [
   "prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop",
-  "min_p", "repetition_penalty", "repetition_window", "presence_penalty", "frequency_penalty", "logit_bias",
-  "compare", "compare_what",
+  "min_p", "repetition_penalty", "repetition_window", "presence_penalty", "frequency_penalty",
+  "logit_bias", "compare", "compare_what",
 ];
 
 export function readSettings(form) {
@@ -31,10 +31,16 @@ export function writeSettings(form, settings) {
     input.value = String(value);
     input.dispatchEvent(new Event("input", { bubbles: true })); // counters and labels follow
   }
-  if (Number(settings?.repetition_penalty || 1) !== 1 || settings?.min_p || settings?.logit_bias || settings?.compare) {
+  if (usesAdvanced(settings)) {
     const details = document.getElementById("advanced");
     if (details) details.open = true;
   }
+}
+
+/** Whether settings set an "Advanced" control, so that section should open to show them. */
+function usesAdvanced(settings) {
+  const penalised = Number(settings?.repetition_penalty || 1) !== 1; // 1: no penalty
+  return penalised || Boolean(settings?.min_p || settings?.logit_bias || settings?.compare);
 }
 
 /** After the model list loads: select the model a restored setting asked for, if it exists. */

@@ -4,205 +4,172 @@
 //
 // - Branch: with the confidence view on, click a char or press Enter on it: its alternatives open
 //   as a menu; choosing one cuts the text there, puts that char in and generates on at once (the
-//   server's prefix cache makes that start without re-reading the text).
+//   server's prefix cache makes that start without re-reading the text).  See branch.js.
 // - Versions: every finished run is a version (its text, per-char probabilities, seed and
 //   settings) in a small tree; Back/Forward, Ctrl+Z / Ctrl+Shift+Z (outside text fields) and the
 //   list move between them, and restore each version's settings.
 // - Keep: Download .txt; the last visit's text, settings and versions come back after a reload
 //   (localStorage; "Forget" clears it); "Share link" puts prompt, seed and settings in the URL.
+//   See keep.js.
+//
+// The state `w` holds the options, the versions, the current one's index and the branch that the
+// next finished run records (`pending`).
 
 import { initBranch } from "./branch.js";
-import { glyph } from "./confidence.js";
+import { appendText, glyph, resetView, viewText } from "./confidence.js";
+import { $, el } from "./dom.js";
+import { clear, download, load, save, shareLink } from "./keep.js";
 import { readSettings, writeSettings } from "./settings.js";
 
-const KEY = "char-lstm.write.v1";
 const MAX_VERSIONS = 30;
-const $ = (id) => document.getElementById(id);
 
 export function initWrite({ form, view, run, busy }) {
-  const state = { versions: [], current: -1, nextId: 1, pending: null };
-
-  /** The view's text as [char, logprob entry | null] pairs after the prompt. */
-  function snapshot() {
-    const chars = [];
-    for (const node of view.root.childNodes) {
-      if (node.classList?.contains("prompt-text")) continue;
-      if (node.classList?.contains("ch")) chars.push([node.textContent, view.entries[Number(node.dataset.i)] ?? null]);
-      else for (const ch of Array.from(node.textContent ?? "")) chars.push([ch, null]);
-    }
-    return { prompt: view.prompt, chars };
-  }
-
-  function render({ prompt, chars }) {
-    view.reset(prompt);
-    let i = 0;
-    while (i < chars.length) {
-      const shaded = chars[i][1] !== null;
-      let j = i;
-      while (j < chars.length && (chars[j][1] !== null) === shaded) j++;
-      const part = chars.slice(i, j);
-      view.append(part.map(([ch]) => ch).join(""), shaded ? part.map(([, e]) => e) : null);
-      i = j;
-    }
-    document.dispatchEvent(new CustomEvent("write:rendered"));
-  }
-
-  function label(v) {
-    const n = v.chars.length;
-    const how = v.branch ? `branch at ${v.branch.at + 1}: ${glyph(v.branch.from)}→${glyph(v.branch.to)}` : v.parent ? "continued" : "new";
-    return `v${v.id} · ${how} · ${n} chars · seed ${v.seed ?? "?"}`;
-  }
-
-  function showVersions() {
-    const list = $("versions");
-    const depth = (v) => (v.parent ? 1 + depth(state.versions.find((w) => w.id === v.parent) ?? {}) : 0);
-    list.replaceChildren(
-      ...state.versions.map((v, k) => {
-        const item = document.createElement("li");
-        const button = Object.assign(document.createElement("button"), { type: "button", className: "link", textContent: label(v) });
-        button.style.setProperty("--depth", String(Math.min(depth(v), 6)));
-        if (k === state.current) button.setAttribute("aria-current", "true");
-        button.addEventListener("click", () => go(k));
-        item.append(button);
-        return item;
-      }),
-    );
-    $("back").disabled = busy() || state.current <= 0;
-    $("forward").disabled = busy() || state.current >= state.versions.length - 1;
-    $("download").disabled = !view.text();
-    $("versions-box").hidden = state.versions.length === 0;
-  }
-
-  function go(k) {
-    if (busy() || k < 0 || k >= state.versions.length) return;
-    state.current = k;
-    const v = state.versions[k];
-    render(v);
-    writeSettings(form, v.settings);
-    $("status").textContent = `Version ${v.id} of ${state.versions.length}.`;
-    showVersions();
-    save();
-  }
-
-  /** A run ended: what is on screen becomes a new version (child of the one it grew from). */
-  document.addEventListener("write:finished", (e) => {
-    const snap = snapshot();
-    if (!snap.prompt && !snap.chars.length) return;
-    const parent = e.detail.append ? state.versions[state.current]?.id ?? null : null;
-    const version = { id: state.nextId++, parent, ...snap, seed: e.detail.seed, settings: readSettings(form), branch: state.pending };
-    state.pending = null;
-    state.versions.push(version);
-    if (state.versions.length > MAX_VERSIONS) state.versions.shift();
-    state.current = state.versions.length - 1;
-    showVersions();
-    save();
-  });
-  document.addEventListener("write:state", showVersions);
-
+  const w = { form, view, run, busy, versions: [], current: -1, nextId: 1, pending: null };
+  w.saving = null; // the timer of a save that waits for typing to pause
+  document.addEventListener("write:finished", (e) => addVersion(w, e.detail));
+  document.addEventListener("write:state", () => showVersions(w));
   initBranch({
     view,
     busy,
-    snapshot,
-    render,
+    snapshot: () => snapshot(view),
+    render: (snap) => render(view, snap),
     onBranch: (branch) => {
-      state.pending = branch;
-      run(view.text(), true);
+      w.pending = branch;
+      run(viewText(view), true);
     },
   });
-
-  // ---- keeping the text -------------------------------------------------------------------------
-
-  function save() {
-    const data = { settings: readSettings(form), versions: state.versions, current: state.current, nextId: state.nextId };
-    const current = state.versions[state.current];
-    const plain = (v) => (v === current ? v : { ...v, chars: v.chars.map(([ch]) => [ch, null]) });
-    // Over the quota (about 5 MB): older versions without their probabilities, then the current one alone.
-    for (const attempt of [data, { ...data, versions: state.versions.map(plain) },
-      { ...data, versions: current ? [current] : [], current: current ? 0 : -1 }]) {
-      try {
-        localStorage.setItem(KEY, JSON.stringify(attempt));
-        return;
-      } catch {
-        // try a smaller form; storage refused altogether (private mode): the page works without it
-      }
-    }
-  }
-
-  let saving = null;
-  function saveSoon() {
-    clearTimeout(saving);
-    saving = setTimeout(save, 300);
-  }
-
-  function restore() {
-    let data = null;
-    try {
-      data = JSON.parse(localStorage.getItem(KEY) ?? "null");
-    } catch {
-      data = null;
-    }
-    if (!data) return false;
-    state.versions = Array.isArray(data.versions) ? data.versions : [];
-    state.current = Math.min(Number(data.current ?? -1), state.versions.length - 1);
-    state.nextId = Number(data.nextId) || state.versions.length + 1;
-    if (data.settings) writeSettings(form, data.settings);
-    if (state.current >= 0) render(state.versions[state.current]);
-    return true;
-  }
-
-  function forget() {
-    try {
-      localStorage.removeItem(KEY);
-    } catch {
-      // nothing stored
-    }
-    state.versions = [];
-    state.current = -1;
-    view.reset("");
-    $("status").textContent = "Forgot the saved text, settings and versions.";
-    showVersions();
-  }
-
-  function download() {
-    const url = URL.createObjectURL(new Blob([view.text()], { type: "text/plain;charset=utf-8" }));
-    const a = Object.assign(document.createElement("a"), { href: url, download: "char-lstm.txt" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  }
-
-  async function share() {
-    const settings = readSettings(form);
-    const query = new URLSearchParams(Object.entries(settings).filter(([, v]) => v !== "" && v !== null));
-    const url = `${location.origin}${location.pathname}?${query}`;
-    history.replaceState(null, "", url);
-    try {
-      await navigator.clipboard.writeText(url);
-      $("status").textContent = "Link copied: it restores the prompt, seed and settings.";
-    } catch {
-      $("status").textContent = "The address bar now holds the link: it restores the prompt, seed and settings.";
-    }
-  }
-
-  $("back").addEventListener("click", () => go(state.current - 1));
-  $("forward").addEventListener("click", () => go(state.current + 1));
-  $("download").addEventListener("click", download);
-  $("forget").addEventListener("click", forget);
-  $("share").addEventListener("click", share);
-  document.addEventListener("keydown", (e) => {
-    const typing = e.target.closest?.("textarea, input, select");
-    if (typing || !(e.ctrlKey || e.metaKey)) return;
-    const key = e.key.toLowerCase();
-    if (key === "z" || key === "y") {
-      e.preventDefault();
-      go(state.current + (key === "y" || e.shiftKey ? 1 : -1));
-    }
+  $("back").addEventListener("click", () => go(w, w.current - 1));
+  $("forward").addEventListener("click", () => go(w, w.current + 1));
+  $("download").addEventListener("click", () => download(viewText(view)));
+  $("forget").addEventListener("click", () => forget(w));
+  $("share").addEventListener("click", async () => {
+    $("status").textContent = await shareLink(form);
   });
-  form.addEventListener("input", saveSoon); // typing: one save when it pauses
+  document.addEventListener("keydown", (e) => undoKey(w, e));
+  form.addEventListener("input", () => saveSoon(w)); // typing: one save when it pauses
 
-  restore();
-  const query = new URLSearchParams(location.search); // a shared link wins over the last visit's settings
+  restore(w);
+  const query = new URLSearchParams(location.search); // a shared link wins over the last visit
   if ([...query.keys()].length) writeSettings(form, Object.fromEntries(query));
-  showVersions();
+  showVersions(w);
+}
+
+/** The view's text as [char, logprob entry | null] pairs after the prompt. */
+function snapshot(view) {
+  const chars = [];
+  for (const node of view.root.childNodes) {
+    if (node.classList?.contains("prompt-text")) continue;
+    if (node.classList?.contains("ch")) {
+      chars.push([node.textContent, view.entries[Number(node.dataset.i)] ?? null]);
+    } else {
+      for (const ch of Array.from(node.textContent ?? "")) chars.push([ch, null]);
+    }
+  }
+  return { prompt: view.prompt, chars };
+}
+
+/** Show a snapshot again: runs of shaded chars go in with their entries, the rest as text. */
+function render(view, { prompt, chars }) {
+  resetView(view, prompt);
+  let i = 0;
+  while (i < chars.length) {
+    const shaded = chars[i][1] !== null;
+    let j = i;
+    while (j < chars.length && (chars[j][1] !== null) === shaded) j++;
+    const part = chars.slice(i, j);
+    appendText(view, part.map(([ch]) => ch).join(""), shaded ? part.map(([, e]) => e) : null);
+    i = j;
+  }
+  document.dispatchEvent(new CustomEvent("write:rendered"));
+}
+
+/** A run ended: what is on screen becomes a new version (child of the one it grew from). */
+function addVersion(w, { seed, append }) {
+  const snap = snapshot(w.view);
+  if (!snap.prompt && !snap.chars.length) return;
+  const parent = append ? (w.versions[w.current]?.id ?? null) : null;
+  const settings = readSettings(w.form);
+  w.versions.push({ id: w.nextId++, parent, ...snap, seed, settings, branch: w.pending });
+  w.pending = null;
+  if (w.versions.length > MAX_VERSIONS) w.versions.shift();
+  w.current = w.versions.length - 1;
+  showVersions(w);
+  save(w);
+}
+
+function label(v) {
+  const { branch } = v;
+  let how = v.parent ? "continued" : "new";
+  if (branch) how = `branch at ${branch.at + 1}: ${glyph(branch.from)}→${glyph(branch.to)}`;
+  return `v${v.id} · ${how} · ${v.chars.length} chars · seed ${v.seed ?? "?"}`;
+}
+
+/** How many versions up the tree `v` grew from (its indent in the list). */
+function depth(versions, v) {
+  return v.parent ? 1 + depth(versions, versions.find((u) => u.id === v.parent) ?? {}) : 0;
+}
+
+function showVersions(w) {
+  const items = w.versions.map((v, k) => {
+    const button = Object.assign(el("button", "link", label(v)), { type: "button" });
+    button.style.setProperty("--depth", String(Math.min(depth(w.versions, v), 6)));
+    if (k === w.current) button.setAttribute("aria-current", "true");
+    button.addEventListener("click", () => go(w, k));
+    const item = el("li");
+    item.append(button);
+    return item;
+  });
+  $("versions").replaceChildren(...items);
+  $("back").disabled = w.busy() || w.current <= 0;
+  $("forward").disabled = w.busy() || w.current >= w.versions.length - 1;
+  $("download").disabled = !viewText(w.view);
+  $("versions-box").hidden = w.versions.length === 0;
+}
+
+/** Show version `k` and restore its settings. */
+function go(w, k) {
+  if (w.busy() || k < 0 || k >= w.versions.length) return;
+  w.current = k;
+  const v = w.versions[k];
+  render(w.view, v);
+  writeSettings(w.form, v.settings);
+  $("status").textContent = `Version ${v.id} of ${w.versions.length}.`;
+  showVersions(w);
+  save(w);
+}
+
+/** Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y) outside text fields: back and forward through versions. */
+function undoKey(w, e) {
+  const typing = e.target.closest?.("textarea, input, select");
+  if (typing || !(e.ctrlKey || e.metaKey)) return;
+  const key = e.key.toLowerCase();
+  if (key === "z" || key === "y") {
+    e.preventDefault();
+    go(w, w.current + (key === "y" || e.shiftKey ? 1 : -1));
+  }
+}
+
+function saveSoon(w) {
+  clearTimeout(w.saving);
+  w.saving = setTimeout(() => save(w), 300);
+}
+
+/** The last visit's versions, settings and text, if this browser kept them. */
+function restore(w) {
+  const data = load();
+  if (!data) return;
+  w.versions = Array.isArray(data.versions) ? data.versions : [];
+  w.current = Math.min(Number(data.current ?? -1), w.versions.length - 1);
+  w.nextId = Number(data.nextId) || w.versions.length + 1;
+  if (data.settings) writeSettings(w.form, data.settings);
+  if (w.current >= 0) render(w.view, w.versions[w.current]);
+}
+
+function forget(w) {
+  clear();
+  w.versions = [];
+  w.current = -1;
+  resetView(w.view, "");
+  $("status").textContent = "Forgot the saved text, settings and versions.";
+  showVersions(w);
 }

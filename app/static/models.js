@@ -1,0 +1,62 @@
+// The model picker: the list from GET /api/models in the <select>, and the picked model's card
+// (parameters, network, vocabulary, held-out bits/char, corpus) beside it.
+//
+//   await loadModels(page);   showCard(page);   // from app.js; page.models holds the list
+
+import { $, el } from "./dom.js";
+import { showApiError, showError } from "./form.js";
+import { applyWantedModel } from "./settings.js";
+
+const count = (n) => Number(n).toLocaleString();
+
+/** Fill the picker (the server's default model chosen), show its card, mark the page ready. */
+export async function loadModels(page) {
+  const { form } = page;
+  try {
+    const response = await fetch("api/models", { headers: { Accept: "application/json" } });
+    if (!response.ok) return await showApiError(form, response, "");
+    page.models = (await response.json()).models ?? [];
+  } catch (err) {
+    return showError(form, "model", `Could not load the model list (${err.message}).`);
+  }
+  const select = form.elements.model;
+  const preferred = page.limits.defaultModel || page.models.find((m) => m.default)?.name;
+  for (const m of page.models) {
+    const label = m.default ? `${m.name} (default)` : m.name;
+    select.append(new Option(label, m.name, false, m.name === preferred));
+  }
+  applyWantedModel(form);
+  showCard(page);
+  document.body.classList.add("ready");
+}
+
+export function showCard(page) {
+  const model = page.models.find((m) => m.name === page.form.elements.model.value);
+  const rows = model ? cardRows(model) : [];
+  $("model-card").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
+}
+
+/** The model card as label/value rows; fields a card lacks are left out. */
+function cardRows(m) {
+  const cfg = m.config ?? {};
+  const bits = m.held_out_bits_per_char;
+  const unseen = m.corpus?.held_out_chars;
+  const heldOut = unseen ? ` on ${count(unseen)} unseen chars` : "";
+  const corpusChars = m.corpus?.chars ? `, ${count(m.corpus.chars)} chars` : "";
+  return [
+    ["Parameters", m.params != null ? `${count(m.params)}${size(m)}` : null],
+    ["Network", cfg.layers && cfg.units ? `${cfg.layers} LSTM layers × ${cfg.units} units` : null],
+    ["Vocabulary", m.vocab_size != null ? `${m.vocab_size} chars` : null],
+    ["Held-out", bits != null ? `${Number(bits).toFixed(3)} bits/char${heldOut}` : "not measured"],
+    ["Corpus", m.corpus?.name ? `${m.corpus.name}${corpusChars}` : null],
+  ].filter(([, value]) => value !== null);
+}
+
+/** " (1.2 MiB)" as stored, or " (… MiB as float32)" from the parameter count; "" if unknown. */
+function size(m) {
+  const stored = m.size_bytes ?? m.bytes;
+  const weights = stored ?? (m.params != null ? m.params * 4 : null);
+  if (weights === null) return "";
+  const mib = `${(weights / 2 ** 20).toFixed(weights < 2 ** 20 ? 2 : 1)} MiB`;
+  return ` (${mib}${stored == null ? " as float32" : ""})`;
+}
