@@ -88,7 +88,7 @@ def model_dirs(models_dir: Path) -> list[Path]:
     return dirs
 
 
-def load_model(path: Path, max_active: int, prefix_cache_mb: float = 64) -> LoadedModel:
+def load_model(path: Path, max_active: int, prefix_cache_mb: float | None = None) -> LoadedModel:
     from model.artifact import ArtifactError, load_artifact
     from model.cells import LSTMStack
     from model.engine import Engine
@@ -104,8 +104,8 @@ def load_model(path: Path, max_active: int, prefix_cache_mb: float = 64) -> Load
     # The Keras model is dropped here: generation runs on the NumPy stack only.
     # The engine's own limit matches admission's, so a just-cancelled sequence that is still
     # leaving (one step) queues a newcomer for that step rather than overfilling the batch.
-    cache_bytes = int(prefix_cache_mb * 2**20)
-    engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active, prefix_cache_bytes=cache_bytes)
+    options = {} if prefix_cache_mb is None else {"prefix_cache_bytes": int(prefix_cache_mb * 2**20)}
+    engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active, **options)
     created = int(path.stat().st_mtime)
     return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created, path)
 

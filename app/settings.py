@@ -15,7 +15,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model.engine import DEFAULT_BUDGET_BYTES
+
 ENV_PREFIX = "CHARLSTM_"
+SSE_PING_S = 15.0  # a `: ping` after this much silence keeps proxies from cutting a long stream
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +32,10 @@ class Settings(BaseSettings):
     max_active: int = Field(
         default=64, ge=1, le=100_000, description="sequences generating at once, all models together"
     )
+    max_queue_s: float = Field(
+        default=10, gt=0, le=86_400, allow_inf_nan=False,
+        description="429 when the work queued would keep a new request from its first char longer than this",
+    )  # fmt: skip
     max_prompt_chars: int = Field(default=10_000, ge=0, le=1_000_000)
     max_score_chars: int = Field(default=20_000, ge=1, le=1_000_000, description="longest text to score or inspect")
     max_chars: int = Field(default=5_000, ge=1, le=1_000_000)
@@ -36,10 +43,13 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     coalesce_ms: float = Field(default=20, ge=0, le=1000, description="at most one stream event per this many ms")
     prefix_cache_mb: float = Field(
-        default=64, ge=0, le=65_536, description="per model: states of recent texts, so Continue skips priming; 0 = off"
+        default=DEFAULT_BUDGET_BYTES / 2**20,
+        ge=0,
+        le=65_536,
+        description="per model: states of recent texts, so Continue skips priming; 0 = off",
     )
 
-    sse_ping_s: float = Field(default=15, gt=0, le=3600, description="a `: ping` comment after this much silence")
+    sse_ping_s: float = Field(default=SSE_PING_S, gt=0, le=3600, description="a `: ping` comment after this much silence")
     api_key: SecretStr | None = Field(default=None, description="Bearer token required on /api/* and /v1/*")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="comma-separated origins that browsers may call the API from, or *"

@@ -4,7 +4,7 @@
 
 `on_close` runs however the response ends (finished, client gone, server stopping), even when
 the client leaves before the first event, when an async generator's own `finally` never runs.
-After CHARLSTM_SSE_PING_S (15 s) without an event, a `: ping` comment goes out (clients skip
+After CHARLSTM_SSE_PING_S (app/settings.py) without an event, a `: ping` comment goes out (clients skip
 comments), so proxies that cut idle connections keep long streams open.
 """
 
@@ -18,6 +18,8 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
+
+from app.settings import SSE_PING_S
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering
 PING = ": ping\n\n"
@@ -39,7 +41,7 @@ class EventStream(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
-        keepalive = KeepAlive(send, float(getattr(settings, "sse_ping_s", 15)))
+        keepalive = KeepAlive(send, float(getattr(settings, "sse_ping_s", SSE_PING_S)))
         pinger = asyncio.ensure_future(keepalive.run())
         try:
             await super().__call__(scope, receive, keepalive.send)

@@ -33,10 +33,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numba
 import numpy as np
 
-from model.cells import LSTMStack, kernel
+from model.cells import LSTMStack, lstm
 from model.engine import Engine
 from model.event import Chunk
 from model.runtime import configure, import_tensorflow
+from model.runtime.jit import FASTMATH
 from model.sampling import Generation, GenerationRequest, SamplingParams
 from model.vocab import Vocab
 
@@ -260,22 +261,22 @@ def gates_runner(batch: int, units: int, vectorised: bool) -> Callable[[], float
     """µs for the gate equations of `batch` × `units` cells: kernel.gates (Eigen's rational tanh,
     vectorised) or the same loop with NumPy's exp/tanh in numba (libm calls, one element at a time)."""
 
-    @numba.njit(fastmath=kernel.FASTMATH)
-    def libm_gates(z: Any, c: Any, h: Any) -> None:
+    @numba.njit(fastmath=FASTMATH)
+    def libm_gates(x: Any, z: Any, c: Any, h: Any) -> None:
         u = c.shape[1]
         for r in range(c.shape[0]):
             for j in range(u):
-                i, f = 1 / (1 + np.exp(-z[r, j])), 1 / (1 + np.exp(-z[r, u + j]))
-                g, o = np.tanh(z[r, 2 * u + j]), 1 / (1 + np.exp(-z[r, 3 * u + j]))
+                i, f = 1 / (1 + np.exp(-x[r, j] - z[r, j])), 1 / (1 + np.exp(-x[r, u + j] - z[r, u + j]))
+                g, o = np.tanh(x[r, 2 * u + j] + z[r, 2 * u + j]), 1 / (1 + np.exp(-x[r, 3 * u + j] - z[r, 3 * u + j]))
                 c[r, j] = f * c[r, j] + i * g
                 h[r, j] = o * np.tanh(c[r, j])
 
     rng = np.random.default_rng(0)
-    z = rng.normal(size=(batch, 4 * units)).astype(np.float32)
+    x, z = (rng.normal(size=(batch, 4 * units)).astype(np.float32) for _ in range(2))
     c, h = np.zeros((batch, units), np.float32), np.zeros((batch, units), np.float32)
-    fn = numba.njit(fastmath=kernel.FASTMATH)(kernel.gates.py_func) if vectorised else libm_gates
-    fn(z, c, h)
-    return lambda: 1e6 * mean_time(lambda: fn(z, c, h), 50)
+    fn = numba.njit(fastmath=FASTMATH)(lstm.gates.py_func) if vectorised else libm_gates
+    fn(x, z, c, h)
+    return lambda: 1e6 * mean_time(lambda: fn(x, z, c, h), 50)
 
 
 def step_primer_runner(stack: LSTMStack, vocab: Vocab, length: int) -> Callable[[], float]:

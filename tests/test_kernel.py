@@ -1,9 +1,11 @@
-"""The compiled kernels: right sums, and every row's bits the same in any batch, position and thread count.
+"""The compiled step of every cell: right sums and equations, and every row's bits the same in any
+batch, position and thread count.
 
-The invariance comes from padding the batch to whole blocks (model/cells/kernel.py), not from the
-arithmetic, so it is pinned here bit for bit: for each product shape of the bundled model and
-for odd ones, each of 64 rows alone is compared with the same row in batches of 1 to 64 rows
-at random positions, with 1 and 2 threads.
+The invariance comes from the arithmetic (model/cells/gemm.py: each output element one FMA chain
+in k order), so it is pinned here bit for bit: for each cell, at the bundled model's size and at
+odd ones, each of 64 rows stepped alone is compared with the same row in batches of 1 to 64 rows
+at random positions, with 1 and 2 threads.  tests/test_gemm.py checks the product on its own,
+and under a forced AVX2 target.
 """
 
 from __future__ import annotations
@@ -15,26 +17,23 @@ import numpy as np
 import pytest
 
 from model.cells import kernel
-from model.cells.kernel import ROWS, UNITS, padded
+from model.cells.stack import LayerWeights, Stack, State
 from model.runtime import jit
 
 ROOT = Path(__file__).resolve().parent.parent
+CELL_BLOCKS = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
 def bundled_shape() -> tuple[int, int, int]:
     """(embedding, units, vocab) of the bundled model, from its card; 64, 512, 65 without one."""
-    cards = sorted((ROOT / "model" / "pretrained").glob("*/card.json"))
-    if not cards:
+    card = ROOT / "model" / "pretrained" / "shakespeare" / "card.json"
+    if not card.exists():
         return 64, 512, 65
-    config = json.loads(cards[0].read_text())["config"]
+    config = json.loads(card.read_text())["config"]
     return int(config["embedding_dim"]), int(config["units"]), int(config["vocab_size"])
 
 
 EMB, UNITS_BUNDLED, VOCAB = bundled_shape()
-# The recurrence h @ U (every layer), then the gates: the bundled size and odd ones
-LSTM_UNITS = [UNITS_BUNDLED, 3, 17, 300]
-# (inputs, columns): the logits, a deeper layer's x @ W, odd sizes
-LINEAR_SHAPES = [(UNITS_BUNDLED, VOCAB), (UNITS_BUNDLED, 4 * UNITS_BUNDLED), (3, 5), (17, 23), (300, 65), (300, 1200)]
 rng = np.random.default_rng(0)
 
 
@@ -54,50 +53,61 @@ def batches(pool: int = 64, seed: int = 1) -> list[np.ndarray]:
     return [draw.permutation(pool)[:size] for size in range(1, pool + 1)]
 
 
-def pad(a: np.ndarray, rows: int, width: int) -> np.ndarray:
-    out = np.zeros((rows, width), np.float32)
-    out[: len(a), : a.shape[1]] = a
-    return out
+def random_stack(cell: str, units: int, layers: int = 2, emb: int = 7, vocab: int = 23, threads: int = 1) -> Stack:
+    blocks = CELL_BLOCKS[cell]
+    weights = [
+        LayerWeights(
+            random(emb if n == 0 else units, blocks * units),
+            random(units, blocks * units),
+            random(blocks * units),
+            random(blocks * units) if cell == "gru" else None,
+        )
+        for n in range(layers)
+    ]
+    return Stack(random(vocab, emb), weights, random(units, vocab), random(vocab), threads, cell)
 
 
-WEIGHTS = {u: kernel.gate_weights(random(u, 4 * u), u, padded(u, UNITS)) for u in LSTM_UNITS}
-
-
-def lstm_run(units: int, h: np.ndarray, c: np.ndarray, zs: np.ndarray, threads: int):
-    """lstm_steps on the rows given (padded here), 3 time steps; returns (c, h) of those rows."""
-    up, rows = padded(units, UNITS), padded(len(h), ROWS)
-    c_out, h_out, z = pad(c, rows, up), pad(h, rows, up), np.zeros((rows, 4 * up), np.float32)
-    zs_p = np.stack([pad(zs[:, t], rows, 4 * up) for t in range(zs.shape[1])])
-    hs = np.zeros((len(zs_p), rows, up), np.float32)
-    kernel.lstm_steps(zs_p, WEIGHTS[units], z, c_out, h_out, hs, threads)
-    np.testing.assert_array_equal(hs[-1], h_out)
-    return c_out[: len(h), :units], h_out[: len(h), :units]
+def random_state(stack: Stack, batch: int) -> State:
+    state = stack.zero_state(batch)
+    state.h[...] = random(*state.h.shape)
+    state.c[...] = random(*state.c.shape)
+    return state
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("units", LSTM_UNITS)
-def test_lstm_steps_rows_are_bit_identical_in_any_batch(units: int, threads: int) -> None:
-    up = padded(units, UNITS)
-    h, c, zs = random(64, units), random(64, units), random(64, 3, 4 * up)
-    alone = [lstm_run(units, h[[r]], c[[r]], zs[[r]], 1) for r in range(64)]
-    for rows in batches():
-        c_b, h_b = lstm_run(units, h[rows], c[rows], zs[rows], threads)
+@pytest.mark.parametrize(("cell", "units"), [("lstm", 17), ("gru", 3), ("rnn", 300), ("lstm", UNITS_BUNDLED)])
+def test_step_rows_are_bit_identical_in_any_batch(cell: str, units: int, threads: int) -> None:
+    """Two steps of the whole stack (so the second reads a state the kernel wrote)."""
+    stack = random_stack(cell, units, vocab=VOCAB if units == UNITS_BUNDLED else 23)
+    pool = random_state(stack, 64)
+    ids = rng.integers(0, stack.vocab_size, (2, 64))
+
+    def run(rows: np.ndarray, n: int) -> tuple[np.ndarray, State]:
+        stack.threads = n
+        state = pool.rows(rows)
+        stack.step(ids[0, rows], state)
+        return stack.step(ids[1, rows], state), state
+
+    alone = [run(np.array([r]), 1) for r in range(64)]
+    sizes = batches() if units < UNITS_BUNDLED else batches()[::7]  # the bundled size: every 7th
+    for rows in sizes:
+        logits, state = run(rows, threads)
         for position, r in enumerate(rows):
-            np.testing.assert_array_equal(c_b[position], alone[r][0][0])
-            np.testing.assert_array_equal(h_b[position], alone[r][1][0])
+            np.testing.assert_array_equal(logits[position], alone[r][0][0])
+            np.testing.assert_array_equal(state.h[:, position], alone[r][1].h[:, 0])
+            np.testing.assert_array_equal(state.c[:, position], alone[r][1].c[:, 0])
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("inputs", "cols"), LINEAR_SHAPES)
+@pytest.mark.parametrize(("inputs", "cols"), [(UNITS_BUNDLED, VOCAB), (3, 5), (17, 23), (300, 1200)])
 def test_linear_rows_are_bit_identical_in_any_batch(inputs: int, cols: int, threads: int) -> None:
-    w = kernel.transposed(random(inputs, cols), inputs)
-    x, add = random(64, inputs), random(64, w.shape[0])
+    panels = kernel.packed(random(inputs, cols))
+    x, add = random(64, inputs), random(64, kernel.columns(cols))
 
     def run(rows: np.ndarray, n: int) -> np.ndarray:
-        padded_rows = padded(len(rows), ROWS)
-        out = np.empty((padded_rows, w.shape[0]), np.float32)
-        kernel.linear(pad(x[rows], padded_rows, inputs), w, pad(add[rows], padded_rows, w.shape[0]), out, n)
-        return out[: len(rows)]
+        out = np.empty((len(rows), kernel.columns(cols)), np.float32)
+        kernel.linear(np.ascontiguousarray(x[rows]), panels, np.ascontiguousarray(add[rows]), out, n)
+        return out
 
     alone = [run(np.array([r]), 1)[0] for r in range(64)]
     for rows in batches(seed=2):
@@ -106,37 +116,49 @@ def test_linear_rows_are_bit_identical_in_any_batch(inputs: int, cols: int, thre
             np.testing.assert_array_equal(together[position], alone[r])
 
 
-def test_lstm_steps_is_the_lstm_equations() -> None:
-    units = 17
-    up = padded(units, UNITS)
-    w_x, w_h, bias = random(5, 4 * units), random(units, 4 * units), random(4 * units)
-    x, h, c = random(3, 5), random(3, units), random(3, units)
-    rows = padded(3, ROWS)
-    zs = pad(kernel.gate_order(x @ w_x + bias, units), rows, 4 * up)[None]  # one time step
-    hp, cp, z = pad(h, rows, up), pad(c, rows, up), np.zeros((rows, 4 * up), np.float32)
-    kernel.lstm_steps(zs, kernel.gate_weights(w_h, units, up), z, cp, hp, np.zeros((1, rows, up), np.float32), 2)
+def sig(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
 
-    z_ref = x.astype(np.float64) @ w_x + h @ w_h + bias
-    i, f, g, o = (z_ref[:, k * units : (k + 1) * units] for k in range(4))
-    c_ref = f_sig(f) * c + f_sig(i) * np.tanh(g)
-    np.testing.assert_allclose(cp[:3, :units], c_ref, atol=1e-5)
-    np.testing.assert_allclose(hp[:3, :units], f_sig(o) * np.tanh(c_ref), atol=1e-5)
-    assert not hp[:, units:].any() and not cp[:, units:].any()  # padded units stay exactly 0
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_one_step_is_the_cells_equations(cell: str) -> None:
+    """One layer, one step, against the textbook equations in float64 (Keras's block order)."""
+    units, emb = 17, 5
+    stack = random_stack(cell, units, layers=1, emb=emb)
+    state = random_state(stack, 3)
+    h, c = state.h[0].astype(np.float64), state.c[0].astype(np.float64)
+    ids = np.array([4, 0, 9])
+    lw = stack.layers[0]
+    x = stack.embedding[ids].astype(np.float64) @ lw.kernel + lw.bias
+    r = h @ lw.recurrent + (lw.recurrent_bias if lw.recurrent_bias is not None else 0)
+    stack.step(ids, state)
+    blocks = [slice(k * units, (k + 1) * units) for k in range(CELL_BLOCKS[cell])]
+    if cell == "lstm":
+        i, f, g, o = (x[:, b] + r[:, b] for b in blocks)
+        c_ref = sig(f) * c + sig(i) * np.tanh(g)
+        h_ref = sig(o) * np.tanh(c_ref)
+        np.testing.assert_allclose(state.c[0], c_ref, atol=1e-5)
+    elif cell == "gru":
+        z, rr = sig(x[:, blocks[0]] + r[:, blocks[0]]), sig(x[:, blocks[1]] + r[:, blocks[1]])
+        n = np.tanh(x[:, blocks[2]] + rr * r[:, blocks[2]])
+        h_ref = (1 - z) * n + z * h
+        assert state.c.shape[-1] == 0  # no cell state
+    else:
+        h_ref = np.tanh(x + r)
+    np.testing.assert_allclose(state.h[0], h_ref, atol=1e-5)
 
 
 def test_the_rational_tanh_is_within_1e_6_everywhere() -> None:
-    """Gates saturated so that c = tanh(z_g) (i = 1, f = 0): the rational tanh against NumPy's."""
+    """A plain RNN with x = the inputs and no recurrence: h = tanh(x), against NumPy's tanh."""
     x = np.linspace(-30, 30, 200_001).astype(np.float32)
-    rows = padded(len(x), ROWS)
-    zs = np.zeros((1, rows, 8), np.float32)  # two units (the smallest block): i, f, g, o blocks of 2 columns
-    zs[0, :, 0], zs[0, :, 2], zs[0, : len(x), 4], zs[0, :, 6] = 60, -60, x, 60
-    c, h = np.zeros((rows, 2), np.float32), np.zeros((rows, 2), np.float32)
-    kernel.lstm_steps(zs, np.zeros((8, 2), np.float32), np.zeros((rows, 8), np.float32), c, h, zs[:, :, :2] * 0, 1)
-    np.testing.assert_allclose(c[: len(x), 0], np.tanh(x.astype(np.float64)), atol=1e-6, rtol=0)
-
-
-def f_sig(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-z))
+    stack = random_stack("rnn", 1, layers=1, emb=1, vocab=2)
+    xs = np.zeros((1, len(x), stack.table.shape[1]), np.float32)
+    xs[0, :, 0] = x
+    h, c = np.zeros((len(x), 1), np.float32), np.zeros((len(x), 0), np.float32)
+    stack.b_rec[...] = 0
+    stack.w_rec[...] = 0
+    stack.run_layer(0, xs, h, c)
+    np.testing.assert_allclose(h[:, 0], np.tanh(x.astype(np.float64)), atol=1e-6, rtol=0)
 
 
 def test_a_blas_product_would_change_bits_at_these_sizes() -> None:
@@ -159,3 +181,18 @@ def test_a_prebuilt_cache_is_copied_where_numba_can_write(tmp_path: Path, monkey
     assert (target / "app" / "model" / "kernel.linear-1.py311.nbi").read_bytes() == b"index"
     monkeypatch.setenv("CHARLSTM_NUMBA_CACHE_SEED", str(tmp_path / "missing"))
     jit.seed_cache()  # no seed: nothing to do, no error
+
+
+def test_importing_the_kernels_changes_no_process_wide_setting() -> None:
+    """Importing model/ compiles nothing and leaves numba's threading layer alone (STYLE.md)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numba, model.cells, model.sampling, model.engine, model.reading\n"
+        "from model.cells import kernel\n"
+        "assert kernel._step._dispatcher is None, 'compiled at import'\n"
+        "print(numba.config.THREADING_LAYER)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "default"

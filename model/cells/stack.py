@@ -1,26 +1,20 @@
-"""The LSTM step: the gate equations over the trained weights, through compiled batch-invariant kernels.
+"""The network laid out for the kernels: char table, recurrent layers (LSTM, GRU or RNN), output.
 
-For each layer, with Keras's gates input, forget, candidate, output:
+    stack = Stack.from_keras(keras_model)                   # any cell Keras trained here
+    logits, state = stack.prime(vocab.encode("ROMEO:"))     # (vocab,), State of batch 1
+    logits = stack.step(np.array([next_id]), state)         # (1, vocab); state updated in place
 
-    z = x @ W + h @ U + b                       # (batch, 4*units)
-    i, f, g, o = sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o)
-    c = f * c + i * g                           # the cell state carried over time
-    h = o * tanh(c)
+Generation calls `step` once per char, so nothing here goes through Keras (the per-call overhead
+of `model.predict` is what makes the classic implementations slow).  The cell's equations are its
+own short file (lstm.py, gru.py, rnn.py); the products are the shared kernel's (kernel.py).  Layer
+0's `embedding @ W + b` is precomputed at load as a (vocab, columns) table: a row lookup.
 
-Those lines are `gates` in model/cells/kernel.py, applied to z once its sums (`product`) are done.
-Generation calls `step` once per char, so nothing here goes through Keras (the per-call
-overhead of `model.predict` is what makes the classic implementations slow).
-Layer 0's `embedding @ W + b` is precomputed at load as a (vocab, 4*units) table: a row lookup.
-
-Reproducibility: a row's bits never depend on the batch it is in, its position there, or the
-thread count (model/cells/kernel.py says how), so a seed gives the same text alone or beside other
-sequences.  A step is one compiled call (`kernel.step`) that shares each product out over
-`threads` threads, every core by default (`default_threads()`; bench/engine.py has a row for 1).
+Reproducibility: a row's bits never depend on the batch it is in, its position there, the thread
+count or the vector width (model/cells/gemm.py says how), so a seed gives the same text alone or
+beside other sequences, and priming (`prime_chunk`, `prime_rows`: the same compiled code over
+time) gives a state the bits of stepping char by char.  A step is one compiled call that shares
+each product over `threads` threads, every core by default (`default_threads()`).
 Checked against Keras in tests/test_cell.py, bit for bit across batches in tests/test_kernel.py.
-
-    stack = LSTMStack.from_keras(keras_model)
-    logits, state = stack.prime(vocab.encode("ROMEO:"))   # (vocab,), State of batch 1
-    logits = stack.step(np.array([next_id]), state)        # (1, vocab); state updated in place
 """
 
 from __future__ import annotations
@@ -33,14 +27,15 @@ import numba
 import numpy as np
 
 from model.cells import kernel
-from model.cells.kernel import ROWS, UNITS, padded
+from model.cells.kernel import CELL_KINDS, CELLS, columns
 
 F32 = np.float32
 PRIME_CHUNK = 16  # prompt chars primed per call of prime_chunk (fixed, so priming is reproducible)
+LAYER_PREFIXES = {"lstm": "lstm_", "gru": "gru_", "rnn": "rnn_"}  # model/cells/network.py's names
 
 
 def default_threads() -> int:
-    """Threads a step may use: the cores this process may run on, at most numba's NUMBA_NUM_THREADS."""
+    """Threads a step may use: the cores this process may run on, at most NUMBA_NUM_THREADS."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -50,24 +45,26 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One Keras LSTM layer's weights, columns in Keras order (i, f, g, o)."""
+    """One recurrent layer's weights in Keras's layout and block order (lstm.py, gru.py say which)."""
 
-    kernel: np.ndarray  # (in, 4*units)
-    recurrent: np.ndarray  # (units, 4*units)
-    bias: np.ndarray  # (4*units,)
+    kernel: np.ndarray  # W (in, blocks*units)
+    recurrent: np.ndarray  # U (units, blocks*units)
+    bias: np.ndarray  # b_in (blocks*units,)
+    recurrent_bias: np.ndarray | None = None  # b_rec (blocks*units,): the GRU's; None: zero
 
 
 @dataclass
 class State:
-    """Recurrent state of a batch: h and c of shape (layers, batch, units)."""
+    """Recurrent state of a batch: h (layers, batch, units); c the same for an LSTM, else width 0."""
 
     h: np.ndarray
     c: np.ndarray
     work: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # step buffers
 
     @classmethod
-    def zeros(cls, layers: int, batch: int, units: int) -> State:
-        return cls(np.zeros((layers, batch, units), F32), np.zeros((layers, batch, units), F32))
+    def zeros(cls, layers: int, batch: int, units: int, cell_units: int | None = None) -> State:
+        c_units = units if cell_units is None else cell_units
+        return cls(np.zeros((layers, batch, units), F32), np.zeros((layers, batch, c_units), F32))
 
     @property
     def batch(self) -> int:
@@ -84,8 +81,8 @@ class State:
         return State(np.concatenate([s.h for s in states], 1), np.concatenate([s.c for s in states], 1))
 
 
-class LSTMStack:
-    """The whole network laid out for the kernels: char table, LSTM layers, output projection."""
+class Stack:
+    """The whole network laid out for the kernels: char table, recurrent layers, output projection."""
 
     def __init__(
         self,
@@ -94,98 +91,148 @@ class LSTMStack:
         dense_w: np.ndarray,
         dense_b: np.ndarray,
         threads: int | None = None,
+        cell: str = "lstm",
     ):
+        if cell not in CELLS:
+            raise ValueError(f"cell: must be one of {sorted(CELLS)}")
+        self.cell, self.kind, equations = cell, CELL_KINDS[cell], CELLS[cell]
+        self.gate_names: tuple[str, ...] = equations.GATES
         u = self.units = int(layers[0].recurrent.shape[0])
-        up = padded(u, UNITS)  # units as the kernels see them; the padding stays exactly 0
+        n = equations.BLOCKS * u  # the cell's z columns; the work arrays have columns(n)
+        self.cell_units = u if equations.HAS_CELL_STATE else 0  # c's width
         self.num_layers = len(layers)
         self.vocab_size = int(dense_w.shape[1])
         self.threads = default_threads() if threads is None else threads  # bits never depend on it
-        self.embedding, self.layers, self.dense = embedding, layers, (dense_w, dense_b)  # Keras layout, for checks
+        self.embedding, self.layers, self.dense = embedding, layers, (dense_w, dense_b)  # Keras layout
         first = layers[0]
-        # Layer 0's input projection for every possible char, bias folded in: (vocab, 4*units).
+        # Layer 0's input projection for every possible char, bias folded in: (vocab, columns).
         table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
-        self.table = kernel.gate_order(table.astype(F32), u)
-        # Laid out once for the kernels (model/cells/kernel.py): transposed, gate blocks padded to `up` units.
-        # U and the deeper layers' W, stacked for the one-call step: (layers, 4*units, units), (layers-1, ...)
-        self.w_rec3 = np.stack([kernel.gate_weights(lw.recurrent, u, up) for lw in layers])
-        self.w_in3, self.w_bias = np.zeros((len(layers) - 1, 4 * up, up), F32), np.zeros((len(layers) - 1, 4 * up), F32)
-        for n, lw in enumerate(layers[1:]):
-            self.w_in3[n], self.w_bias[n] = kernel.gate_weights(lw.kernel, u, up), kernel.gate_order(lw.bias, u)
-        # Views of the same, per layer (layer 0's input is the table), for priming.
-        self.w_rec, self.w_in = list(self.w_rec3), [np.zeros((4 * up, 0), F32), *self.w_in3]
-        self.biases = [np.zeros(4 * up, F32), *self.w_bias]
-        self.dense_w = kernel.transposed(dense_w, up)  # (vocab padded, units)
-        self.dense_b = np.zeros(self.dense_w.shape[0], F32)
+        self.table = np.zeros((len(table), columns(n)), F32)
+        self.table[:, :n] = table
+        self.w_rec = kernel.packed_layers([lw.recurrent for lw in layers], u, n)  # U per layer
+        self.w_in = kernel.packed_layers([lw.kernel for lw in layers[1:]], u, n)  # W, layers 1..
+        self.b_in = np.zeros((len(layers), columns(n)), F32)  # row 0 unused: in the table
+        self.b_rec = np.zeros((len(layers), columns(n)), F32)
+        for i, lw in enumerate(layers):
+            self.b_in[i, :n] = lw.bias
+            if lw.recurrent_bias is not None:
+                self.b_rec[i, :n] = lw.recurrent_bias
+        self.dense_w = kernel.packed(dense_w)  # (panels, units, PANEL)
+        self.dense_b = np.zeros(columns(self.vocab_size), F32)
         self.dense_b[: self.vocab_size] = dense_b
-        self.step(np.zeros(1, np.int64), self.zero_state(1))  # the first call costs ~0.5 s: here, not in a request
+        self.step(np.zeros(1, np.int64), self.zero_state(1))  # the first call loads the kernels
 
     @classmethod
-    def from_keras(cls, model: Any, threads: int | None = None) -> LSTMStack:
+    def from_keras(cls, model: Any, threads: int | None = None) -> Stack:
+        names = {layer.name for layer in model.layers}
+        cell = next((c for c, p in LAYER_PREFIXES.items() if f"{p}0" in names), None)
+        if cell is None:
+            raise ValueError("the model has no lstm_0, gru_0 or rnn_0 layer")
         embedding = np.asarray(model.get_layer("embedding").get_weights()[0], F32)
-        layers = []
-        n = 0
-        while any(layer.name == f"lstm_{n}" for layer in model.layers):
-            kernel_w, recurrent, bias = model.get_layer(f"lstm_{n}").get_weights()
-            layers.append(LayerWeights(np.asarray(kernel_w, F32), np.asarray(recurrent, F32), np.asarray(bias, F32)))
+        layers, n = [], 0
+        while f"{LAYER_PREFIXES[cell]}{n}" in names:
+            layers.append(keras_layer(model.get_layer(f"{LAYER_PREFIXES[cell]}{n}"), cell))
             n += 1
         dense_w, dense_b = model.get_layer("logits").get_weights()
-        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), threads)
+        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), threads, cell)
 
     def zero_state(self, batch: int = 1) -> State:
-        return State.zeros(self.num_layers, batch, self.units)
+        return State.zeros(self.num_layers, batch, self.units, self.cell_units)
 
     def _buffers(self, rows: int, work: dict[str, Any]) -> dict[str, Any]:
-        """Work arrays for `rows` rows padded to ROWS, zero-initialised so the padding stays finite."""
+        """Work arrays for `rows` rows: the per-row biases, x, r, the state's copy and the logits."""
         if work.get("rows") != rows:
-            n, rp, up = self.num_layers, padded(max(rows, 1), ROWS), self.w_rec[0].shape[1]
+            n, cols = self.num_layers, self.b_in.shape[1]
             work.clear()
             work["rows"] = rows
-            work["bias"] = np.zeros((n - 1, rp, 4 * up), F32) + self.w_bias[:, None]  # deeper layers' b per row
-            work["x"], work["z"] = np.zeros((rp, 4 * up), F32), np.zeros((rp, 4 * up), F32)
-            work["c"], work["h"] = np.zeros((n, rp, up), F32), np.zeros((n, rp, up), F32)
-            work["dense_b"] = np.zeros((rp, len(self.dense_b)), F32) + self.dense_b
-            work["logits"] = np.zeros((rp, len(self.dense_b)), F32)
+            work["b_in"] = np.zeros((n - 1, rows, cols), F32) + self.b_in[1:, None]
+            work["b_rec"] = np.zeros((n, rows, cols), F32) + self.b_rec[:, None]
+            work["x"], work["r"] = np.zeros((rows, cols), F32), np.zeros((rows, cols), F32)
+            work["dense_b"] = np.zeros((rows, len(self.dense_b)), F32) + self.dense_b
+            work["logits"] = np.zeros((rows, len(self.dense_b)), F32)
         return work
 
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
-        b, u = state.batch, self.units
-        work = self._buffers(b, state.work)
-        c, h = work["c"], work["h"]
-        c[:, :b, :u], h[:, :b, :u] = state.c, state.h
+        work = self._buffers(state.batch, state.work)
         ids = np.ascontiguousarray(ids, np.int64)
-        dense = (self.dense_w, work["dense_b"])
-        kernel.step(ids, self.table, self.w_in3, self.w_rec3, work["bias"], dense, c, h, work["x"], work["z"],
+        kernel.step(self.kind, ids, self.table, self.w_in, self.w_rec, work["b_in"], work["b_rec"],
+                    (self.dense_w, work["dense_b"]), state.c, state.h, work["x"], work["r"],
                     work["logits"], self.threads)  # fmt: skip
-        state.c[...], state.h[...] = c[:, :b, :u], h[:, :b, :u]
-        return work["logits"][:b, : self.vocab_size].copy()  # callers may keep it; the buffer is reused
+        return work["logits"][:, : self.vocab_size].copy()  # callers may keep it; the buffer is reused
+
+    def run_layer(self, n: int, xs: np.ndarray, h: np.ndarray, c: np.ndarray, record: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+        """Layer n over time for a few rows: xs (time, rows, columns) its inputs x @ W + b; h and c
+        (rows, units) in place.  Returns hs (time, rows, units) and, with `record`, cs and rs."""
+        t_len, rows, cols = xs.shape
+        hs = np.zeros((t_len, rows, self.units), F32)
+        cs = np.zeros((t_len if record else 0, rows, self.cell_units), F32)
+        rs = np.zeros((t_len if record else 0, rows, cols), F32)
+        b_rec = np.zeros((rows, cols), F32) + self.b_rec[n]
+        kernel.steps(self.kind, xs, self.w_rec[n], b_rec, np.zeros((rows, cols), F32), c, h, hs, cs, rs,
+                     self.threads)  # fmt: skip
+        return {"hs": hs, "cs": cs, "rs": rs}
+
+    def layer_inputs(self, n: int, ids: np.ndarray, below: np.ndarray | None) -> np.ndarray:
+        """x = x_in @ W + b for layer n at every char: ids (time, rows) for layer 0, else the layer
+        below's hs (time, rows, units) → (time, rows, columns), one product for all of them."""
+        if n == 0:
+            return self.table[ids]
+        assert below is not None
+        t_len, rows, _ = below.shape
+        flat = np.ascontiguousarray(below.reshape(t_len * rows, self.units))
+        out = np.zeros((t_len * rows, self.b_in.shape[1]), F32) + self.b_in[n]
+        kernel.linear(flat, self.w_in[n - 1], out, out, self.threads)
+        return out.reshape(t_len, rows, -1)
+
+    def logits_after(self, h: np.ndarray) -> np.ndarray:
+        """The output layer on h (rows, units) of the last layer → logits (rows, vocab)."""
+        out = np.zeros((len(h), len(self.dense_b)), F32) + self.dense_b
+        kernel.linear(np.ascontiguousarray(h), self.dense_w, out, out, self.threads)
+        return out[:, : self.vocab_size]
 
     def prime_chunk(self, ids: np.ndarray, state: State) -> np.ndarray:
-        """Run 1 to PRIME_CHUNK prompt chars (time,) through one sequence's state, layer by layer.
+        """Run 1 to PRIME_CHUNK prompt chars (time,) through one sequence's state, layer by layer:
+        each layer's input projection one product for the chunk, the recurrence one kernel call.
+        Bit for bit the state and logits of stepping char by char.  Returns the last logits."""
+        return self.prime_rows([np.asarray(ids)], [state])[0]
 
-        Each deeper layer's input projection is one product for the whole chunk and the recurrence
-        one kernel call; every row's bits are the step's (the kernels are batch-invariant), so the
-        state and logits are bit for bit those of stepping char by char.  Returns the last logits.
-        """
-        t_len, u, up, threads = len(ids), self.units, self.w_rec[0].shape[1], self.threads
-        rows = padded(t_len, ROWS)
-        zs = np.zeros((t_len, ROWS, 4 * up), F32)  # [t, 0]: char t's x @ W + b; [t, 1]: padding
-        hs = np.zeros((t_len, ROWS, up), F32)
-        seq, proj = np.zeros((rows, up), F32), np.zeros((rows, 4 * up), F32)  # the layer below's h per char
-        z, h, c = np.zeros((ROWS, 4 * up), F32), np.zeros((ROWS, up), F32), np.zeros((ROWS, up), F32)
+    def prime_rows(self, chunks: list[np.ndarray], states: list[State]) -> list[np.ndarray]:
+        """Prime several sequences together: chunks[j] (1 to PRIME_CHUNK chars) through states[j]
+        (batch 1), as rows of one product per char and layer; a row that ends before the others
+        leaves at its last char (the time loop runs in segments, the rows still going first).
+        Each state and logits have the bits of priming that sequence alone.  Returns each
+        sequence's last logits."""
+        lengths = [len(ids) for ids in chunks]
+        order = sorted(range(len(chunks)), key=lambda j: -lengths[j])  # still going: a prefix of rows
+        t_len, rows = lengths[order[0]], len(chunks)
+        ids = np.zeros((t_len, rows), np.int64)  # (time, row); past a row's end: char 0, never kept
+        for r, j in enumerate(order):
+            ids[: lengths[j], r] = chunks[j]
+        ends = sorted(set(lengths))
+        hs: np.ndarray | None = None
+        h = np.zeros((rows, self.units), F32)
         for n in range(self.num_layers):
-            if n == 0:
-                zs[:, 0] = self.table[ids]
-            else:
-                kernel.linear(seq, self.w_in[n], proj * 0 + self.biases[n], proj, threads)
-                zs[:, 0] = proj[:t_len]
-            h[0, :u], c[0, :u] = state.h[n, 0], state.c[n, 0]
-            kernel.lstm_steps(zs, self.w_rec[n], z, c, h, hs, threads)
-            seq[:t_len] = hs[:, 0]
-            state.h[n, 0], state.c[n, 0] = h[0, :u], c[0, :u]
-        logits = np.zeros((ROWS, len(self.dense_b)), F32)
-        kernel.linear(h, self.dense_w, logits + self.dense_b, logits, threads)
-        return logits[0, : self.vocab_size]
+            xs = self.layer_inputs(n, ids, hs)
+            c = np.zeros((rows, self.cell_units), F32)
+            for r, j in enumerate(order):
+                h[r], c[r] = states[j].h[n, 0], states[j].c[n, 0]
+            hs = np.zeros((t_len, rows, self.units), F32)
+            start = 0
+            for end in ends:  # rows [0, going) run chars [start, end); the others have left
+                going = sum(length >= end for length in lengths)
+                h_seg, c_seg = h[:going].copy(), c[:going].copy()
+                run = self.run_layer(n, np.ascontiguousarray(xs[start:end, :going]), h_seg, c_seg)
+                hs[start:end, :going] = run["hs"]
+                h[:going], c[:going] = h_seg, c_seg
+                start = end
+            for r, j in enumerate(order):
+                states[j].h[n, 0], states[j].c[n, 0] = h[r], c[r]
+        logits = self.logits_after(h)
+        out: list[np.ndarray] = [np.empty(0, F32)] * len(chunks)
+        for r, j in enumerate(order):
+            out[j] = logits[r].copy()
+        return out
 
     def prime(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
         """Run a whole prompt (time,) for one sequence; returns (logits after its last char, state)."""
@@ -199,3 +246,17 @@ class LSTMStack:
         """Logits for every position of a batch of sequences (batch, time) by stepping; for checks."""
         state = self.zero_state(ids.shape[0])
         return np.stack([self.step(ids[:, t], state) for t in range(ids.shape[1])], axis=1)
+
+
+LSTMStack = Stack  # the name from before the GRU and RNN cells
+
+
+def keras_layer(layer: Any, cell: str) -> LayerWeights:
+    """A Keras LSTM, GRU (reset_after) or SimpleRNN layer's weights as LayerWeights."""
+    weights = [np.asarray(w, F32) for w in layer.get_weights()]
+    kernel_w, recurrent, bias = weights
+    if cell == "gru":
+        if bias.ndim != 2:
+            raise ValueError(f"{layer.name}: only GRUs with reset_after=True (Keras's default) are served")
+        return LayerWeights(kernel_w, recurrent, bias[0], bias[1])
+    return LayerWeights(kernel_w, recurrent, bias)

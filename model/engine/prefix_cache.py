@@ -7,7 +7,7 @@ of `every` chars and at the end); a new prompt starts from the longest checkpoin
 prefix of it and primes the rest.  Continue after a 5,000-char generation primes one char;
 a branch at char i primes at most `every` chars.
 
-    cache = PrefixCache(budget_bytes=64 << 20, every=32)
+    cache = PrefixCache(budget_bytes=DEFAULT_BUDGET_BYTES, every=32)
     run = cache.run(prompt_ids)                       # a text being primed, then generated
     cache.record(run, 32, logits, state)              # the state after run.ids[:32]
     run.append(char_id)                               # a generated char, fed
