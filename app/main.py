@@ -15,6 +15,8 @@ the process exits 0.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import os
 import signal
@@ -39,7 +41,7 @@ from app.logs import configure_logging
 from app.metrics import Metrics, RequestMetrics
 from app.middleware import ApiKeyGuard, BodyGuard
 from app.registry import StartupError, load_registry
-from app.routes import api, openai, ops, pages, read
+from app.routes import api, gates, openai, ops, pages, read
 from app.settings import Settings, load_settings
 from model.runtime import configure, import_tensorflow
 
@@ -79,7 +81,12 @@ def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServerState = app.state.server
     configure()  # numba: kernel cache, threading layer (model/runtime)
-    import_tensorflow()  # before Keras loads the models: its load-time log lines stay off stderr
+    tf = import_tensorflow()  # before Keras loads the models: its load-time log lines stay off stderr
+    # TensorFlow only loads models and takes gradients (/api/influence) here: one core, so the
+    # engine's kernels keep the others while it works.
+    with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process (tests)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
     try:
         registry = load_registry(state.settings)
     except StartupError as exc:
@@ -143,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     install_openapi(app, state)
     install_docs(app)
-    for module in (api, openai, ops, pages, read):
+    for module in (api, openai, ops, pages, read, gates):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the request counter sees the body guard's 413s and 400s.

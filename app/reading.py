@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -27,10 +29,30 @@ from model.engine import EngineClosed
 from model.reading import Probe, Reading
 
 
+
+class EngineReading(Protocol):
+    """What run_on_engine needs of a reading, besides being a model.engine.Work."""
+
+    finished: threading.Event
+    error: BaseException | None
+
+    def cancel(self) -> None: ...
+
+
+W = TypeVar("W", bound=EngineReading)
+
+
 async def read_text(
     state: ServerState, model: LoadedModel, text: str, request: Request, top: int = 0, probe: Probe | None = None
 ) -> Reading:
     """Score (and probe) `text` on the model's engine; 422 for a bad probe, 429, 503 when stopping."""
+    return await run_on_engine(state, model, request, lambda done: Reading(
+        model.engine.stack, model.vocab, text, top=top, probe=probe, on_done=done))  # fmt: skip
+
+
+async def run_on_engine(state: ServerState, model: LoadedModel, request: Request, make: Callable[[Any], W]) -> W:
+    """Build a reading with `make(on_done)` (a model.engine.Work: Reading, GateReading) and run it on
+    the model's engine thread; 422 when `make` raises ValueError ("field: message"), 429, 503."""
     loop = asyncio.get_running_loop()
     finished: asyncio.Future[None] = loop.create_future()
 
@@ -38,12 +60,12 @@ async def read_text(
         if not finished.done():
             finished.set_result(None)
 
-    def on_done(_: Reading) -> None:  # engine thread
+    def on_done(_: Any) -> None:  # engine thread
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
             loop.call_soon_threadsafe(settle)
 
     try:
-        reading = Reading(model.engine.stack, model.vocab, text, top=top, probe=probe, on_done=on_done)
+        reading = make(on_done)
     except ValueError as exc:
         field = str(exc).split(":", 1)[0]
         raise ApiError(422, str(exc), param=field, code="invalid_value") from None

@@ -35,6 +35,8 @@ class LoadedModel:
     engine: Any  # model.engine.Engine; typed loosely so importing this module stays cheap
     created: int = field(default=0)  # Unix time of the directory, for /v1/models
     path: Path | None = None  # the model directory (its optional files: cells.json, the memorisation index)
+    keras: Any = None  # the Keras model, for gradients (/api/influence); generation never uses it
+    influence: Any = None  # model.reading.influence.Influence, built at the first request
 
     def info(self, default: bool) -> dict[str, Any]:
         card = {k: v for k, v in self.card.items() if k not in ("name", "default")}
@@ -101,13 +103,13 @@ def load_model(path: Path, max_active: int, prefix_cache_mb: float | None = None
     params = artifact.card.get("params")
     if not isinstance(params, int):
         params = int(artifact.model.count_params())
-    # The Keras model is dropped here: generation runs on the NumPy stack only.
+    # Generation runs on the compiled stack only; the Keras model stays for /api/influence.
     # The engine's own limit matches admission's, so a just-cancelled sequence that is still
     # leaving (one step) queues a newcomer for that step rather than overfilling the batch.
     options = {} if prefix_cache_mb is None else {"prefix_cache_bytes": int(prefix_cache_mb * 2**20)}
     engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active, **options)
     created = int(path.stat().st_mtime)
-    return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created, path)
+    return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created, path, artifact.model)
 
 
 def load_registry(settings: Settings) -> ModelRegistry:
