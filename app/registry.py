@@ -22,6 +22,12 @@ log = logging.getLogger("app.registry")
 PREFERRED_DEFAULT = "shakespeare"
 
 
+# Card entries /api/models passes on as they are; the rest (hyperparameters with the training
+# machine's paths, hardware, versions) stays in the card file.
+PUBLIC_CARD_KEYS = ("held_out_loss_nats", "held_out_bits_per_char", "epochs_run", "steps_per_epoch",
+                    "train_seconds", "weights", "created", "notes")  # fmt: skip
+
+
 class StartupError(RuntimeError):
     """The server cannot start; the message says which file or setting is at fault."""
 
@@ -39,9 +45,16 @@ class LoadedModel:
     influence: Any = None  # model.reading.influence.Influence, built at the first request
 
     def info(self, default: bool) -> dict[str, Any]:
-        card = {k: v for k, v in self.card.items() if k not in ("name", "default")}
-        info = {**card, "name": self.name, "default": default, "vocab_size": len(self.vocab), "params": self.params}
-        return {**info, "chars": list(self.vocab.chars)}  # a char's index is its id (/v1 logit_bias)
+        """What a client needs to pick and describe the model: no host paths, no platform strings
+        (the card file keeps the whole record)."""
+        card, corpus = self.card, self.card.get("corpus") or {}
+        cell = getattr(getattr(self.engine, "stack", None), "cell", None) or (card.get("config") or {}).get("cell", "lstm")
+        info = {k: card[k] for k in PUBLIC_CARD_KEYS if k in card}
+        info["config"] = {**(card.get("config") or {}), "cell": cell}
+        if isinstance(corpus, dict):
+            info["corpus"] = {k: corpus[k] for k in ("name", "chars", "held_out_chars", "sha256") if k in corpus}
+        return {**info, "name": self.name, "default": default, "cell": cell, "vocab_size": len(self.vocab),
+                "params": self.params, "chars": list(self.vocab.chars)}  # fmt: skip  # a char's index is its id
 
 
 class ModelRegistry:

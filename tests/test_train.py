@@ -236,3 +236,22 @@ def test_the_card_names_the_weights_of_the_best_epoch(tmp_path: Path) -> None:
     assert log.kept_weights() == "ema"  # epoch 1's average scored best of all
     (tmp_path / "history.csv").write_text("epoch,loss,val_loss,seconds\n0,2.0,1.9,1\n", "utf-8")
     assert log.kept_weights() == "raw"  # no average (--ema 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_cell_flag_trains_a_gru_or_rnn_that_the_server_step_serves(tmp_path: Path, cell: str) -> None:
+    """--cell picks Keras's GRU or SimpleRNN; the card records it; training.evaluate (the serving
+    step) agrees with the card's held-out loss."""
+    from model.cells import Stack
+    from training.evaluate import held_out_loss
+
+    corpus = make_corpus(tmp_path / "c.txt")
+    assert train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--cell", cell, "--max-chars", "4000"])) == 0
+    art = load_artifact(tmp_path / "m")
+    assert art.card["config"]["cell"] == art.card["hyperparameters"]["cell"] == cell
+    stack = Stack.from_keras(art.model)
+    assert stack.cell == cell and art.model.get_layer(f"{cell}_0") is not None
+    text = corpus.read_text("utf-8")
+    ids = art.vocab.encode(text[len(text) - art.card["corpus"]["held_out_chars"] :])
+    assert held_out_loss(stack, ids) == pytest.approx(art.card["held_out_loss_nats"], abs=1e-3)

@@ -129,10 +129,6 @@ class EpochLog:
 
     def sample(self, model: keras.Model, epoch: int, chars: int = 200, seed: int = 0) -> None:
         """Print a short sample, so progress can be read, not just plotted."""
-        from model.cells.network import config_of
-
-        if config_of(model).cell != "lstm":  # the NumPy step serves LSTMs only (so far)
-            return
         stack = LSTMStack.from_keras(model)
         request = GenerationRequest(self.prompt, chars, SamplingParams(0.8), seed=seed)
         text = "".join(chunk.text for chunk in generate(stack, self.vocab, request))

@@ -54,6 +54,7 @@ class TrainConfig:
     seed: int = 1
     strategy: Strategy = "auto"
     worker_timeout: float = 300.0
+    figures: bool = True  # model/reading/figures.py's figures.json at the end (minutes for a large model)
     memory_index: str = "auto"  # model/reading/memory.py's index of the training text: auto (small corpora), yes, no
 
     def __post_init__(self) -> None:
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=d["worker_timeout"],
         help="seconds a worker waits for a silent peer (multi-worker)",
     )
+    add("--no-figures", dest="figures", action="store_false",
+        help="skip figures.json (gate saturation, memory span, loss by position, speed)")  # fmt: skip
     add("--memory-index", choices=["auto", "yes", "no"], default=d["memory_index"],
         help="index the training text for the memorisation highlighter (auto: up to 20M chars)")  # fmt: skip
     return p

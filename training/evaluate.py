@@ -3,7 +3,7 @@
     python -m training.evaluate --model model/pretrained/shakespeare --corpus data.txt
 
 The held-out text (the last 10% of the corpus) is cut into a few long contiguous streams
-that run side by side through the NumPy LSTM step; each char is scored with the state of
+that run side by side through the serving step (an LSTM, GRU or RNN: model/cells); each char is scored with the state of
 everything before it in its stream, as the model is used when generating.
 """
 
@@ -14,8 +14,6 @@ import math
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from model.cells import LSTMStack
@@ -38,20 +36,6 @@ def held_out_loss(stack: LSTMStack, ids: np.ndarray, streams: int = 8) -> float:
         logits = stack.step(inputs[:, t], state)
         total -= float(log_softmax(logits)[rows, targets[:, t]].sum())
     return total / (streams * length)
-
-
-def keras_held_out_loss(model: Any, ids: np.ndarray, streams: int = 8) -> float:
-    """held_out_loss through the Keras model itself: `streams` long rows, state carried along each."""
-    ids = np.asarray(ids, np.int32)
-    streams = max(1, min(streams, (len(ids) - 1) // 2))
-    length = (len(ids) - 1) // streams
-    inputs = np.stack([ids[k * length : (k + 1) * length] for k in range(streams)])
-    targets = np.stack([ids[k * length + 1 : (k + 1) * length + 1] for k in range(streams)])
-    logits = np.asarray(model(inputs, training=False), np.float64)  # (streams, length, vocab)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    picked = np.take_along_axis(log_p, targets[..., None], axis=-1)
-    return float(-picked.mean())
 
 
 def remap(ids: np.ndarray, corpus_vocab: Vocab, model_vocab: Vocab) -> np.ndarray:

@@ -34,6 +34,7 @@ from training.config import TrainConfig, parse_args
 from training.corpus import Corpus, CorpusError, UnknownCharsError, read_corpus
 from training.finetune import Parent, parent_vocab
 
+MIN_FIGURES_CHARS = 10_000  # figures.json below this would describe noise
 EVAL_CHARS = 1 << 18  # held-out chars scored for the card (±0.003 nats)
 LOCAL_FLAGS = {"corpus", "out", "work_dir", "name", "strategy", "worker_timeout", "sample_prompt", "init_from"}
 
@@ -128,18 +129,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str, Any], parent: Parent | None) -> None:
     from model.artifact import save_artifact
-    from model.cells import LSTMStack
-    from model.cells.network import config_of
-    from training.evaluate import held_out_loss, keras_held_out_loss
+    from model.cells import Stack
+    from training.evaluate import held_out_loss
     from training.finetune import parent_card
 
     # A bounded sample of the held-out text: 256K chars pin the loss to ~0.003 nats, and a
     # 1 GB corpus's 100M held-out chars would take hours through the NumPy step.
     scored = corpus.held_out_ids[:EVAL_CHARS]
-    if config_of(model).cell == "lstm":
-        loss = held_out_loss(LSTMStack.from_keras(model), scored)
-    else:  # until the engine serves every cell
-        loss = keras_held_out_loss(model, scored)
+    stack = Stack.from_keras(model)
+    loss = held_out_loss(stack, scored)
     card = {
         "name": config.name,
         "corpus": {
@@ -165,6 +163,14 @@ def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str,
     from model.reading.memory import index_after_training  # what the highlighter of copied text looks up
 
     print(index_after_training(config.out, corpus.vocab, corpus.train_ids, config.memory_index))
+    if config.figures and len(corpus.held_out_ids) < MIN_FIGURES_CHARS:
+        print(f"no figures.json: the held-out text has fewer than {MIN_FIGURES_CHARS:,} chars")
+    elif config.figures:
+        from model.reading import figures  # gate saturation, memory span, loss by position, speed
+
+        held_out = corpus.vocab.decode(corpus.held_out_ids[: figures.DEFAULT_CHARS])
+        path = figures.write(config.out, figures.compute(model, stack, corpus.vocab, held_out))
+        print(f"wrote {path}")
     print(f"held-out loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char); wrote {config.out}")
 
 

@@ -39,6 +39,8 @@ INTEGRATOR = 0.5  # an integrator's keep gate is right-saturated at least this o
 KEEP_GATE = {"lstm": "f", "gru": "z"}  # the gate that keeps memory when it is near 1
 MAX_DISTANCE = 80  # loss-by-position buckets: 0..79 chars since a newline, then 80+
 CHUNK = 256  # chars per run_layer call: any size gives the same values
+DEFAULT_CHARS = 100_000  # held-out chars read: saturation fractions to ±0.003
+DEFAULT_POSITIONS = 256  # positions the memory curve averages (the issue asks for ≥ 200)
 
 
 def saturation(stack: Stack, ids: np.ndarray) -> dict[str, Any]:
@@ -158,7 +160,8 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-def compute(model: Any, stack: Stack, vocab: Vocab, held_out: str, chars: int, positions: int) -> dict[str, Any]:
+def compute(model: Any, stack: Stack, vocab: Vocab, held_out: str, chars: int = DEFAULT_CHARS,
+            positions: int = DEFAULT_POSITIONS) -> dict[str, Any]:  # fmt: skip
     text = "".join(ch for ch in held_out[:chars] if ch in vocab)
     ids = vocab.encode(text)
     timings: dict[str, float] = {}
@@ -191,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model.reading.figures", description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
     parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
-    parser.add_argument("--chars", type=int, default=100_000, help="held-out chars read at most")
-    parser.add_argument("--positions", type=int, default=256, help="positions the memory curve averages")
+    parser.add_argument("--chars", type=int, default=DEFAULT_CHARS, help="held-out chars read at most")
+    parser.add_argument("--positions", type=int, default=DEFAULT_POSITIONS, help="positions the curve averages")
     args = parser.parse_args(argv)
     from model.artifact import ArtifactError, load_artifact
     from model.reading.finder import held_out_text
