@@ -67,7 +67,9 @@ def sample_rows(
     if not np.isfinite(logits).all():
         raise FloatingPointError("the model produced non-finite logits")
     u = np.fromiter((rng.random() for rng in rngs), np.float64, len(rngs))  # exactly one draw per row, greedy too
-    z = np.ascontiguousarray(rewrite_rows(logits, params, histories), np.float64)
+    if any(p.rewrites_logits for p in params):  # bias or penalties on some row
+        logits = rewrite_rows(logits, params, histories)
+    z = np.ascontiguousarray(logits, np.float64)
     ids, w = np.empty(len(z), np.int64), np.empty_like(z)
     draw.draw(z, *_settings(params), u, w, ids)
     return ids
