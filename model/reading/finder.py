@@ -99,18 +99,19 @@ def correlations(stack: Any, vocab: Any, text: str, streams: int = STREAMS) -> d
     f = feats[: streams * length].reshape(streams, length, -1)  # (streams, time, features)
     n = streams * length
     state = stack.zero_state(streams)
-    sums = {w: [np.zeros((stack.num_layers, stack.units)) for _ in range(2)] for w in "hc"}  # Σa, Σa²
-    cross = {w: np.zeros((stack.num_layers, stack.units, f.shape[2])) for w in "hc"}  # Σa·f
+    kinds = "hc" if state.c.shape[-1] else "h"  # a GRU or a plain RNN has no cell state
+    sums = {w: [np.zeros((stack.num_layers, stack.units)) for _ in range(2)] for w in kinds}  # Σa, Σa²
+    cross = {w: np.zeros((stack.num_layers, stack.units, f.shape[2])) for w in kinds}  # Σa·f
     for t in range(length):
         stack.step(ids[:, t], state)
-        for w, a in (("h", state.h), ("c", state.c)):
+        for w, a in (("h", state.h), ("c", state.c))[: len(kinds)]:
             a64 = a.astype(np.float64)  # (layers, streams, units)
             sums[w][0] += a64.sum(1)
             sums[w][1] += (a64 * a64).sum(1)
             cross[w] += np.einsum("lbu,bf->luf", a64, f[:, t])
     fs, fs2 = f.sum((0, 1)), (f * f).sum((0, 1))
     out = {}
-    for w in "hc":
+    for w in kinds:
         sa, sa2 = sums[w]
         cov = cross[w] - sa[..., None] * fs / n
         var_a = np.maximum(sa2 - sa * sa / n, 0)[..., None]
@@ -126,7 +127,7 @@ def best_cells(r: dict[str, np.ndarray], best: int = BEST) -> dict[str, Any]:
     """Per feature, the `best` cells by |r|: [{"layer", "unit", "what", "r"}, ...]."""
     found: dict[str, Any] = {}
     for k, (name, (description, _)) in enumerate(FEATURES.items()):
-        rows = [(float(r[w][lay, u, k]), lay, u, w) for w in "hc" for lay, u in np.ndindex(r[w].shape[:2])]
+        rows = [(float(r[w][lay, u, k]), lay, u, w) for w in r for lay, u in np.ndindex(r[w].shape[:2])]
         rows = [row for row in rows if not np.isnan(row[0])]
         rows.sort(key=lambda row: -abs(row[0]))
         cells = [{"layer": int(lay), "unit": int(u), "what": w, "r": round(v, 4)} for v, lay, u, w in rows[:best]]

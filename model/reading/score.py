@@ -40,7 +40,7 @@ class Probe:
     units: tuple[int, ...]
     what: str = "h"
 
-    def check(self, layers: int, units: int) -> None:
+    def check(self, layers: int, units: int, has_c: bool = True) -> None:
         """ValueError naming the bad field (the API turns it into a 422)."""
         if not 0 <= self.layer < layers:
             raise ValueError(f"layer: must be from 0 to {layers - 1}")
@@ -49,6 +49,8 @@ class Probe:
             raise ValueError(f"units: must be from 0 to {units - 1} (got {bad[:5]})")
         if self.what not in ("h", "c"):
             raise ValueError('what: must be "h" or "c"')
+        if self.what == "c" and not has_c:
+            raise ValueError('what: this model\'s cell (a GRU or a plain RNN) has no cell state c: ask for "h"')
 
 
 class Reading:
@@ -66,7 +68,7 @@ class Reading:
         if not 0 <= top <= MAX_TOP:
             raise ValueError(f"top: must be from 0 to {MAX_TOP}")
         if probe is not None:
-            probe.check(stack.num_layers, stack.units)
+            probe.check(stack.num_layers, stack.units, getattr(stack, "cell_units", 1) > 0)
         self.stack, self.vocab, self.text, self.top, self.probe = stack, vocab, text, top, probe
         self.on_done = on_done
         lookup = {ch: i for i, ch in enumerate(vocab.chars)}
