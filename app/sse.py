@@ -4,8 +4,28 @@
 
 `on_close` runs however the response ends (finished, client gone, server stopping), even when
 the client leaves before the first event, when an async generator's own `finally` never runs.
-After CHARLSTM_SSE_PING_S (app/settings.py) without an event, a `: ping` comment goes out (clients skip
-comments), so proxies that cut idle connections keep long streams open.
+After CHARLSTM_SSE_PING_S (app/settings.py) without an event, a `: ping` comment goes out
+(clients skip comments), so proxies that cut idle connections keep long streams open.
+
+Why not FastAPI's EventSourceResponse (issue 20, item 5): `python -m bench.sse`, 2026-12-06, on
+an Intel Xeon (AVX-512), 2 cores shared with other work (load 18); 20,002 events a stream in
+the /api shape (`event: start`, `data: {"text": "a"}`..., `event: done`) through uvicorn,
+7 interleaved rounds, medians, one run:
+
+    route                                 server CPU µs/event   events/s   ratios to today
+    EventStream + sse() (this module)                     7.0     14,502
+    EventSourceResponse yielding dicts                   60.0      2,533   0.12× CPU, 0.17×/s
+      yielding ServerSentEvent(data=...)                 80.5      1,896   0.09×, 0.13×
+      yielding ServerSentEvent(raw_data=...)             67.0      2,474   0.10×, 0.17×
+
+The bar was 0.95×: FastAPI passes each event through two memory streams between two extra
+tasks, under a new timeout scope per event.  It would also lose behaviour: its ping interval is
+`fastapi.routing._PING_INTERVAL`, one private constant per process, so an app's sse_ping_s is
+ignored (0.25 s set: 4 pings in 1.2 s of silence here, 0 there); and the endpoint must be the
+generator, whose body runs after the 200 has gone out, so a refusal raised before the first
+event (Job.start's 429) ends as a 200 cut off mid-body plus a logged traceback, and
+/v1/completions (JSON or a stream from one route) cannot use it.  Cleanup when the client leaves
+before the first event works in both; on the wire only its compact JSON would differ.
 """
 
 from __future__ import annotations
