@@ -2,8 +2,9 @@
 
 `ApiError` is raised by handlers (`unavailable()` is the one 503, `generation_failed()` the one
 500 for a failure inside generation); `install_handlers` converts it, FastAPI's validation errors
-and Starlette's 404/405 into the envelope.  Messages never echo raw input back: validation
-messages are built from pydantic's message and the field name only.
+and Starlette's 404/405 into the envelope.  Messages never echo raw input back, and say what to
+do in the user's words; the field they are about is `param` (the page shows the message under
+it), so a message does not repeat it.
 """
 
 from __future__ import annotations
@@ -108,23 +109,99 @@ def _param_of(loc: tuple[Any, ...]) -> str | None:
     return parts[0] if parts else None
 
 
-def _validation_message(err: dict[str, Any]) -> str:
-    if err.get("type") == "json_invalid":
-        detail = (err.get("ctx") or {}).get("error", "")
-        return f"malformed JSON body ({detail})" if detail else "malformed JSON body"
+# What one and several items of a field are called, for messages about length ("at most 4 stop strings").
+ITEMS = {"stop": ("stop string", "stop strings"), "prompt": ("prompt", "prompts"),
+         "units": ("cell number", "cell numbers"), "logit_bias": ("char bias", "char biases")}  # fmt: skip
+# What a type error asks for, in the words of someone writing JSON.
+KINDS = {"int_type": "a whole number", "float_type": "a number", "string_type": "a string",
+         "bool_type": "true or false", "list_type": "a list", "dict_type": "an object"}  # fmt: skip
+FIXED = {
+    "model_attributes_type": "Send a JSON object as the body, with Content-Type: application/json.",
+    "int_type": "Use a whole number, such as 10.",
+    "finite_number": "Use a finite number (not NaN, Infinity or 1e999).",
+    "extra_forbidden": "Remove this field: the API has no field of that name (GET /docs lists them).",
+    "missing": "Add this field: it is required.",
+}
+BOUNDS = {"ge": "of at least", "le": "of at most", "gt": "above", "lt": "below"}
+BOUND_TYPES = {"greater_than_equal": "ge", "less_than_equal": "le", "greater_than": "gt", "less_than": "lt"}
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _kind(kind: str, param: str | None) -> str:
+    """What a type error asks for: "a list of stop strings" rather than "a list" where the field has item words."""
+    return f"a list of {ITEMS[param][1]}" if kind == "list_type" and param in ITEMS else KINDS[kind]
+
+
+def _length(kind: str, err: dict[str, Any], param: str | None) -> str:
+    """`too_long` and friends: chars for a string, items for a list or object."""
+    ctx, loc = err.get("ctx") or {}, tuple(err.get("loc", ()))
+    most = kind.endswith("too_long")
+    limit = int(ctx.get("max_length" if most else "min_length", 0))
+    one, many = ITEMS.get(param or "", ("item", "items"))
+    if "[key]" in loc:  # the one length rule on keys: /api's logit_bias is keyed by char
+        return 'Use one char per key, such as "e" or "\\n".'
+    if kind.startswith("string_") or ctx.get("field_type") in ("String", "Value"):
+        per = f" per {one}" if param in ITEMS else ""
+        return f"Use at {'most' if most else 'least'} {limit} char{'s' if limit != 1 else ''}{per}."
+    return f"Send at {'most' if most else 'least'} {limit} {one if limit == 1 else many}."
+
+
+def _validation_message(err: dict[str, Any], kinds: list[str] | None = None) -> str:
+    """pydantic's error → what to do, in the user's words (the field is named by `param`, not here).
+
+    `kinds`: the type errors of a field that takes several shapes (a string or a list of them)."""
+    kind = str(err.get("type", ""))
     param = _param_of(tuple(err.get("loc", ())))
-    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-    if err.get("type") == "model_attributes_type":
-        return "the body must be a JSON object sent with Content-Type: application/json"
-    if err.get("type") == "missing" and param is None:
-        return "a JSON body is required (Content-Type: application/json)"
-    return f"{param}: {msg}" if param else msg
+    ctx = err.get("ctx") or {}
+    if kind == "json_invalid":
+        detail = ctx.get("error", "")
+        return f"The body is not valid JSON ({detail})." if detail else "The body is not valid JSON."
+    if kind == "missing" and param is None:
+        kind = "model_attributes_type"  # no body at all
+    if kinds and len(kinds) > 1:
+        return "Use " + " or ".join(_kind(k, param) for k in kinds) + "."
+    if kind in BOUND_TYPES:
+        bound = BOUND_TYPES[kind]
+        what = "a whole number" if isinstance(ctx.get(bound), int) else "a number"
+        return f"Use {what} {BOUNDS[bound]} {_number(ctx.get(bound))}."
+    if kind.endswith(("too_long", "too_short")):
+        return _length(kind, err, param)
+    if kind in FIXED:
+        return FIXED[kind]
+    if kind == "literal_error":
+        return f"Use {ctx.get('expected', 'one of the listed values')}."
+    if kind == "string_pattern_mismatch" and "[key]" in tuple(err.get("loc", ())):
+        return "Use char ids as keys: a char's index in GET /api/models' chars, such as \"0\"."
+    if kind in KINDS:
+        return f"Use {_kind(kind, param)}."
+    msg = str(err.get("msg", "Invalid value")).removeprefix("Value error, ")
+    return msg if msg.endswith(".") else f"{msg}."
+
+
+def _pick(errors: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The error to report: the first field's.  A field that takes several shapes gets an error per
+    shape; report the one about the shape the input has (too many stop strings, not "use a
+    string"), or, when the input has none of them, every shape it could take."""
+    first = errors[0]
+    param = _param_of(tuple(first.get("loc", ())))
+    same = [e for e in errors if _param_of(tuple(e.get("loc", ()))) == param]
+    fits = [e for e in same if e.get("type") not in KINDS]
+    if param is None or len(same) < 2:
+        return first, []
+    if fits:
+        return fits[0], []
+    return first, list(dict.fromkeys(str(e["type"]) for e in same))
 
 
 def validation_error(errors: list[dict[str, Any]]) -> ApiError:
-    first = errors[0] if errors else {"msg": "invalid request"}
-    code = str(first.get("type")) if first.get("type") else None  # pydantic's error type, e.g. "int_type"
-    return ApiError(422, _validation_message(first), INVALID, _param_of(tuple(first.get("loc", ()))), code)
+    if not errors:
+        return ApiError(422, "Invalid request.", INVALID)
+    err, kinds = _pick(errors)
+    code = str(err.get("type")) if err.get("type") else None  # pydantic's error type, e.g. "int_type"
+    return ApiError(422, _validation_message(err, kinds), INVALID, _param_of(tuple(err.get("loc", ()))), code)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -153,7 +230,7 @@ def install_handlers(app: FastAPI) -> None:
             err = ApiError(400, "the body is not valid UTF-8", INVALID, code="invalid_utf8")
         elif status == 400:
             # FastAPI answers 400 for JSON it cannot parse (e.g. nesting too deep): malformed JSON.
-            err = ApiError(422, "malformed JSON body", INVALID, code="invalid_json")
+            err = ApiError(422, "The body is not valid JSON.", INVALID, code="invalid_json")
         else:
             err = ApiError(status, "request failed", INVALID if status < 500 else SERVER_ERROR, headers=headers)
         return await on_api_error(request, err)

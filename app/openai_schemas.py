@@ -8,6 +8,7 @@ answers in the legacy completions shape: `tokens`, `token_logprobs`, `top_logpro
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidatorFunctionWrapHandler, model_validator
@@ -28,7 +29,7 @@ from app.schemas import (
     TopP,
 )
 from model.event import Finished
-from model.limits import MAX_LOGIT_BIAS_ENTRIES, MAX_STOPS
+from model.limits import MAX_COMPLETIONS, MAX_LOGIT_BIAS_ENTRIES, MAX_PROMPTS, MAX_STOPS
 
 CharId = Annotated[str, Field(pattern=r"^[0-9]{1,6}$")]  # OpenAI's token-id keys: a char's index in the vocab
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's (the /api default is model.limits.DEFAULT_TEMPERATURE)
@@ -55,8 +56,8 @@ class CompletionParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     model: Text | None = Field(None, description="a name from GET /v1/models; null: the default model")
-    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=16)] = Field(
-        "", description="one prompt, or up to 16 (each gets `n` completions)"
+    prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)] = Field(
+        "", description=f"one prompt, or up to {MAX_PROMPTS} (each gets `n` completions)"
     )
     max_tokens: Annotated[int, Field(ge=0), INTEGRAL] | None = Field(
         None, description="chars to generate; null: 500; at most MAX_CHARS; 0: none (with echo: score the prompt)"
@@ -64,7 +65,7 @@ class CompletionParams(BaseModel):
     temperature: Temperature | None = Field(DEFAULT_TEMPERATURE, description="null: 1.0, as OpenAI")
     top_p: TopP | None = None
     top_k: TopK | None = None
-    n: Annotated[int, Field(ge=1, le=16), INTEGRAL] = 1
+    n: Annotated[int, Field(ge=1, le=MAX_COMPLETIONS), INTEGRAL] = 1
     stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOPS)] | None = None
     seed: Seed | None = Field(None, description="completion i uses seed + i")
     stream: bool = False
@@ -98,10 +99,10 @@ def unsupported(params: CompletionParams) -> ApiError | None:
     """The error for the first parameter in UNSUPPORTED set to anything but its neutral value."""
     for name, value in params._unsupported.items():
         if not _neutral(value, UNSUPPORTED[name]):
-            allowed = " or ".join("null" if n is None else repr(n).lower() for n in UNSUPPORTED[name])
+            allowed = " or ".join("null" if n is None else json.dumps(n) for n in UNSUPPORTED[name])
             # 422 here, answered as 400 on /v1 like every validation error (ApiError.for_path).
-            return ApiError(422, f"{name}: not supported by this server (only {allowed})", param=name,
-                            code="unsupported_parameter")  # fmt: skip
+            return ApiError(422, f"This server does not implement {name}: leave it out, or send {allowed}.",
+                            param=name, code="unsupported_parameter")  # fmt: skip
     return None
 
 

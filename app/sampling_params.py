@@ -34,7 +34,10 @@ def api_sampling(params: Any, vocab: Vocab) -> SamplingParams:
     bias = []
     for ch, value in (params.logit_bias or {}).items():
         if ch not in vocab:
-            raise ApiError(422, f"logit_bias: {ch!r} is not in the model's vocabulary", param="logit_bias")
+            message = (
+                f"{ch!r} (U+{ord(ch):04X}) is not in the model's vocabulary: remove it (GET /api/models lists them)."
+            )
+            raise ApiError(422, message, param="logit_bias")
         bias.append((int(vocab.encode(ch)[0]), float(value)))
     return SamplingParams(params.temperature, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params))
 
@@ -43,11 +46,8 @@ def openai_sampling(params: Any, vocab: Vocab, default_temperature: float) -> Sa
     bias = []
     for key, value in (params.logit_bias or {}).items():
         if not key.isdigit() or int(key) >= len(vocab):
-            raise ApiError(
-                422,
-                f"logit_bias: {key!r} is not a char id (0 to {len(vocab) - 1}, see /api/models)",
-                param="logit_bias",
-            )
+            message = f"Use char ids from 0 to {len(vocab) - 1} as keys: a char's index in GET /api/models' chars."
+            raise ApiError(422, message, param="logit_bias")
         bias.append((int(key), float(value)))
     t = default_temperature if params.temperature is None else params.temperature
     return SamplingParams(t, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params))

@@ -1,10 +1,11 @@
 """Request and response bodies of `/api/*` and the error envelope (pydantic v2).
 
 Validation lives here and happens once, at the edge: strict types (`2.5`, `"10"` or `true`
-for an int → 422), finite floats (NaN, Infinity, 1e999 → 422), no lone surrogates, and on
-`/api/*` no unknown fields.  The fixed limits and defaults come from model/limits.py; limits
+for an int → 422; a whole float such as `1e3` is that int, as JSON Schema reads it), finite
+floats (NaN, Infinity, 1e999 → 422), no lone surrogates, and on `/api/*` no unknown fields.
+Every number has both bounds.  The fixed limits and defaults come from model/limits.py; limits
 that are settings (MAX_CHARS, MAX_PROMPT_CHARS) are checked by `app.job.plan`, so the schema
-stays static.
+stays static.  app/errors.py turns a refusal into a message in the user's words.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from model.limits import (
     MAX_STOP_CHARS,
     MAX_STOPS,
     MAX_TEMPERATURE,
+    MAX_TOP_K,
 )
 
 
@@ -35,21 +37,31 @@ def _no_lone_surrogates(value: str) -> str:
     # JSON can spell "\ud800"; such a string cannot be encoded, shown or tokenised.
     for ch in value:
         if "\ud800" <= ch <= "\udfff":
-            raise ValueError(f"contains a lone surrogate (U+{ord(ch):04X})")
+            raise ValueError(f"Remove the lone surrogate U+{ord(ch):04X}: half of a UTF-16 pair is not a char.")
     return value
 
 
-def _integral_float(value: Any) -> Any:
-    # JSON Schema counts 3.0 as an integer, so it is accepted as 3; 2.5, "3" and true are not.
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+EXACT_FLOATS = 2**53  # up to here a float holds every whole number; 2^53 + 1 reads as 2^53
 
 
-# Constraints go before the validator, or pydantic cannot put them in the JSON schema.
-INTEGRAL = BeforeValidator(_integral_float)
-Text = Annotated[str, AfterValidator(_no_lone_surrogates)]
-StopText = Annotated[Text, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+def _whole_float(value: Any) -> Any:
+    # JSON Schema counts 1e3 and 3.0 as integers (schemathesis sends them), so they are 1000 and 3.
+    # 2.5, "3" and true are not, nor is a float past 2^53: it may not be the number that was written.
+    if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOATS:
+        return int(value)
+    return value
+
+
+# Constraints go before a validator, or pydantic cannot put them in the JSON schema; on a string,
+# they then check the string itself (pydantic's "string_too_long", not a generic "too_long").
+INTEGRAL = BeforeValidator(_whole_float)
+NO_LONE_SURROGATES = AfterValidator(_no_lone_surrogates)
+Text = Annotated[str, NO_LONE_SURROGATES]
+StopText = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS), NO_LONE_SURROGATES]
 Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0 = greedy (argmax)")]
-TopK = Annotated[int, Field(ge=1, description="keep the k most likely chars"), INTEGRAL]
+TopK = Annotated[
+    int, Field(ge=1, le=MAX_TOP_K, description="keep the k most likely chars (more than the vocab: all)"), INTEGRAL
+]
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, description="nucleus sampling")]
 Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text"), INTEGRAL]
 Logprobs = Annotated[int, Field(ge=0, le=MAX_LOGPROBS, description="top-N alternatives per generated char"), INTEGRAL]
@@ -67,7 +79,7 @@ RepetitionWindow = Annotated[
 ]
 Penalty = Annotated[float, Field(ge=-MAX_PENALTY, le=MAX_PENALTY, allow_inf_nan=False)]
 BiasValue = Annotated[float, Field(ge=-MAX_LOGIT_BIAS, le=MAX_LOGIT_BIAS, allow_inf_nan=False)]
-OneChar = Annotated[Text, Field(min_length=1, max_length=1)]
+OneChar = Annotated[str, Field(min_length=1, max_length=1), NO_LONE_SURROGATES]
 
 
 class GenerateParams(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 MAX_TEMPERATURE = 5.0  # above this the distribution is all but uniform: nothing left to learn from the model
 MAX_SEED = 2**63  # exclusive: seeds are 0 ≤ seed < 2^63 (a signed 64-bit int in every client)
+MAX_TOP_K = 0x110000  # every Unicode code point: no char vocabulary is larger, so any bigger k keeps the same chars
 MAX_LOGPROBS = 5  # top-N alternatives per generated char
 MAX_STOPS = 4  # stop strings per request
 MAX_STOP_CHARS = 64  # chars per stop string
@@ -20,6 +21,8 @@ DEFAULT_REPETITION_WINDOW = 64
 MAX_PENALTY = 2.0  # presence and frequency penalties, OpenAI's range [-2, 2]
 MAX_LOGIT_BIAS = 100.0  # OpenAI's range [-100, 100]: ±100 bans or forces a char
 MAX_LOGIT_BIAS_ENTRIES = 300  # OpenAI's cap; more than any char vocab
+MAX_PROMPTS = 16  # prompts in one /v1 request
+MAX_COMPLETIONS = 16  # /v1's `n`: completions per prompt
 
 DEFAULT_MAX_CHARS = 500  # capped by the server's MAX_CHARS where that is lower
 DEFAULT_TEMPERATURE = 0.8  # /api, the CLI and the page; /v1 follows OpenAI's 1.0

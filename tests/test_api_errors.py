@@ -6,6 +6,8 @@ tests/test_server_faults.py.  Run: .venv/bin/pytest tests/test_api_errors.py
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,45 @@ def test_integral_floats_count_as_ints(client: TestClient) -> None:
     # JSON Schema's "integer" includes 20.0; only non-integral numbers are refused.
     body = client.post("/api/generate", content='{"max_chars": 20.0, "seed": 3.0}', headers=JSON).json()
     assert len(body["text"]) == 20 and body["seed"] == 3
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "param", "words"),
+    [
+        ("/api/generate", {"stop": ["a" * 65]}, "stop", "Use at most 64 chars per stop string."),
+        ("/v1/completions", {"stop": "a" * 65}, "stop", "Use at most 64 chars per stop string."),
+        ("/v1/completions", {"prompt": ["a"] * 17}, "prompt", "Send at most 16 prompts."),
+        ("/v1/completions", {"stop": ["a"] * 5}, "stop", "Send at most 4 stop strings."),
+        ("/api/generate", {"stop": ["a"] * 5}, "stop", "Send at most 4 stop strings."),
+        ("/v1/completions", {"prompt": 5}, "prompt", "Use a string or a list of prompts."),
+        ("/api/generate", {"top_k": 0}, "top_k", "Use a whole number of at least 1."),
+        ("/api/generate", {"temperature": 9}, "temperature", "Use a number of at most 5."),
+        ("/api/inspect", {"text": "a", "layer": 0, "units": []}, "units", "Send at least 1 cell number."),
+    ],
+)
+def test_validation_messages_say_what_to_do(
+    client: TestClient, route: str, body: dict[str, Any], param: str, words: str
+) -> None:
+    # Not pydantic's "Value should have at most 64 items after validation" or, for a list that is
+    # too long, "Input should be a valid string" (the union's other branch).
+    err = error_of(client.post(route, json=body), invalid_status(route), "invalid_request_error")
+    assert err["param"] == param and err["message"] == words
+
+
+def test_validation_messages_neither_repeat_the_field_nor_name_server_variables(client: TestClient) -> None:
+    # The page shows the message under the field `param` names: "max_chars: ..." would say it twice.
+    bodies = [{"max_chars": 0}, {"max_chars": 2.5}, {"temperature": None}, {"top_p": 2}, {"seed": -1},
+              {"stop": [""]}, {"logprobs": 9}, {"min_p": 2}, {"repetition_window": 0}, {"logit_bias": {"ab": 1}},
+              {"logit_bias": {"€": 1}}, {"unknown_field": 1}, {"prompt": "\ud800"}]  # fmt: skip
+    for body in bodies:
+        for route in ("/api/generate", "/v1/completions"):
+            response = client.post(route, content=json.dumps(body), headers=JSON)
+            if response.status_code == 200:  # /v1 ignores unknown fields and has no repetition_window
+                continue
+            err = error_of(response, invalid_status(route), "invalid_request_error")
+            param, message = err["param"], err["message"]
+            assert param and not message.startswith(param), (route, body, message)
+            assert not re.search(r"\b[A-Z]+_[A-Z_]+\b|should|after validation", message), (route, body, message)
 
 
 def test_refusals_are_counted_by_reason(client: TestClient) -> None:

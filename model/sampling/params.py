@@ -21,6 +21,7 @@ from model.limits import (
     MAX_REPETITION_PENALTY,
     MAX_REPETITION_WINDOW,
     MAX_TEMPERATURE,
+    MAX_TOP_K,
 )
 
 
@@ -41,8 +42,8 @@ class SamplingParams:
         if isinstance(t, bool) or not isinstance(t, int | float) or not (np.isfinite(t) and 0 <= t <= MAX_TEMPERATURE):
             raise ValueError(f"temperature must be a finite number from 0 to {MAX_TEMPERATURE:g}")
         k = self.top_k
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ValueError("top_k must be an integer ≥ 1")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K):
+            raise ValueError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
         if self.top_p is not None and not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
             raise ValueError("top_p must be a number in (0, 1]")
         _check_number("min_p", self.min_p, 0, 1, allow_none=True)
