@@ -133,6 +133,10 @@ def patch_model_limits(components: dict[str, Any], model: LoadedModel) -> None:
         inspect = components["InspectParams"]["properties"]
         inspect["layer"]["maximum"] = stack.num_layers - 1
         inspect["units"]["items"]["maximum"] = stack.units - 1
+    if stack is not None and "GatesParams" in components:
+        gates = components["GatesParams"]["properties"]
+        gates["layer"]["maximum"] = stack.num_layers - 1
+        gates["units"]["items"]["maximum"] = stack.units - 1
 
 
 def add_stream_schemas(schema: dict[str, Any]) -> None:

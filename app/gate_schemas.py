@@ -11,9 +11,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import Text
+from app.schemas import INTEGRAL, Text
 from model.reading.gates import MAX_UNITS
 from model.reading.influence import MAX_CONTEXT
+
+# Bounds for the published schema; the served model's own layers and cells are patched into
+# /openapi.json (app/docs.py) and checked per request (model/reading/gates.py).
+MAX_LAYERS, MAX_CELLS, MAX_POSITION = 1024, 1_000_000, 10_000_000
 
 
 class GatesParams(BaseModel):
@@ -21,8 +25,8 @@ class GatesParams(BaseModel):
 
     text: Text = Field(description="at most MAX_SCORE_CHARS chars; chars outside the vocab get null rows")
     model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
-    layer: Annotated[int, Field(ge=0, le=1024)] = Field(0, description="0-based recurrent layer")
-    units: list[Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+    layer: Annotated[int, Field(ge=0, le=MAX_LAYERS), INTEGRAL] = Field(0, description="0-based recurrent layer")
+    units: list[Annotated[int, Field(ge=0, le=MAX_CELLS), INTEGRAL]] = Field(
         min_length=1, max_length=MAX_UNITS, description="0-based cells of that layer, each once"
     )
 
@@ -45,7 +49,7 @@ class InfluenceParams(BaseModel):
 
     text: Text = Field(description="the text; the char at `position` is the one predicted")
     model: Text | None = None
-    position: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+    position: Annotated[int, Field(ge=1, le=MAX_POSITION), INTEGRAL] = Field(
         description=f"0-based index of the char whose prediction is explained; at most {MAX_CONTEXT} chars"
         " before it are used"
     )

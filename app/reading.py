@@ -66,9 +66,9 @@ async def run_on_engine(state: ServerState, model: LoadedModel, request: Request
 
     try:
         reading = make(on_done)
-    except ValueError as exc:
-        field = str(exc).split(":", 1)[0]
-        raise ApiError(422, str(exc), param=field, code="invalid_value") from None
+    except ValueError as exc:  # "field: what to do"
+        field, _, message = str(exc).partition(": ")
+        raise ApiError(422, message or str(exc), param=field, code="invalid_value") from None
     lease = state.admission.acquire(1)
     lease.tickets.append(reading)  # the shutdown drain cancels it like a stream
     gone = asyncio.ensure_future(until_disconnect(request))

@@ -30,6 +30,7 @@ from model.limits import (
     MAX_STOPS,
     MAX_TEMPERATURE,
     MAX_TOP_K,
+    MIN_REPETITION_PENALTY,
 )
 
 
@@ -71,7 +72,7 @@ MinP = Annotated[
 ]
 RepetitionPenalty = Annotated[
     float,
-    Field(gt=0, le=MAX_REPETITION_PENALTY, allow_inf_nan=False,
+    Field(ge=MIN_REPETITION_PENALTY, le=MAX_REPETITION_PENALTY, allow_inf_nan=False,
           description="CTRL: a char seen in the window has its logit divided (if > 0) or multiplied by this; 1 = off"),
 ]  # fmt: skip
 RepetitionWindow = Annotated[

@@ -196,3 +196,47 @@ def test_importing_the_kernels_changes_no_process_wide_setting() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "default"
+
+
+STEP_BYTES = """
+import hashlib, sys
+import numpy as np
+sys.path.insert(0, "tests")
+from test_kernel import random_stack, random_state
+from model.cells import gemm
+out = []
+for cell, units in (("lstm", 37), ("gru", 29), ("rnn", 64)):
+    stack = random_stack(cell, units, vocab=23, threads=2)
+    state = random_state(stack, 5)
+    for t in range(3):
+        out.append(stack.step(np.arange(5) + t, state).tobytes())
+    out.append(stack.prime(np.arange(20) % 23)[0].tobytes())
+print(gemm.ISA, hashlib.sha256(b"".join(out)).hexdigest())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # two fresh compiles of every kernel (about a minute on a quiet machine)
+def test_a_row_has_the_same_bits_under_avx2_and_the_native_target(tmp_path: Path) -> None:
+    """The whole step and priming, for every cell, compiled for the host and for a forced AVX2
+    target (each in its own process and kernel cache): the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    from bench.gemm import AVX2_ENV
+
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    if " avx2 " not in flags or " fma " not in flags:
+        pytest.skip("this CPU has no AVX2 and FMA: no AVX2 code to compare with")
+
+    def run(env: dict[str, str], cache: str) -> list[str]:
+        full = {**os.environ, **env, "NUMBA_CACHE_DIR": str(tmp_path / cache), "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-c", STEP_BYTES], cwd=ROOT, env=full, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    native = run({}, "native")
+    avx2 = run({k: v for k, v in AVX2_ENV.items() if k.startswith("NUMBA")}, "avx2")
+    assert avx2[0] == "avx2"
+    assert native[1] == avx2[1], f"{native[0]} and avx2 steps differ"

@@ -55,14 +55,14 @@ async def influence(params: InfluenceParams, state: StateDep) -> dict[str, Any]:
     model = state.model(params.model)
     check_text(state, params.text)
     if params.position >= len(params.text):
-        raise ApiError(422, f"position: must be below the text's length ({len(params.text)})",
+        raise ApiError(422, f"Pick a position inside the text: 1 to {len(params.text) - 1}.",
                        param="position", code="invalid_value")  # fmt: skip
     start = max(0, params.position - MAX_CONTEXT)
     window = params.text[start : params.position + 1]
     unknown = sorted({ch for ch in window if ch not in model.vocab})
     if unknown:
-        raise ApiError(422, f"text: the model does not know {unknown[:10]!r} before that position",
-                       param="text", code="unknown_chars")  # fmt: skip
+        raise ApiError(422, "The text up to that position has chars the model does not know: remove them"
+                       " or pick a later position.", param="text", code="unknown_chars")  # fmt: skip
     ids = model.vocab.encode(window)
     lease = state.admission.acquire(1)
     try:

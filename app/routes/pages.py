@@ -31,14 +31,17 @@ from model.limits import (
     MAX_SEED,
     MAX_STOPS,
     MAX_TEMPERATURE,
+    MIN_REPETITION_PENALTY,
 )
+from model.reading.gates import MAX_UNITS
+from model.reading.influence import MAX_CONTEXT
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 # The page's own choices, not limits of the API (which takes what model/limits.py allows):
 TEMPERATURE_SLIDER_MAX = 2.0  # past 2 a char model's text is noise; Side by side goes further
 SMALLEST_TOP_P = 0.01  # the API takes any top_p > 0; the box steps in hundredths
-SMALLEST_REPETITION_PENALTY = 0.1  # the API takes any penalty > 0 (below 1 favours repeats)
+SMALLEST_REPETITION_PENALTY = MIN_REPETITION_PENALTY  # below 1 favours repeats
 COMPARE_COLUMNS = (2, 4)  # Side by side: two to compare, no more than four fit the width
 
 # Everything from this origin only; no inline script or style, no plugins, no framing, no <base>.
@@ -106,6 +109,7 @@ def page_context(settings: Any) -> dict[str, Any]:
     return {
         "max_chars": max_chars,
         "max_prompt_chars": int(settings.max_prompt_chars),
+        "max_score_chars": int(settings.max_score_chars),  # Read the model's text box
         "default_max_chars": shown["max_chars"]["value"],
         "default_model": settings.default_model or "",
         "controls": shown,
@@ -117,6 +121,8 @@ def page_context(settings: Any) -> dict[str, Any]:
         "alternatives": MAX_LOGPROBS,
         "max_seed": str(MAX_SEED),
         "columns": dict(zip(("min", "max"), COMPARE_COLUMNS, strict=True)),
+        "max_gate_units": MAX_UNITS,  # the Gates view: cells per request
+        "max_influence_context": MAX_CONTEXT,  # chars before a position that influence reaches
     }
 
 

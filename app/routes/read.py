@@ -41,7 +41,7 @@ ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
 def check_text(state: ServerState, text: str) -> None:
     limit = state.settings.max_score_chars
     if len(text) > limit:
-        raise ApiError(422, f"text: at most {limit} chars (MAX_SCORE_CHARS)", param="text", code="text_too_long")
+        raise ApiError(422, f"Send at most {limit:,} chars of text.", param="text", code="text_too_long")
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS)

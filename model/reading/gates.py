@@ -31,14 +31,13 @@ DIGITS = 5  # decimals kept in the JSON: far below the 1e-4 the values are check
 def check_units(stack: Stack, layer: int, units: tuple[int, ...]) -> None:
     """ValueError naming the bad field (the API turns it into a 422)."""
     if not 0 <= layer < stack.num_layers:
-        raise ValueError(f"layer: this model has layers 0 to {stack.num_layers - 1}")
+        raise ValueError(f"layer: Pick a layer from 0 to {stack.num_layers - 1}.")
     if not 1 <= len(units) <= MAX_UNITS:
-        raise ValueError(f"units: pick 1 to {MAX_UNITS} cells")
-    bad = [u for u in units if not 0 <= u < stack.units]
-    if bad:
-        raise ValueError(f"units: this layer has cells 0 to {stack.units - 1} (not {bad[:5]})")
+        raise ValueError(f"units: Pick 1 to {MAX_UNITS} cells.")
+    if any(not 0 <= u < stack.units for u in units):
+        raise ValueError(f"units: Pick cells from 0 to {stack.units - 1}.")
     if len(set(units)) != len(units):
-        raise ValueError("units: each cell once")
+        raise ValueError("units: Pick each cell once.")
 
 
 class GateReading:

@@ -69,7 +69,7 @@ class Influence:
         """Influence of each char before `position` (at most MAX_CONTEXT of them) on predicting
         ids[position]: (k,) with k = 1 first, and that char's log-probability (nats)."""
         if not 1 <= position < len(ids):
-            raise ValueError(f"position: must be from 1 to {len(ids) - 1}")
+            raise ValueError(f"position: Pick a position from 1 to {len(ids) - 1}.")
         start = max(0, position - MAX_CONTEXT)
         curve, log_p = self.rows(ids[None, start:position], np.array([ids[position]]))
         return curve[0], float(log_p[0])

@@ -43,14 +43,13 @@ class Probe:
     def check(self, layers: int, units: int, has_c: bool = True) -> None:
         """ValueError naming the bad field (the API turns it into a 422)."""
         if not 0 <= self.layer < layers:
-            raise ValueError(f"layer: must be from 0 to {layers - 1}")
-        bad = [u for u in self.units if not 0 <= u < units]
-        if bad:
-            raise ValueError(f"units: must be from 0 to {units - 1} (got {bad[:5]})")
+            raise ValueError(f"layer: Pick a layer from 0 to {layers - 1}.")
+        if any(not 0 <= u < units for u in self.units):
+            raise ValueError(f"units: Pick cells from 0 to {units - 1}.")
         if self.what not in ("h", "c"):
-            raise ValueError('what: must be "h" or "c"')
+            raise ValueError('what: Ask for "h" (the output) or "c" (the cell state).')
         if self.what == "c" and not has_c:
-            raise ValueError('what: this model\'s cell (a GRU or a plain RNN) has no cell state c: ask for "h"')
+            raise ValueError('what: This model (a GRU or a plain RNN) has no cell state c: ask for "h".')
 
 
 class Reading:

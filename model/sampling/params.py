@@ -22,6 +22,7 @@ from model.limits import (
     MAX_REPETITION_WINDOW,
     MAX_TEMPERATURE,
     MAX_TOP_K,
+    MIN_REPETITION_PENALTY,
 )
 
 
@@ -47,9 +48,7 @@ class SamplingParams:
         if self.top_p is not None and not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
             raise ValueError("top_p must be a number in (0, 1]")
         _check_number("min_p", self.min_p, 0, 1, allow_none=True)
-        _check_number("repetition_penalty", self.repetition_penalty, 0, MAX_REPETITION_PENALTY)
-        if self.repetition_penalty == 0:
-            raise ValueError("repetition_penalty must be > 0")
+        _check_number("repetition_penalty", self.repetition_penalty, MIN_REPETITION_PENALTY, MAX_REPETITION_PENALTY)
         w = self.repetition_window
         if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_REPETITION_WINDOW:
             raise ValueError(f"repetition_window must be an integer from 1 to {MAX_REPETITION_WINDOW}")
