@@ -2,6 +2,9 @@
 # Provide the `python:3.11-slim` base image the Dockerfile starts FROM.
 #
 #   bash scripts/docker_base_image.sh      (run by scripts/docker_image.sh; needs a running engine)
+#   BASE_ARCH=arm64 BASE_TAG=charlstm-base:arm64 bash scripts/docker_base_image.sh
+#                                          (another architecture's stand-in, never pulled: the
+#                                           second stage runs under QEMU, scripts/arm64_check.sh)
 #
 # Where the tag exists or can be pulled, nothing else happens: the official image is used. Where
 # no registry is reachable, a local stand-in is built once and tagged `python:3.11-slim`: a minimal
@@ -11,7 +14,8 @@
 # trusts the same authorities as pip on the host). Needs root and debootstrap.
 set -euo pipefail
 
-TAG=python:3.11-slim
+TAG=${BASE_TAG:-python:3.11-slim}
+ARCH=${BASE_ARCH:-}  # empty: this machine's
 SUITE=bookworm
 
 die() { echo "docker_base_image: $*" >&2; exit 1; }
@@ -20,7 +24,7 @@ if docker image inspect "$TAG" >/dev/null 2>&1; then
   echo "docker_base_image: $TAG present"
   exit 0
 fi
-if timeout 120 docker pull -q "$TAG" >/dev/null 2>&1; then
+if [ -z "$ARCH" ] && timeout 120 docker pull -q "$TAG" >/dev/null 2>&1; then
   echo "docker_base_image: pulled the official $TAG"
   exit 0
 fi
@@ -51,7 +55,7 @@ cleanup() {
 trap cleanup EXIT
 
 # minbase + only what the official slim image has in the way of Python: no compilers, no docs.
-debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+debootstrap ${ARCH:+--arch="$ARCH"} --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
   "$SUITE" "$ROOTFS" "$MIRROR" >"$ROOTFS.log" 2>&1 \
   || { tail -n 30 "$ROOTFS.log" >&2; die "debootstrap failed (log: $ROOTFS.log)"; }
 rm -f "$ROOTFS.log"
