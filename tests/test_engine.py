@@ -279,8 +279,8 @@ def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_runnin
 
 class StepClock:
     """Stands in for `time` in model/engine/loop.py and model/engine/primer.py: perf_counter() moves 1 ms a call,
-    so the engine's priming budget (as long as its last step took, at least 2 ms) holds the same
-    number of prime slices on a busy machine as on an idle one."""
+    so the time priming slices earn from the steps (a share of each step, counted as at least 2 ms)
+    buys the same number of slices on a busy machine as on an idle one."""
 
     def __init__(self) -> None:
         self.now = 0.0

@@ -8,7 +8,7 @@ import numpy as np
 
 from model.engine.prefix_cache import PrefixCache
 from model.engine.primer import Primer
-from model.engine.sequence import Sequence, Ticket
+from model.engine.sequence import Batch, Sequence, Ticket
 from model.sampling.generate import Generation, GenerationRequest
 from model.vocab import Vocab
 from tests.test_cell import random_stack
@@ -35,29 +35,28 @@ def sequence_of(prompt: str) -> Sequence:
 def test_an_empty_prompt_needs_no_priming() -> None:
     primer = Primer(stack := random_stack(units=8, vocab=len(VOCAB)), PrefixCache(1 << 20))
     seq = sequence_of("")
-    assert primer.admit(seq) and seq.logits is not None and not primer.waiting
+    assert primer.admit(seq) and seq.logits is not None and not seq.priming
     np.testing.assert_array_equal(seq.logits, stack.dense_b[: len(VOCAB)])
 
 
+def prime_all(primer: Primer, batch: Batch, seqs: list[Sequence]) -> dict[int, np.ndarray]:
+    """Admit `seqs`, add those left to prime to `batch` and run slices until all are primed; returns
+    the logits after each one's prompt, by id() of the sequence."""
+    batch.add([s for s in seqs if not primer.admit(s)])
+    primed = {}
+    while batch.priming_rows():
+        rows, logits = primer.prime(batch)
+        primed.update({id(batch.seqs[r]): row_logits for r, row_logits in zip(rows, logits, strict=True)})
+    return primed
+
+
 def test_a_prompt_primed_before_comes_from_the_cache_with_the_same_bits() -> None:
-    primer = Primer(random_stack(units=8, vocab=len(VOCAB)), PrefixCache(1 << 20))
+    stack = random_stack(units=8, vocab=len(VOCAB))
+    primer, batch = Primer(stack, PrefixCache(1 << 20)), Batch(stack)
     prompt = "abcdefghij" * 5
     cold = sequence_of(prompt)
-    assert not primer.admit(cold) and primer.waiting == [cold]
-    joined = []
-    while primer.waiting:
-        joined += primer.prime(60.0)
-    assert joined == [cold] and cold.primed == len(prompt)
+    primed = prime_all(primer, batch, [cold])
+    assert list(primed) == [id(cold)] and cold.primed == len(prompt)
     warm = sequence_of(prompt)
-    assert primer.admit(warm) and warm.gen.cached_chars == len(prompt)
-    assert cold.logits is not None and warm.logits is not None
-    assert warm.logits.tobytes() == cold.logits.tobytes()
-
-
-def test_cancelled_and_cleared_sequences_leave_the_primer() -> None:
-    primer = Primer(random_stack(units=8, vocab=len(VOCAB)), PrefixCache(0))
-    a, b = sequence_of("abc"), sequence_of("abd")
-    primer.admit(a)
-    primer.admit(b)
-    a.ticket.cancel()
-    assert primer.drop_cancelled() == [a] and primer.clear() == [b] and primer.waiting == []
+    assert primer.admit(warm) and warm.gen.cached_chars == len(prompt) and warm.logits is not None
+    assert warm.logits.tobytes() == primed[id(cold)].tobytes()

@@ -6,19 +6,24 @@
     engine.stop()                                     # ends everything (on_done "cancelled")
 
 Continuous batching, as in text-generation-inference and vLLM.  Each pass of the thread's loop
-(`_loop_once`) admits what waits, up to `max_active`; a new sequence is primed, from the prefix
-cache where it can (model/engine/primer.py), samples its first char (`_join`) and joins the batch.
-`_step` feeds every row's last char through one batched product per layer (`LSTMStack.step`);
-model/sampling/generate.py draws each row's next char with its own Generator (`sample_next`) and applies
-stop strings and max_chars (`Generation.accept`); `_emit` hands the text released to the row's
-sink.  Ended, failed and cancelled sequences leave between steps.  Priming, then other work
-(model/engine/work.py), get about as long per loop as the step took: a long prompt slows the streams
-by at most half.  The step's kernels (model/cells/kernel.py) give every row the same bits in any batch,
-so a seed gives the same text alone or beside any other sequences.
+(`_loop_once`) admits what waits, up to `max_active`.  A new sequence starts from the prefix cache
+where it can (model/engine/primer.py); one whose prompt is primed already samples its first char
+(`_join`), any other joins the batch as a row being primed.  `_step` feeds every row's char through
+one batched product per layer (`LSTMStack.step`): a generating row its last char, a row being
+primed its next prompt char; model/sampling/generate.py draws each generating row's next char with
+its own Generator (`sample_next`) and applies stop strings and max_chars (`Generation.accept`);
+`_emit` hands the text released to the row's sink.  A row whose prompt is fed draws its first
+char and generates from then on.  Ended, failed and cancelled sequences leave between steps.
+Besides the step, priming slices (`_prime`) advance every row being primed by up to 16 chars at
+once: back to back while no row generates, else for PRIME_SHARE of the engine's time.  Other work
+(model/engine/work.py) gets a step's worth per loop.  The kernels (model/cells/kernel.py) give
+every row the same bits in any batch, so a seed gives the same text alone or beside any other
+sequences, primed alone or together.  `predicted_wait` (any thread) says how long the work queued
+would keep a new request from its first char (model/engine/rate.py).
 
 Sinks (model/engine/sequence.py) are called on the engine thread and must be quick.  A failure in one
-sequence (its sink, its sampling, its priming) reaches only its sink's `on_error`; a failure of
-the batched product reaches the sinks of that batch; the engine keeps running either way.
+sequence (its sink, its sampling) reaches only its sink's `on_error`; a failure of a batched
+product (a step, a priming slice) reaches the sinks of that batch; the engine keeps running either way.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 from model.cells.stack import LSTMStack
 from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
 from model.engine.primer import Primer
+from model.engine.rate import PRIME_SHARE, PrimeRate
 from model.engine.sequence import Batch, EngineClosed, Inbox, Sequence, Sink, Ticket
 from model.engine.work import Work, WorkQueue
 from model.sampling.generate import Generation, GenerationRequest, sample_next
@@ -39,7 +45,7 @@ from model.vocab import Vocab
 
 __all__ = ["Engine", "EngineClosed", "Sink", "Ticket", "Work"]
 log = logging.getLogger(__name__)
-MIN_PRIME_BUDGET_S = 0.002  # priming time per loop when the step was quicker than this
+MIN_PRIME_BUDGET_S = 0.002  # a step counts as at least this long when it earns priming and work their time
 
 
 class Engine:
@@ -58,14 +64,18 @@ class Engine:
         self._inbox = Inbox(name)  # its condition variable is what the engine thread sleeps on
         self._work = WorkQueue(self._inbox.wake)  # run in slices while streams step
         self.prefix_cache = PrefixCache(prefix_cache_bytes)  # engine thread only
-        self._primer = Primer(stack, self.prefix_cache)  # engine thread only
+        self.rate = PrimeRate(PRIME_SHARE)  # written by the engine thread, read by predicted_wait
+        self._primer = Primer(stack, self.prefix_cache, self.rate)  # engine thread only
         self._batch = Batch(stack)  # engine thread only
+        self._credit = 0.0  # seconds of slices owed to the rows being primed (engine thread only)
+        self._backlog: tuple[int, ...] = ()  # chars left to prime per row being primed, as last published
+        self._generating = False  # whether the last loop stepped generating rows, as last published
         self._thread: threading.Thread | None = None
 
     @property
     def active(self) -> int:
-        """Sequences being primed or stepped."""
-        return len(self._primer.waiting) + len(self._batch.seqs)
+        """Sequences being primed or generating."""
+        return len(self._batch.seqs)
 
     @property
     def queued(self) -> int:
@@ -100,6 +110,11 @@ class Engine:
         self._inbox.put(Sequence(gen, sink, ticket, ids))
         return ticket
 
+    def predicted_wait(self, prompt_chars: list[int]) -> float:
+        """Seconds the work queued now would add before these prompts' first chars, from the engine's
+        measured rates (0 on an idle engine, or before anything was primed).  Any thread."""
+        return self.rate.wait(prompt_chars, [*self._backlog, *self._inbox.backlog()], self._generating)
+
     # --- engine thread ----------------------------------------------------------------------
     def _run(self) -> None:
         while taken := self._inbox.take(lambda: bool(self.active or self._work), self.max_active - self.active):
@@ -110,7 +125,7 @@ class Engine:
                 self._loop_once(admitted)
             except Exception as exc:  # a bug here must not kill the thread: fail what was in flight
                 log.exception("engine %s: unexpected failure; failing its sequences", self.name)
-                for seq in self._primer.clear() + self._batch.clear():
+                for seq in self._batch.clear():
                     seq.fail(exc)
         self._shutdown()
 
@@ -118,18 +133,52 @@ class Engine:
         for seq in admitted:
             if self._primer.admit(seq):  # primed already: join at once, in the order admitted
                 self._join([seq])
-        for seq in self._primer.drop_cancelled():
-            seq.finish()
+            else:
+                self._batch.add([seq])  # a row being primed, from the cached state or zeros
         if any(s.ticket.cancelled for s in self._batch.seqs):
             self._leave([r for r, s in enumerate(self._batch.seqs) if s.ticket.cancelled])
-        began = time.perf_counter()
-        if self._batch.seqs:
+        began, generating = time.perf_counter(), self._batch.generating()
+        self._generating = generating
+        if generating:  # priming rows ride along: one prompt char each
             self._step()
+            self.rate.step(time.perf_counter() - began)
         stepped = max(time.perf_counter() - began, MIN_PRIME_BUDGET_S)
-        if self._primer.waiting:
-            self._join(self._primer.prime(stepped))
+        self._prime(stepped, generating)
+        self._backlog = tuple(int(s.ids.size - s.primed) for s in self._batch.seqs if s.priming)
         if self._work:  # a step's worth too: streams keep half their speed (a third while priming too)
             self._work.run(stepped)
+
+    def _prime(self, stepped: float, generating: bool) -> None:
+        """Priming slices, when it is priming's turn.
+
+        With no row generating, one slice a loop (new arrivals join the next).  Else priming earns
+        `stepped · PRIME_SHARE / (1 - PRIME_SHARE)` a loop and each slice spends what it took, so
+        over a few loops slices get PRIME_SHARE of the engine however long one is.
+        """
+        if not generating:
+            self._credit = 0.0
+            if self._batch.priming_rows():
+                self._slice()
+            return
+        self._credit += stepped * PRIME_SHARE / (1 - PRIME_SHARE)
+        while self._credit > 0 and self._batch.priming_rows():
+            began = time.perf_counter()
+            self._slice()
+            self._credit -= time.perf_counter() - began
+        if not self._batch.priming_rows():
+            self._credit = 0.0  # nothing banked for the next prompt
+
+    def _slice(self) -> None:
+        try:
+            primed = self._primer.prime(self._batch)
+        except Exception as exc:
+            log.exception("engine %s: priming failed", self.name)
+            rows = self._batch.priming_rows()
+            for r in rows:
+                self._batch.seqs[r].fail(exc)
+            self._leave(rows)
+            return
+        self._start(*primed)
 
     def _join(self, seqs: list[Sequence]) -> None:
         """Sample each primed sequence's first char; those still going join the batch."""
@@ -146,9 +195,12 @@ class Engine:
         self._batch.add(staying)
 
     def _step(self) -> None:
-        """One step of the whole batch: feed each row's last char, sample each row's next."""
+        """One step of the whole batch: each row feeds its last char, or its next prompt char while
+        it is being primed; then each generating row, and each row just primed, draws its next."""
         batch = self._batch
-        ids = np.fromiter((s.next_id for s in batch.seqs), np.int64, len(batch.seqs))
+        feeding = [s.priming for s in batch.seqs]
+        ids = np.fromiter((s.ids[s.primed] if f else s.next_id for s, f in zip(batch.seqs, feeding, strict=True)),
+                          np.int64, len(batch.seqs))  # fmt: skip
         try:
             logits = self.stack.step(ids, batch.state)  # (batch, vocab)
         except Exception as exc:
@@ -157,23 +209,30 @@ class Engine:
                 seq.fail(exc)
             return
         finite = np.isfinite(logits).all(axis=1)
-        self._primer.remember(batch.seqs, logits, finite, batch.state)
-        leaving = [int(r) for r in np.flatnonzero(~finite)]  # a row gone NaN fails alone
-        for r in leaving:
+        primed = set(self._primer.after_step(batch, feeding, logits, finite))
+        failed = [int(r) for r in np.flatnonzero(~finite)]  # a row gone NaN fails alone
+        for r in failed:
             batch.seqs[r].fail(FloatingPointError("the model produced non-finite logits"))
-        rows = [int(r) for r in np.flatnonzero(finite)] if leaving else list(range(len(batch.seqs)))
-        seqs = [batch.seqs[r] for r in rows] if leaving else batch.seqs
-        try:
-            next_ids = sample_next([s.gen for s in seqs], logits[rows] if leaving else logits)
-        except Exception as exc:
-            log.exception("engine %s: sampling failed", self.name)
-            for seq in seqs:
-                seq.fail(exc)
-            self._leave(list(range(len(batch.seqs))))
-            return
-        for row, seq, next_id in zip(rows, seqs, next_ids, strict=True):
-            if not self._emit(seq, int(next_id), logits[row]):
-                leaving.append(row)
+        drawing = [r for r in range(len(feeding)) if finite[r] and (not feeding[r] or r in primed)]
+        self._start(drawing, logits[drawing], failed)
+
+    def _start(self, rows: list[int], logits: np.ndarray, leaving: list[int] | None = None) -> None:
+        """Draw the next char of each of these rows (logits (rows, vocab)) and send it; the rows that
+        ended, and `leaving`, leave the batch."""
+        leaving = list(leaving or [])
+        seqs = [self._batch.seqs[r] for r in rows]
+        if rows:
+            try:
+                next_ids = sample_next([s.gen for s in seqs], logits)
+            except Exception as exc:
+                log.exception("engine %s: sampling failed", self.name)
+                for seq in seqs:
+                    seq.fail(exc)
+                self._leave(sorted(leaving + rows))
+                return
+            for row, seq, next_id, row_logits in zip(rows, seqs, next_ids, logits, strict=True):
+                if not self._emit(seq, int(next_id), row_logits):
+                    leaving.append(row)
         self._leave(sorted(leaving))
 
     def _emit(self, seq: Sequence, next_id: int, logits: np.ndarray) -> bool:
@@ -205,5 +264,5 @@ class Engine:
     def _shutdown(self) -> None:
         pending = self._inbox.drain()
         self._work.fail_all(EngineClosed(f"engine {self.name} is stopped"))
-        for seq in pending + self._primer.clear() + self._batch.clear():
+        for seq in pending + self._batch.clear():
             seq.finish()

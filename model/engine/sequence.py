@@ -3,8 +3,9 @@
     ticket = engine.submit(request, sink)   # model/engine/loop.py puts a Sequence in its Inbox
     ticket.cancel()                         # any thread; the sequence ends "cancelled" within one step
 
-A `Sequence` lives on the engine thread from `submit` to its end: waiting in the `Inbox`, primed
-(model/engine/primer.py), then a row of the `Batch`, whose state stacks the rows' states.  `finish()`
+A `Sequence` lives on the engine thread from `submit` to its end: waiting in the `Inbox`, then a
+row of the `Batch` (whose state stacks the rows' states), first being primed (model/engine/primer.py),
+then generating.  `finish()`
 and `fail()` send its last event to the sink; a sink that raises is logged, never allowed to stop
 the engine.
 """
@@ -55,17 +56,22 @@ class Ticket:
 
 
 class Sequence:
-    """One sequence on the engine thread: priming fills `state` and `logits`; in the batch, its
-    state is a row of the engine's and `next_id` is the char it feeds at the next step."""
+    """One sequence on the engine thread: `state` is its own until it joins the batch, then a row of
+    the batch's; while `priming` it feeds ids[primed] at each step, then `next_id`, its last char."""
 
     def __init__(self, gen: Generation, sink: Sink, ticket: Ticket, ids: np.ndarray):
         self.gen, self.sink, self.ticket, self.ids = gen, sink, ticket, ids
         self.primed = 0  # prompt chars run through `state` so far
-        self.state: State | None = None  # this sequence's own state while priming
-        self.logits: np.ndarray | None = None  # after the last primed char
+        self.state: State | None = None  # its own state, until it joins the batch
+        self.logits: np.ndarray | None = None  # after its prompt, until its first char is drawn
         self.next_id = 0  # the char to feed at the next step
         self.run: Run | None = None  # the text fed so far, for the prefix cache
         self.last_logits: np.ndarray | None = None  # after the last fed char, while in the batch
+
+    @property
+    def priming(self) -> bool:
+        """Prompt chars are left to feed (it is a batch row being primed, not yet generating)."""
+        return self.primed < self.ids.size
 
     def finish(self) -> None:
         """Send Done: its own finish_reason, or "cancelled" when it had not ended."""
@@ -95,6 +101,11 @@ class Inbox:
 
     def __len__(self) -> int:
         return len(self._waiting)
+
+    def backlog(self) -> list[int]:
+        """Prompt chars of each sequence waiting here (any thread)."""
+        with self.wake:
+            return [int(s.ids.size) for s in self._waiting]
 
     def check_open(self) -> None:
         """Call with `wake` held: EngineClosed once the engine is stopping."""
@@ -132,15 +143,21 @@ class Inbox:
 
 
 class Batch:
-    """The sequences being stepped together: row r of `state` is `seqs[r]`."""
+    """The sequences being stepped together, generating or being primed: row r of `state` is `seqs[r]`."""
 
     def __init__(self, stack: LSTMStack):
         self.stack = stack
         self.seqs: list[Sequence] = []
         self.state = stack.zero_state(0)
 
+    def priming_rows(self) -> list[int]:
+        return [r for r, s in enumerate(self.seqs) if s.priming]
+
+    def generating(self) -> bool:
+        return any(not s.priming for s in self.seqs)
+
     def add(self, seqs: list[Sequence]) -> None:
-        """Primed sequences join as the last rows; their own state moves into the batch's."""
+        """Sequences join as the last rows; their own state moves into the batch's."""
         if not seqs:  # most loops: no copy of the batch's state
             return
         self.seqs.extend(seqs)
