@@ -5,11 +5,12 @@
     wholes = await job.result(request)               # or every whole text (None: the client left)
 
 Step two of a request's path: a route (app/routes/api.py, app/routes/openai.py) calls `plan` and
-`Job.start`, which takes slots from the admission (app/admission.py) and submits each sequence to
-its model's engine (model/engine/loop.py), with a sink from app/collector.py.  The engine's events come
-back through that collector: `events()` reads them, the first at once, then at most one read per
-tick, and the route formats each one.  `close()` (by `result()`, and by the EventStream however a
-stream ends) cancels what still runs, within one engine step, and gives the slots back at once.
+`Job.start`, which refuses a request the queue would keep waiting too long, takes slots from the
+admission (app/admission.py) and submits each sequence to its model's engine (model/engine/loop.py),
+with a sink from app/collector.py.  The engine's events come back through that collector: `events()`
+reads them, the first at once, then at most one read per tick, and the route formats each one.
+`close()` (by `result()`, and by the EventStream however a stream ends) cancels what still runs,
+within one engine step, and gives the slots back at once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from app.admission import Lease
+from app.admission import Lease, check_wait
 from app.collector import Collector, Output, Ticks
 from app.deps import ServerState, check_prompt
 from app.errors import ApiError, generation_failed, unavailable
@@ -104,6 +105,8 @@ class Job:
 
     @classmethod
     def start(cls, state: ServerState, plan: Plan) -> Job:
+        wait = plan.model.engine.predicted_wait([len(r.prompt) for r in plan.requests])
+        check_wait(wait, state.settings.max_queue_s)  # 429 at once when the queue is too long
         job = cls(state, plan, state.admission.acquire(len(plan.requests)))  # 429 at once, before any work
         try:
             for request, out in zip(plan.requests, job.collector.outputs, strict=True):

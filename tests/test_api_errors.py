@@ -258,6 +258,9 @@ class FailingEngine:
 
     active = queued = 0
 
+    def predicted_wait(self, prompt_chars: list[int]) -> float:
+        return 0.0
+
     def submit(self, request: Any, sink: Any) -> FailingTicket:
         sink.on_chunk(Chunk("ab"))
         sink.on_error(RuntimeError("engine exploded: internal detail"))
