@@ -2,7 +2,7 @@
 #   make serve   install the runtime set into .venv and serve the bundled model on 127.0.0.1:8000
 #   make test    install the dev set (and Debian's chromium, Docker engine), lint, run every test
 #   make train   train the bundled Shakespeare model from ../shared/data/tinyshakespeare.txt
-#   make bench   print the benchmark tables (engine and HTTP); installs the dev set (its HTTP client)
+#   make bench   print the benchmark tables (engine, HTTP, mixed load); installs the dev set (its HTTP client)
 #   make lint    ruff + mypy
 
 PYTHON ?= python3
@@ -58,8 +58,7 @@ test: $(VENV)/.dev chromium docker-engine lint
 bench: $(VENV)/.dev  # bench/http.py's client (httpx) is in the dev set, on top of the runtime set
 	$(PY) -m bench.engine
 	$(PY) -m bench.http
-	$(PY) -m bench.cells
-	$(PY) -m bench.reading
+	$(PY) -m bench.mixed
 
 # The bundled model's four stages (docs/training.md): from scratch, then three fine-tuning cycles, each a warm
 # restart from the stage before.  About 3.5 h on 2 cores.  A finished stage is not run again; an interrupted
