@@ -3,7 +3,8 @@
     python -m model --model model/pretrained/shakespeare --prompt "ROMEO:" --temperature 0.8 \\
         --max-chars 500 --seed 1 [--top-k 20] [--top-p 0.95] [--stop "\\n\\n"]
 
-Runs the same loop as the server (model/sampling/generate.py), so a seed gives the same text here and
+Runs the same loop as the server (model/sampling/generate.py), so a seed gives the same text here
+and
 there.  Bad input (a missing or broken model directory, unknown prompt chars, out-of-range
 values) prints one error line naming the flag or file and exits with status 2.
 """
@@ -18,7 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from model.limits import DEFAULT_MAX_CHARS, DEFAULT_TEMPERATURE, MAX_SEED, MAX_STOP_CHARS, MAX_STOPS, MAX_TEMPERATURE
+from model.limits import (
+    DEFAULT_MAX_CHARS,
+    DEFAULT_TEMPERATURE,
+    MAX_SEED,
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    MAX_TEMPERATURE,
+)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "shakespeare"
 
@@ -32,7 +40,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see --help)")
 
 
-def _number(kind: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], float]:
+def _number(
+    kind: Callable[[str], float], low: float, high: float, what: str
+) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = kind(text)
@@ -55,7 +65,8 @@ def _stop(text: str) -> str:
 def build_parser() -> Parser:
     p = Parser(
         prog="python -m model",
-        description="Sample text from a trained char-LSTM, printing each char as soon as it is released.",
+        description="Sample text from a trained char-LSTM, printing each char as soon as it is "
+        "released.",
         epilog="Exit status: 0 done, 2 bad input (one error line on stderr), 130 interrupted.",
     )
     p.add_argument(
@@ -77,7 +88,8 @@ def build_parser() -> Parser:
         type=_number(float, 0, MAX_TEMPERATURE, f"a number from 0 to {MAX_TEMPERATURE:g}"),
         default=DEFAULT_TEMPERATURE,
         metavar="T",
-        help="0 = always the most likely char (greedy); below 1 safer, above 1 wilder (default: %(default)s)",
+        help="0 = always the most likely char (greedy); below 1 safer, above 1 wilder "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--max-chars",
@@ -116,8 +128,10 @@ def build_parser() -> Parser:
         help=f"end the sample before TEXT (not printed); repeat for up to {MAX_STOPS}; "
         "backslash escapes such as \\n are understood",
     )
-    p.add_argument("--no-prompt", action="store_true", help="print only the sample, not the prompt before it")
-    return p  # fmt: skip
+    p.add_argument(
+        "--no-prompt", action="store_true", help="print only the sample, not the prompt before it"
+    )
+    return p
 
 
 def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None) -> int:
@@ -144,7 +158,9 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     if unknown:
         raise UsageError(f"argument --prompt: chars not in the model's vocabulary: {unknown!r}")
     configure()  # numba: kernel cache, threading layer (model/runtime)
-    import_tensorflow(min_level=3)  # before Keras: its load-time chatter is not an error (model/runtime/native_log.py)
+    import_tensorflow(
+        min_level=3
+    )  # before Keras: its load-time chatter is not an error (model/runtime/native_log.py)
     try:
         artifact = load_artifact(args.model)
     except ArtifactError as exc:
@@ -154,7 +170,9 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
         print(f"seed: {seed}", file=sys.stderr, flush=True)
     stack = LSTMStack.from_keras(artifact.model)
     sampling = SamplingParams(args.temperature, args.top_k, args.top_p)
-    request = GenerationRequest(args.prompt, int(args.max_chars), sampling, tuple(args.stop), seed=seed)
+    request = GenerationRequest(
+        args.prompt, int(args.max_chars), sampling, tuple(args.stop), seed=seed
+    )
     write = out or _stdout
     if args.prompt and not args.no_prompt:
         write(args.prompt)

@@ -1,4 +1,5 @@
-"""What a generating sequence produces, typed for whoever consumes it (the engine's sinks, the server).
+"""What a generating sequence produces, typed for whoever consumes it (the engine's sinks, the
+server).
 
     Chunk(text, logprobs)             text that may be shown now, any number of times
     Done(finish_reason, seed, usage)  then exactly one of these: it ended without a failure,
@@ -28,7 +29,8 @@ class CharLogprob(TypedDict):
 
 @dataclass
 class Chunk:
-    """Text that may be shown now; `logprobs` has one entry per char, and is None when not asked for."""
+    """Text that may be shown now; `logprobs` has one entry per char, and is None when not asked
+    for."""
 
     text: str
     logprobs: list[CharLogprob] | None = None
@@ -37,7 +39,9 @@ class Chunk:
 @dataclass(frozen=True)
 class Usage:
     prompt_chars: int
-    generated_chars: int  # chars released in chunks (held-back chars dropped at a cancel do not count)
+    generated_chars: (
+        int  # chars released in chunks (held-back chars dropped at a cancel do not count)
+    )
 
 
 class Ended(Protocol):

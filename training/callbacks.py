@@ -36,12 +36,18 @@ class RunState:
     def __init__(self, model: keras.Model, optimizer: keras.Optimizer, directory: Path):
         self.model, self.optimizer = model, optimizer
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
-        self.batch = tf.Variable(0, dtype=tf.int64, trainable=False)  # steps done in the current epoch
+        self.batch = tf.Variable(
+            0, dtype=tf.int64, trainable=False
+        )  # steps done in the current epoch
         self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)  # best held-out loss
         self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs since it improved
-        self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)  # training time, all runs
+        self.seconds = tf.Variable(
+            0.0, dtype=tf.float64, trainable=False
+        )  # training time, all runs
         counters = {"epoch": self.epoch, "batch": self.batch, "best": self.best, "wait": self.wait}
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, seconds=self.seconds, **counters)
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, seconds=self.seconds, **counters
+        )
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=2)
 
     @property
@@ -80,7 +86,8 @@ class EpochLog:
         self.vocab = vocab
 
     def keep_epochs(self, done: int) -> None:
-        """Drop history rows of epochs the checkpoint does not have (a kill between the two writes)."""
+        """Drop history rows of epochs the checkpoint does not have (a kill between the two
+        writes)."""
         if done == 0:  # a fresh start: a best.keras left here belongs to another run
             self.best_path.unlink(missing_ok=True)
         if not self.history.exists():
@@ -103,7 +110,8 @@ class EpochLog:
             tf.summary.scalar("step_loss", loss, step=iteration)
 
     def kept_weights(self) -> str | None:
-        """Which weights best.keras holds, "ema" or "raw": those of the best epoch in history.csv."""
+        """Which weights best.keras holds, "ema" or "raw": those of the best epoch in
+        history.csv."""
         if not self.history.exists():
             return None
         with open(self.history, newline="") as fh:
@@ -111,10 +119,14 @@ class EpochLog:
         if not rows:
             return None
         scores = [min(float(r["val_loss"]), float(r.get("val_loss_ema") or math.inf)) for r in rows]
-        best = rows[scores.index(min(scores))]  # the first best: best.keras is replaced only on improvement
+        best = rows[
+            scores.index(min(scores))
+        ]  # the first best: best.keras is replaced only on improvement
         return best.get("weights") or "raw"
 
-    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any], improved: bool) -> None:
+    def epoch_end(
+        self, model: keras.Model, epoch: int, logs: dict[str, Any], improved: bool
+    ) -> None:
         if improved:
             tmp = self.best_path.with_name(f".{self.best_path.name}.partial.keras")
             model.save(tmp)

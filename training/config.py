@@ -18,7 +18,9 @@ from typing import Any, Literal
 STRATEGIES = ("auto", "mirrored", "multi-worker")  # training/distribute.py makes them
 Strategy = Literal["auto", "mirrored", "multi-worker"]
 Decay = Literal["cosine", "none"]
-Cell = Literal["lstm", "gru", "rnn"]  # model/cells/network.py's CELLS (this module imports no Keras)
+Cell = Literal[
+    "lstm", "gru", "rnn"
+]  # model/cells/network.py's CELLS (this module imports no Keras)
 CELLS = ("lstm", "gru", "rnn")
 
 
@@ -54,8 +56,11 @@ class TrainConfig:
     seed: int = 1
     strategy: Strategy = "auto"
     worker_timeout: float = 300.0
-    figures: bool = True  # model/reading/figures.py's figures.json at the end (minutes for a large model)
-    memory_index: str = "auto"  # model/reading/memory.py's index of the training text: auto (small corpora), yes, no
+    figures: bool = (
+        True  # model/reading/figures.py's figures.json at the end (minutes for a large model)
+    )
+    # model/reading/memory.py's index of the training text: auto (small corpora), yes, no
+    memory_index: str = "auto"
 
     def __post_init__(self) -> None:
         problem = self.problem()
@@ -64,7 +69,16 @@ class TrainConfig:
 
     def problem(self) -> str | None:
         """What is wrong with these settings (naming the flag), or None."""
-        for name in ("layers", "units", "embedding_dim", "seq_len", "batch_size", "epochs", "backup_every", "patience"):
+        for name in (
+            "layers",
+            "units",
+            "embedding_dim",
+            "seq_len",
+            "batch_size",
+            "epochs",
+            "backup_every",
+            "patience",
+        ):
             if getattr(self, name) < 1:
                 return f"--{name.replace('_', '-')} must be ≥ 1"
         checks = [
@@ -97,7 +111,9 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or action.default is False or action.required:
             return action.help
-        if isinstance(action.default, str) and not action.default.isprintable():  # the sample prompt's newline
+        if (
+            isinstance(action.default, str) and not action.default.isprintable()
+        ):  # the sample prompt's newline
             return f"{action.help} (default: {action.default!r})"
         return super()._get_help_string(action)
 
@@ -105,29 +121,67 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     d = {f.name: f.default for f in fields(TrainConfig)}
     p = argparse.ArgumentParser(
-        prog="python -m training.train", description="Train a char-LSTM language model.", formatter_class=_Formatter
+        prog="python -m training.train",
+        description="Train a char-LSTM language model.",
+        formatter_class=_Formatter,
     )
     add = p.add_argument
     add("--corpus", type=Path, required=True, help="UTF-8 text file, or a directory of them")
     add("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
-    add("--work-dir", type=Path, help="backups, best checkpoint, logs (default: checkpoints/<out name>)")
+    add(
+        "--work-dir",
+        type=Path,
+        help="backups, best checkpoint, logs (default: checkpoints/<out name>)",
+    )
     add("--name", help="model name shown by the server (default: the out directory's name)")
-    add("--init-from", type=Path, help="fine-tune from this trained model directory (its vocab and architecture)")
-    add("--extend-vocab", action="store_true", help="with --init-from: add the corpus's new chars to the vocab")
-    add("--cell", choices=CELLS, default=d["cell"], help="recurrent cell: LSTM, GRU or a plain tanh RNN")
+    add(
+        "--init-from",
+        type=Path,
+        help="fine-tune from this trained model directory (its vocab and architecture)",
+    )
+    add(
+        "--extend-vocab",
+        action="store_true",
+        help="with --init-from: add the corpus's new chars to the vocab",
+    )
+    add(
+        "--cell",
+        choices=CELLS,
+        default=d["cell"],
+        help="recurrent cell: LSTM, GRU or a plain tanh RNN",
+    )
     add("--layers", type=int, default=d["layers"], help="stacked recurrent layers")
     add("--units", type=int, default=d["units"], help="units per recurrent layer")
     add("--embedding-dim", type=int, default=d["embedding_dim"], help="char embedding size")
     add("--dropout", type=float, default=d["dropout"], help="dropout after each LSTM layer")
-    add("--locked-dropout", action="store_true", help="one dropout mask per sequence, shared over time")
-    add("--embedding-dropout", type=float, default=d["embedding_dropout"], help="dropout on the embedding output")
+    add(
+        "--locked-dropout",
+        action="store_true",
+        help="one dropout mask per sequence, shared over time",
+    )
+    add(
+        "--embedding-dropout",
+        type=float,
+        default=d["embedding_dropout"],
+        help="dropout on the embedding output",
+    )
     add("--seq-len", type=int, default=d["seq_len"], help="chars per training window")
     add("--batch-size", type=int, default=d["batch_size"], help="windows per batch")
     add("--epochs", type=int, default=d["epochs"], help="maximum epochs")
     add("--lr", type=float, default=d["lr"], help="AdamW learning rate (peak)")
     add("--decay", choices=["cosine", "none"], default=d["decay"], help="learning-rate schedule")
-    add("--warmup-steps", type=int, default=d["warmup_steps"], help="steps of linear learning-rate warm-up (0: none)")
-    add("--weight-decay", type=float, default=d["weight_decay"], help="AdamW decoupled weight decay (0: plain Adam)")
+    add(
+        "--warmup-steps",
+        type=int,
+        default=d["warmup_steps"],
+        help="steps of linear learning-rate warm-up (0: none)",
+    )
+    add(
+        "--weight-decay",
+        type=float,
+        default=d["weight_decay"],
+        help="AdamW decoupled weight decay (0: plain Adam)",
+    )
     add(
         "--ema",
         type=float,
@@ -135,23 +189,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="momentum of a moving average of the weights, kept when better (0: off)",
     )
     add("--clipnorm", type=float, default=d["clipnorm"], help="gradient clipping by global norm")
-    add("--patience", type=int, default=d["patience"], help="early stop after this many epochs without improvement")
+    add(
+        "--patience",
+        type=int,
+        default=d["patience"],
+        help="early stop after this many epochs without improvement",
+    )
     add("--backup-every", type=int, default=d["backup_every"], help="steps between resume backups")
-    add("--max-chars", type=int, default=d["max_chars"], help="train on this prefix of the training split (0: all)")
-    add("--max-steps", type=int, default=d["max_steps"], help="cap on steps per epoch and per held-out pass (0: all)")
-    add("--sample-prompt", default=d["sample_prompt"], help="prompt for the sample printed after each epoch")
+    add(
+        "--max-chars",
+        type=int,
+        default=d["max_chars"],
+        help="train on this prefix of the training split (0: all)",
+    )
+    add(
+        "--max-steps",
+        type=int,
+        default=d["max_steps"],
+        help="cap on steps per epoch and per held-out pass (0: all)",
+    )
+    add(
+        "--sample-prompt",
+        default=d["sample_prompt"],
+        help="prompt for the sample printed after each epoch",
+    )
     add("--seed", type=int, default=d["seed"], help="seed for weights, shuffling and samples")
-    add("--strategy", choices=STRATEGIES, default=d["strategy"], help="auto: every local GPU, else the CPU")
+    add(
+        "--strategy",
+        choices=STRATEGIES,
+        default=d["strategy"],
+        help="auto: every local GPU, else the CPU",
+    )
     add(
         "--worker-timeout",
         type=float,
         default=d["worker_timeout"],
         help="seconds a worker waits for a silent peer (multi-worker)",
     )
-    add("--no-figures", dest="figures", action="store_false",
-        help="skip figures.json (gate saturation, memory span, loss by position, speed)")  # fmt: skip
-    add("--memory-index", choices=["auto", "yes", "no"], default=d["memory_index"],
-        help="index the training text for the memorisation highlighter (auto: up to 20M chars)")  # fmt: skip
+    add(
+        "--no-figures",
+        dest="figures",
+        action="store_false",
+        help="skip figures.json (gate saturation, memory span, loss by position, speed)",
+    )
+    add(
+        "--memory-index",
+        choices=["auto", "yes", "no"],
+        default=d["memory_index"],
+        help="index the training text for the memorisation highlighter (auto: up to 20M chars)",
+    )
     return p
 
 

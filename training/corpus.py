@@ -91,7 +91,9 @@ def _chunks(files: list[Path], digest: hashlib._Hash | None = None) -> Iterator[
                     text = decoder.decode(raw, final=not raw)
                 except UnicodeDecodeError as exc:
                     at = offset - buffered + exc.start
-                    raise CorpusError(f"{file}: not valid UTF-8 (bad byte at offset {at})") from None
+                    raise CorpusError(
+                        f"{file}: not valid UTF-8 (bad byte at offset {at})"
+                    ) from None
                 offset += len(raw)
                 if text:
                     yield text
@@ -117,7 +119,9 @@ def read_corpus(
     if count == 0:
         raise CorpusError(f"{path}: corpus is empty")
     if count < min_chars:
-        raise CorpusError(f"{path}: corpus has {count} chars, fewer than one training window ({min_chars})")
+        raise CorpusError(
+            f"{path}: corpus has {count} chars, fewer than one training window ({min_chars})"
+        )
     sha = digest.hexdigest()
     ids_name = f"ids-{sha[:16]}"
     if vocab is None:
@@ -127,7 +131,9 @@ def read_corpus(
         if missing and not extend:
             raise UnknownCharsError(Path(path), missing)
         vocab = Vocab(vocab.chars + tuple(missing))
-        ids_name += "-" + hashlib.sha256(vocab.to_json().encode()).hexdigest()[:8]  # other ids, other file
+        ids_name += (
+            "-" + hashlib.sha256(vocab.to_json().encode()).hexdigest()[:8]
+        )  # other ids, other file
     work_dir.mkdir(parents=True, exist_ok=True)
     ids_path = work_dir / f"{ids_name}.npy"
     dtype = np.uint8 if len(vocab) <= 1 << 8 else np.uint16 if len(vocab) <= 1 << 16 else np.int32
@@ -138,10 +144,15 @@ def read_corpus(
 
 
 def _write_ids(files: list[Path], vocab: Vocab, target: Path, count: int, dtype: type) -> None:
-    """Append the ids chunk by chunk after a `.npy` header; a unique temp name, then an atomic rename,
+    """Append the ids chunk by chunk after a `.npy` header; a unique temp name, then an atomic
+    rename,
     so workers sharing a work dir may encode the same corpus at once."""
     table = vocab.lookup_table()
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": (count,)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": (count,),
+    }
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -33,11 +33,14 @@ def num_windows(num_ids: int, seq_len: int) -> int:
 
 
 def _file_span(ids: np.ndarray) -> tuple[str, int] | None:
-    """(file, byte offset of ids[0]) when `ids` is (a contiguous slice of) a memory-mapped .npy array."""
+    """(file, byte offset of ids[0]) when `ids` is (a contiguous slice of) a memory-mapped .npy
+    array."""
     root: Any = ids
     while isinstance(root.base, np.ndarray):
         root = root.base
-    if not (isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap) and ids.flags.c_contiguous):
+    if not (
+        isinstance(root, np.memmap) and isinstance(root.base, mmap.mmap) and ids.flags.c_contiguous
+    ):
         return None
     return str(root.filename), int(root.offset) + ids.ctypes.data - root.ctypes.data
 
@@ -89,7 +92,9 @@ def window_dataset(
     n = num_windows(len(ids), seq_len)
     count, index = shard
     if n // count < batch_size:
-        raise ValueError(f"only {n} training windows of {seq_len} chars; need at least one batch of {batch_size}")
+        raise ValueError(
+            f"only {n} training windows of {seq_len} chars; need at least one batch of {batch_size}"
+        )
     read = _reader(ids, seq_len)
 
     def one_pass(p: tf.Tensor) -> tf.data.Dataset:
@@ -99,11 +104,15 @@ def window_dataset(
         positions = positions.take(-1 if batches_per_pass is None else batches_per_pass)
         positions = positions.skip(tf.cast(tf.equal(p, first_pass), tf.int64) * skip_batches)
         # A stateless permutation of [0, n): the same for every worker, no buffer held.
-        return positions.map(lambda k: tf.random.experimental.index_shuffle(k, key, n - 1) * seq_len + offset)
+        return positions.map(
+            lambda k: tf.random.experimental.index_shuffle(k, key, n - 1) * seq_len + offset
+        )
 
     last = first_pass + passes if passes is not None else np.iinfo(np.int64).max
     starts = tf.data.Dataset.range(first_pass, last).flat_map(one_pass)
-    blocks = starts.map(lambda s: tf.numpy_function(read, [s], tf.int32), num_parallel_calls=tf.data.AUTOTUNE)
+    blocks = starts.map(
+        lambda s: tf.numpy_function(read, [s], tf.int32), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return blocks.map(lambda b: _split(b, batch_size, seq_len)).prefetch(tf.data.AUTOTUNE)
 
 
@@ -121,11 +130,16 @@ def eval_dataset(
     batches_per_pass: int | None = None,
     passes: int | None = 1,
 ) -> tf.data.Dataset:
-    """Held-out batches at offset 0 in order, the same ones on every pass (the per-epoch validation loss)."""
+    """Held-out batches at offset 0 in order, the same ones on every pass (the per-epoch validation
+    loss)."""
     n = eval_windows(len(ids), seq_len)
     count, index = shard
     read = _reader(ids, seq_len)
-    starts = tf.data.Dataset.range(index, n, count).map(lambda k: k * seq_len).batch(batch_size, drop_remainder=True)
+    starts = (
+        tf.data.Dataset.range(index, n, count)
+        .map(lambda k: k * seq_len)
+        .batch(batch_size, drop_remainder=True)
+    )
     starts = starts.take(-1 if batches_per_pass is None else batches_per_pass).repeat(passes)
     blocks = starts.map(lambda s: tf.numpy_function(read, [s], tf.int32))
     return blocks.map(lambda b: _split(b, batch_size, seq_len)).prefetch(tf.data.AUTOTUNE)

@@ -28,7 +28,10 @@ import tensorflow as tf
 
 from training.config import STRATEGIES
 
-TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+TF_CONFIG_EXAMPLE = (
+    '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+    '"task": {"type": "worker", "index": 0}}'
+)
 
 
 class StrategyError(ValueError):
@@ -51,7 +54,8 @@ def _cluster_problem(config: Any) -> str | None:
         return 'no "cluster" object'
     cluster, task = config["cluster"], config.get("task")
     if set(cluster) - {"chief", "worker"}:
-        return f"only 'chief' and 'worker' jobs are supported, not {sorted(set(cluster) - {'chief', 'worker'})}"
+        others = sorted(set(cluster) - {"chief", "worker"})
+        return f"only 'chief' and 'worker' jobs are supported, not {others}"
     if not isinstance(task, dict) or task.get("type") not in cluster:
         return 'no "task" naming one of the cluster\'s jobs'
     members, index = cluster[task["type"]], task.get("index", 0)
@@ -63,17 +67,22 @@ def _cluster_problem(config: Any) -> str | None:
 def _check_tf_config() -> None:
     raw = os.environ.get("TF_CONFIG", "")
     if not raw.strip():
-        raise StrategyError(f"--strategy multi-worker needs the TF_CONFIG variable, e.g. {TF_CONFIG_EXAMPLE}")
+        raise StrategyError(
+            f"--strategy multi-worker needs the TF_CONFIG variable, e.g. {TF_CONFIG_EXAMPLE}"
+        )
     try:
         problem = _cluster_problem(json.loads(raw))
     except ValueError as exc:
         problem = f"not valid JSON ({exc})"
     if problem:
-        raise StrategyError(f"TF_CONFIG is not a usable cluster: {problem}; expected e.g. {TF_CONFIG_EXAMPLE}")
+        raise StrategyError(
+            f"TF_CONFIG is not a usable cluster: {problem}; expected e.g. {TF_CONFIG_EXAMPLE}"
+        )
 
 
 def make_strategy(kind: str, worker_timeout: float) -> tf.distribute.Strategy:
-    """The strategy for `kind`; call before any other TensorFlow work (TF requires it for multi-worker)."""
+    """The strategy for `kind`; call before any other TensorFlow work (TF requires it for
+    multi-worker)."""
     if kind == "multi-worker":
         _check_tf_config()
         # Bounds how long a worker waits for a silent (hung, partitioned) peer in one collective;
@@ -104,7 +113,9 @@ def role_of(strategy: tf.distribute.Strategy) -> Role:
 
 def check_same_run(strategy: tf.distribute.Strategy, fingerprint: str) -> None:
     """Fail clearly (on every worker) unless all workers got the same corpus and settings."""
-    value = float(int(hashlib.sha256(fingerprint.encode()).hexdigest()[:5], 16))  # < 2**20: exact squares
+    value = float(
+        int(hashlib.sha256(fingerprint.encode()).hexdigest()[:5], 16)
+    )  # < 2**20: exact squares
 
     @tf.function
     def moments() -> tf.Tensor:
@@ -113,11 +124,14 @@ def check_same_run(strategy: tf.distribute.Strategy, fingerprint: str) -> None:
 
     mean, mean_square = (float(v) for v in moments())
     if mean_square != mean * mean:  # zero variance ⇔ every worker has the same value
-        raise StrategyError("workers disagree on the corpus or the training flags: start all with the same ones")
+        raise StrategyError(
+            "workers disagree on the corpus or the training flags: start all with the same ones"
+        )
 
 
 def broadcast_from_chief(strategy: tf.distribute.Strategy, variables: Sequence[Any]) -> None:
-    """Copy the chief's values of `variables` to every worker (after the chief restored a checkpoint)."""
+    """Copy the chief's values of `variables` to every worker (after the chief restored a
+    checkpoint)."""
     tf_vars = [v.value if isinstance(v, keras.Variable) else v for v in variables]
 
     @tf.function
@@ -127,7 +141,10 @@ def broadcast_from_chief(strategy: tf.distribute.Strategy, variables: Sequence[A
             first = tf.equal(ctx.replica_id_in_sync_group, 0)
             # One all-reduce per variable: a batched one would concatenate mixed dtypes.
             return [
-                ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.where(first, tf.convert_to_tensor(v), tf.zeros_like(v)))
+                ctx.all_reduce(
+                    tf.distribute.ReduceOp.SUM,
+                    tf.where(first, tf.convert_to_tensor(v), tf.zeros_like(v)),
+                )
                 for v in tf_vars
             ]
 
@@ -139,19 +156,28 @@ def broadcast_from_chief(strategy: tf.distribute.Strategy, variables: Sequence[A
 
 
 def distributed(
-    strategy: tf.distribute.Strategy, global_batch: int, make: Callable[[int, tuple[int, int], int], tf.data.Dataset]
+    strategy: tf.distribute.Strategy,
+    global_batch: int,
+    make: Callable[[int, tuple[int, int], int], tf.data.Dataset],
 ) -> Any:
     """`make(per_replica_batch, (pipelines, this pipeline), local_replicas)` on every worker."""
 
     def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
         shard = (ctx.num_input_pipelines, ctx.input_pipeline_id)
-        return make(ctx.get_per_replica_batch_size(global_batch), shard, ctx.num_replicas_in_sync // shard[0])
+        return make(
+            ctx.get_per_replica_batch_size(global_batch),
+            shard,
+            ctx.num_replicas_in_sync // shard[0],
+        )
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 def make_train_step(
-    strategy: tf.distribute.Strategy, model: keras.Model, optimizer: keras.Optimizer, global_batch: int
+    strategy: tf.distribute.Strategy,
+    model: keras.Model,
+    optimizer: keras.Optimizer,
+    global_batch: int,
 ) -> Callable[[Any], tf.Tensor]:
     """One optimizer step on the next batch of every replica; returns the mean loss (nats/char)."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
@@ -174,8 +200,11 @@ def make_train_step(
     return step
 
 
-def make_eval_step(strategy: tf.distribute.Strategy, model: keras.Model) -> Callable[[Any], tuple[Any, Any]]:
-    """Summed loss and char count of the next held-out batch of every replica (the same on all workers)."""
+def make_eval_step(
+    strategy: tf.distribute.Strategy, model: keras.Model
+) -> Callable[[Any], tuple[Any, Any]]:
+    """Summed loss and char count of the next held-out batch of every replica (the same on all
+    workers)."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 
     def replica_eval(inputs: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

@@ -38,7 +38,8 @@ class Plan:
 
 
 def window_loss(eval_step: Any, batches: Any, steps: int) -> float:
-    """Mean loss (nats/char) over one pass of the held-out windows (each from a zero state), every replica."""
+    """Mean loss (nats/char) over one pass of the held-out windows (each from a zero state), every
+    replica."""
     total = count = 0.0
     for _ in range(steps):
         loss_sum, chars = eval_step(batches)
@@ -48,7 +49,8 @@ def window_loss(eval_step: Any, batches: Any, steps: int) -> float:
 
 @dataclass
 class Scores:
-    """An epoch's held-out scores; `raw` holds the trained weights while the averaged ones are in the model."""
+    """An epoch's held-out scores; `raw` holds the trained weights while the averaged ones are in
+    the model."""
 
     val_loss: float
     val_loss_ema: float | None = None
@@ -56,7 +58,11 @@ class Scores:
 
     @property
     def best(self) -> float:
-        return min(self.val_loss, self.val_loss_ema) if self.val_loss_ema is not None else self.val_loss
+        return (
+            min(self.val_loss, self.val_loss_ema)
+            if self.val_loss_ema is not None
+            else self.val_loss
+        )
 
 
 class EpochRunner:
@@ -78,7 +84,9 @@ class EpochRunner:
         self.eval_step = make_eval_step(strategy, self.model)
         self.train_ids, self.held_out_ids = train_ids, corpus.held_out_ids
         self.first_epoch = int(state.epoch.numpy())
-        self.skip = int(state.batch.numpy())  # a resume starts at the saved epoch's pass, past its done steps
+        self.skip = int(
+            state.batch.numpy()
+        )  # a resume starts at the saved epoch's pass, past its done steps
         self.batches = iter(distributed(strategy, config.batch_size, self._train_data))
         self.eval_batches = iter(distributed(strategy, plan.eval_batch, self._eval_data))
         self.mark = time.monotonic()
@@ -86,13 +94,22 @@ class EpochRunner:
     def _train_data(self, batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
         # Pass e is epoch e, so a resume draws the same windows as an uninterrupted run.
         return window_dataset(
-            self.train_ids, self.config.seq_len, batch, self.config.seed, passes=None, first_pass=self.first_epoch,
-            skip_batches=self.skip * local, shard=shard, batches_per_pass=self.plan.steps * local,
-        )  # fmt: skip
+            self.train_ids,
+            self.config.seq_len,
+            batch,
+            self.config.seed,
+            passes=None,
+            first_pass=self.first_epoch,
+            skip_batches=self.skip * local,
+            shard=shard,
+            batches_per_pass=self.plan.steps * local,
+        )
 
     def _eval_data(self, batch: int, shard: tuple[int, int], local: int) -> tf.data.Dataset:
         per_pass, seq_len = self.plan.eval_steps * local, self.plan.eval_seq_len
-        return eval_dataset(self.held_out_ids, seq_len, batch, shard=shard, batches_per_pass=per_pass, passes=None)
+        return eval_dataset(
+            self.held_out_ids, seq_len, batch, shard=shard, batches_per_pass=per_pass, passes=None
+        )
 
     def stopped(self) -> bool:
         return int(self.state.wait.numpy()) >= self.config.patience
@@ -103,14 +120,21 @@ class EpochRunner:
                 break
             self.run_epoch(epoch)
             if self.stopped():
-                print(f"early stop: no held-out improvement in {self.config.patience} epochs", flush=True)
+                print(
+                    f"early stop: no held-out improvement in {self.config.patience} epochs",
+                    flush=True,
+                )
 
     def run_epoch(self, epoch: int) -> None:
         progress = None
         if self.log:  # progress on the chief only
             chars_per_step = self.config.batch_size * self.config.seq_len
             progress = Progress(
-                epoch, self.config.epochs, self.plan.steps, int(self.state.batch.numpy()), chars_per_step
+                epoch,
+                self.config.epochs,
+                self.plan.steps,
+                int(self.state.batch.numpy()),
+                chars_per_step,
             )
         start = time.monotonic()
         loss = self.train_epoch(progress)
@@ -121,7 +145,10 @@ class EpochRunner:
             "seconds": round(time.monotonic() - start, 1),
         }
         if scores.val_loss_ema is not None:
-            logs |= {"val_loss_ema": scores.val_loss_ema, "weights": "raw" if scores.raw is None else "ema"}
+            logs |= {
+                "val_loss_ema": scores.val_loss_ema,
+                "weights": "raw" if scores.raw is None else "ema",
+            }
         if progress:
             logs["chars_per_s"] = round(progress.chars_per_s())
             progress.end(logs)

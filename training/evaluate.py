@@ -3,7 +3,8 @@
     python -m training.evaluate --model model/pretrained/shakespeare --corpus data.txt
 
 The held-out text (the last 10% of the corpus) is cut into a few long contiguous streams
-that run side by side through the serving step (an LSTM, GRU or RNN: model/cells); each char is scored with the state of
+that run side by side through the serving step (an LSTM, GRU or RNN: model/cells); each char is
+scored with the state of
 everything before it in its stream, as the model is used when generating.
 """
 
@@ -14,6 +15,7 @@ import math
 import sys
 import tempfile
 from pathlib import Path
+
 import numpy as np
 
 from model.cells import LSTMStack
@@ -52,10 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     from model.runtime import configure, import_tensorflow
     from training.corpus import CorpusError, read_corpus
 
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
-    parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
-    parser.add_argument("--streams", type=int, default=8, help="parallel streams the held-out text is cut into")
+    parser.add_argument(
+        "--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on"
+    )
+    parser.add_argument(
+        "--streams", type=int, default=8, help="parallel streams the held-out text is cut into"
+    )
     args = parser.parse_args(argv)
     configure()  # numba: kernel cache, threading layer (model/runtime)
     import_tensorflow()  # its load-time log lines stay off stderr (model/runtime/native_log.py)

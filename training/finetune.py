@@ -59,24 +59,33 @@ def with_parent_architecture(config: TrainConfig, parent: Parent) -> TrainConfig
     from model.cells.network import config_of
 
     net = config_of(parent.model)
-    return replace(config, layers=net.layers, units=net.units, embedding_dim=net.embedding_dim, cell=net.cell)
+    return replace(
+        config, layers=net.layers, units=net.units, embedding_dim=net.embedding_dim, cell=net.cell
+    )
 
 
 def init_weights(model: Any, parent: Parent) -> None:
     """Copy the parent's weights into `model`, layer by layer; extend the vocab-sized ones."""
     old = len(parent.vocab)
     for layer in model.layers:
-        if not (layer.name in ("embedding", "logits") or layer.name.startswith(("lstm_", "gru_", "rnn_"))):
+        if not (
+            layer.name in ("embedding", "logits")
+            or layer.name.startswith(("lstm_", "gru_", "rnn_"))
+        ):
             continue  # the input and dropout layers: no weights to copy
         source = [np.asarray(w) for w in parent.model.get_layer(layer.name).get_weights()]
         if layer.name == "embedding":  # (vocab, dim): new rows are the mean of the old ones
             (table,) = source
             added = layer.input_dim - old
-            source = [np.concatenate([table, np.repeat(table.mean(axis=0, keepdims=True), added, axis=0)])]
+            source = [
+                np.concatenate([table, np.repeat(table.mean(axis=0, keepdims=True), added, axis=0)])
+            ]
         elif layer.name == "logits":  # kernel (units, vocab), bias (vocab,)
             kernel, bias = source
             added = layer.units - old
-            kernel = np.concatenate([kernel, np.zeros((kernel.shape[0], added), kernel.dtype)], axis=1)
+            kernel = np.concatenate(
+                [kernel, np.zeros((kernel.shape[0], added), kernel.dtype)], axis=1
+            )
             source = [kernel, np.concatenate([bias, np.full(added, NEW_CHAR_BIAS, bias.dtype)])]
         layer.set_weights(source)
 

@@ -40,7 +40,9 @@ def train_ids(config: TrainConfig, corpus: Corpus) -> np.ndarray:
 
 def make_plan(config: TrainConfig, corpus: Corpus, replicas: int) -> Plan:
     if config.batch_size % replicas:
-        raise TrainingError(f"--batch-size {config.batch_size} must be a multiple of the {replicas} replicas")
+        raise TrainingError(
+            f"--batch-size {config.batch_size} must be a multiple of the {replicas} replicas"
+        )
     steps = num_windows(len(train_ids(config, corpus)), config.seq_len) // config.batch_size
     if steps < 1:
         text = (
@@ -57,7 +59,9 @@ def make_plan(config: TrainConfig, corpus: Corpus, replicas: int) -> Plan:
     windows = eval_windows(held, eval_seq_len) if eval_seq_len > 0 else 0
     eval_batch = min(config.batch_size, windows // replicas * replicas)
     if eval_batch < 1:
-        raise TrainingError(f"{corpus.name}: the held-out text (last 10%, {held} chars) is too short")
+        raise TrainingError(
+            f"{corpus.name}: the held-out text (last 10%, {held} chars) is too short"
+        )
     eval_steps = windows // eval_batch
     if config.max_steps:
         steps, eval_steps = min(steps, config.max_steps), min(eval_steps, config.max_steps)
@@ -74,9 +78,15 @@ def learning_rate(config: TrainConfig, total_steps: int) -> Any:
             0.0, decay_steps=1 << 40, alpha=1.0, warmup_target=config.lr, warmup_steps=warmup
         )
     if not warmup:
-        return keras.optimizers.schedules.CosineDecay(config.lr, decay_steps=total_steps, alpha=0.05)
+        return keras.optimizers.schedules.CosineDecay(
+            config.lr, decay_steps=total_steps, alpha=0.05
+        )
     return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=total_steps - warmup, alpha=0.05, warmup_target=config.lr, warmup_steps=warmup
+        0.0,
+        decay_steps=total_steps - warmup,
+        alpha=0.05,
+        warmup_target=config.lr,
+        warmup_steps=warmup,
     )
 
 
@@ -96,7 +106,8 @@ def network_config(config: TrainConfig, vocab_size: int) -> NetworkConfig:
 def _build(
     config: TrainConfig, net: NetworkConfig, total_steps: int, replicas: int, parent: Parent | None
 ) -> tuple[keras.Model, keras.Optimizer]:
-    """The model (the parent's weights, if any) and its optimizer; call under the strategy's scope."""
+    """The model (the parent's weights, if any) and its optimizer; call under the strategy's
+    scope."""
     model = build_model(net)
     if parent is not None:  # before the optimizer: its weight average starts from these weights
         init_weights(model, parent)
@@ -115,9 +126,14 @@ def _build(
 
 
 def fit_model(
-    config: TrainConfig, corpus: Corpus, strategy: tf.distribute.Strategy, role: Role, parent: Parent | None = None
+    config: TrainConfig,
+    corpus: Corpus,
+    strategy: tf.distribute.Strategy,
+    role: Role,
+    parent: Parent | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """Train (resuming from the work dir if a checkpoint is there); return the best model and run facts."""
+    """Train (resuming from the work dir if a checkpoint is there); return the best model and run
+    facts."""
     keras.utils.set_random_seed(config.seed)
     replicas = strategy.num_replicas_in_sync
     plan = make_plan(config, corpus, replicas)
@@ -125,7 +141,11 @@ def fit_model(
     work_dir = config.work_dir
     work_dir.mkdir(parents=True, exist_ok=True)
     # TF wants every worker to save; only the chief's directory is kept.
-    ckpt_dir = work_dir / "ckpt" if role.is_chief else Path(tempfile.mkdtemp(prefix=".worker-ckpt-", dir=work_dir))
+    ckpt_dir = (
+        work_dir / "ckpt"
+        if role.is_chief
+        else Path(tempfile.mkdtemp(prefix=".worker-ckpt-", dir=work_dir))
+    )
     with strategy.scope():
         model, optimizer = _build(config, net, plan.steps * config.epochs, replicas, parent)
         state = RunState(model, optimizer, ckpt_dir)
@@ -158,5 +178,9 @@ def fit_model(
         "weights": log.kept_weights() if log else None,
         "train_seconds": round(float(state.seconds.numpy()), 1),
         "steps_per_epoch": plan.steps,
-        "distribution": {"strategy": type(strategy).__name__, "replicas": replicas, "workers": role.num_workers},
+        "distribution": {
+            "strategy": type(strategy).__name__,
+            "replicas": replicas,
+            "workers": role.num_workers,
+        },
     }

@@ -73,14 +73,21 @@ class Progress:
         bar = "=" * filled + (">" if filled < BAR_WIDTH else "") + "." * (BAR_WIDTH - filled - 1)
         per_step = (now - self.after_first) / (self.done - 1) if self.done > 1 else now - self.start
         eta = per_step * (self.steps - current)
-        line = f"{current:>{self.width}}/{self.steps} [{bar}] - ETA {_duration(eta)} - loss: {self.loss:.4f}"
+        line = (
+            f"{current:>{self.width}}/{self.steps} [{bar}] - ETA {_duration(eta)}"
+            f" - loss: {self.loss:.4f}"
+        )
         self.out.write(f"\r{line} - {self.chars_per_s():,.0f} chars/s\x1b[K")
         self.out.flush()
 
     def end(self, logs: dict[str, Any]) -> None:
         """The epoch's one final line: time, training loss, held-out losses, speed."""
         took = self.clock() - self.start
-        scores = "".join(f" - {k}: {logs[k]:.4f}" for k in ("val_loss", "val_loss_ema") if logs.get(k) is not None)
+        scores = "".join(
+            f" - {k}: {logs[k]:.4f}"
+            for k in ("val_loss", "val_loss_ema")
+            if logs.get(k) is not None
+        )
         per_step = 1000 * (self.last - self.start) / max(1, self.done)
         line = (
             f"{self.steps}/{self.steps} - {took:.0f}s - {per_step:.0f}ms/step"

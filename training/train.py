@@ -2,7 +2,8 @@
 
     python -m training.train --corpus ../shared/data/tinyshakespeare.txt \\
         --out model/pretrained/shakespeare --epochs 20
-    python -m training.train --corpus mine.txt --out models/mine --init-from model/pretrained/shakespeare
+    python -m training.train --corpus mine.txt --out models/mine --init-from
+    model/pretrained/shakespeare
 
 Run the same command again after an interruption (even kill -9) and it resumes from the last
 checkpoint in the work dir (default `checkpoints/<out name>`).  The result is `--out`:
@@ -36,7 +37,16 @@ from training.finetune import Parent, parent_vocab
 
 MIN_FIGURES_CHARS = 10_000  # figures.json below this would describe noise
 EVAL_CHARS = 1 << 18  # held-out chars scored for the card (±0.003 nats)
-LOCAL_FLAGS = {"corpus", "out", "work_dir", "name", "strategy", "worker_timeout", "sample_prompt", "init_from"}
+LOCAL_FLAGS = {
+    "corpus",
+    "out",
+    "work_dir",
+    "name",
+    "strategy",
+    "worker_timeout",
+    "sample_prompt",
+    "init_from",
+}
 
 
 def hardware() -> dict[str, Any]:
@@ -71,10 +81,13 @@ def fingerprint(config: TrainConfig, corpus: Corpus) -> str:
 
 
 def read_training_corpus(config: TrainConfig) -> Corpus:
-    """The corpus, encoded with the parent's vocab when fine-tuning; CorpusError/ArtifactError if unusable."""
+    """The corpus, encoded with the parent's vocab when fine-tuning; CorpusError/ArtifactError if
+    unusable."""
     vocab: Vocab | None = parent_vocab(config.init_from) if config.init_from else None
     try:
-        return read_corpus(config.corpus, config.work_dir, config.seq_len + 2, vocab, config.extend_vocab)
+        return read_corpus(
+            config.corpus, config.work_dir, config.seq_len + 2, vocab, config.extend_vocab
+        )
     except UnknownCharsError as exc:
         raise CorpusError(f"{exc} (pass --extend-vocab to add them)") from None
 
@@ -88,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if os.environ.get("TF_CONFIG") and config.strategy != "multi-worker":
-        print("note: TF_CONFIG is set but ignored; pass --strategy multi-worker to train on the cluster", flush=True)
+        print(
+            "note: TF_CONFIG is set but ignored; "
+            "pass --strategy multi-worker to train on the cluster",
+            flush=True,
+        )
     configure()  # numba: kernel cache, threading layer (model/runtime)
     import_tensorflow()  # its load-time log lines stay off stderr (model/runtime/native_log.py)
     import tensorflow as tf
@@ -100,18 +117,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         strategy = make_strategy(config.strategy, config.worker_timeout)
         role = role_of(strategy)
-        print(f"{role.name}: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)", flush=True)
+        print(
+            f"{role.name}: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)",
+            flush=True,
+        )
         parent = load_parent(config.init_from) if config.init_from else None
         if parent:
             config = with_parent_architecture(config, parent)
-            print(f"fine-tuning {parent.path}: {config.layers}×{config.units} LSTM, embedding {config.embedding_dim}")
+            print(
+                f"fine-tuning {parent.path}: {config.layers}×{config.units} {config.cell.upper()}, "
+                f"embedding {config.embedding_dim}"
+            )
         if role.num_workers > 1:
             check_same_run(strategy, fingerprint(config, corpus))
         model, info = fit_model(config, corpus, strategy, role, parent)
     except (StrategyError, TrainingError, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as exc:
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+    ) as exc:
         found = re.search(r"aborted by: (.+?)(?:\n\n|\[\[|$)", str(exc), re.S)
         cause = " ".join(found.group(1).split())[:300] if found else type(exc).__name__
         print(
@@ -127,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str, Any], parent: Parent | None) -> None:
+def write_model(
+    config: TrainConfig, corpus: Corpus, model: Any, info: dict[str, Any], parent: Parent | None
+) -> None:
     from model.artifact import save_artifact
     from model.cells import Stack
     from training.evaluate import held_out_loss
@@ -160,7 +189,9 @@ def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     save_artifact(config.out, model, corpus.vocab, card)
-    from model.reading.memory import index_after_training  # what the highlighter of copied text looks up
+    from model.reading.memory import (
+        index_after_training,
+    )  # what the highlighter of copied text looks up
 
     print(index_after_training(config.out, corpus.vocab, corpus.train_ids, config.memory_index))
     if config.figures and len(corpus.held_out_ids) < MIN_FIGURES_CHARS:
@@ -171,7 +202,10 @@ def write_model(config: TrainConfig, corpus: Corpus, model: Any, info: dict[str,
         held_out = corpus.vocab.decode(corpus.held_out_ids[: figures.DEFAULT_CHARS])
         path = figures.write(config.out, figures.compute(model, stack, corpus.vocab, held_out))
         print(f"wrote {path}")
-    print(f"held-out loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char); wrote {config.out}")
+    print(
+        f"held-out loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char); "
+        f"wrote {config.out}"
+    )
 
 
 if __name__ == "__main__":

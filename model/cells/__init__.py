@@ -1,4 +1,5 @@
-"""The network as the server and the tools run it: each cell's equations, the shared kernels, the stack.
+"""The network as the server and the tools run it: each cell's equations, the shared kernels, the
+stack.
 
     from model.cells import Stack, State
     stack = Stack.from_keras(keras_model)        # an LSTM, GRU or plain RNN network

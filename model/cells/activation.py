@@ -18,7 +18,8 @@ from model.runtime.jit import FASTMATH
 
 @numba.njit(inline="always", fastmath=FASTMATH)
 def tanh(x: Any) -> Any:
-    """Eigen's rational tanh (TensorFlow's on CPU): |error| < 4e-7, and plain arithmetic, so a loop of
+    """Eigen's rational tanh (TensorFlow's on CPU): |error| < 4e-7, and plain arithmetic, so a loop
+    of
     it is vectorised (a libm call per element is not: the gates took 30-50% of a step that way)."""
     x = min(max(x, np.float32(-7.9053111)), np.float32(7.9053111))
     x2 = x * x

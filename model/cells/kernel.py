@@ -65,10 +65,12 @@ def _steps(kind, xs, w_rec, b_rec, r, c, h, hs, cs, rs):  # type: ignore[no-unty
 
 
 @compiled(
-    f"void(int64, int64[::1], {F2}, {F4}, {F4}, {F3}, {F3}, {F3}, {F2}, {F3}, {F3}, {F2}, {F2}, {F2})",
+    f"void(int64, int64[::1], {F2}, {F4}, {F4}, {F3}, {F3}, {F3}, {F2}, {F3}, {F3}, "
+    f"{F2}, {F2}, {F2})",
     parallel=True,
 )
-def _step(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, x, r, logits):  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def _step(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, x, r, logits):
     """The generation step in one call: each row's char through every layer, then the logits."""
     for row in range(ids.shape[0]):
         x[row] = table[ids[row]]
@@ -95,15 +97,19 @@ def packed(w: np.ndarray) -> np.ndarray:
 
 
 def packed_layers(ws: list[np.ndarray], k: int, n: int) -> np.ndarray:
-    """Several (k, n) weights packed and stacked: (layers, panels, k, PANEL), for the one-call step."""
+    """Several (k, n) weights packed and stacked: (layers, panels, k, PANEL), for the one-call
+    step."""
     out = aligned((len(ws), columns(n) // gemm.PANEL, k, gemm.PANEL))
     for i, w in enumerate(ws):
         out[i] = packed(w)
     return out
 
 
-_launch = threading.Lock()  # numba's fallback threading layer (workqueue) must not be entered twice at once
-# Multiply-adds below which a call runs on one thread: handing work to a second thread and waiting for it
+_launch = (
+    threading.Lock()
+)  # numba's fallback threading layer (workqueue) must not be entered twice at once
+# Multiply-adds below which a call runs on one thread: handing work to a second thread and waiting
+# for it
 # costs microseconds on an idle machine (a scheduler time slice on a loaded one), more than a small
 # product takes (the test models).  Bits do not depend on it.
 PARALLEL_WORK = 1 << 20
@@ -114,16 +120,31 @@ def _threads(threads: int, rows: int, panels: np.ndarray) -> int:
     return threads if work >= PARALLEL_WORK else 1
 
 
-def linear(x: np.ndarray, panels: np.ndarray, add: np.ndarray, out: np.ndarray, threads: int) -> None:
+def linear(
+    x: np.ndarray, panels: np.ndarray, add: np.ndarray, out: np.ndarray, threads: int
+) -> None:
     """out = x @ W + add: x (rows, K), panels from `packed`, add and out (≥ rows, columns(N))."""
     with _launch:
         numba.set_num_threads(_threads(threads, x.shape[0], panels))  # per calling thread
         _linear(x, panels, add, out)
 
 
-def step(kind: int, ids: np.ndarray, table: np.ndarray, w_in: np.ndarray, w_rec: np.ndarray,
-         b_in: np.ndarray, b_rec: np.ndarray, dense: tuple[np.ndarray, np.ndarray], c: np.ndarray,
-         h: np.ndarray, x: np.ndarray, r: np.ndarray, logits: np.ndarray, threads: int) -> None:  # fmt: skip
+def step(
+    kind: int,
+    ids: np.ndarray,
+    table: np.ndarray,
+    w_in: np.ndarray,
+    w_rec: np.ndarray,
+    b_in: np.ndarray,
+    b_rec: np.ndarray,
+    dense: tuple[np.ndarray, np.ndarray],
+    c: np.ndarray,
+    h: np.ndarray,
+    x: np.ndarray,
+    r: np.ndarray,
+    logits: np.ndarray,
+    threads: int,
+) -> None:
     """One char per row (ids (rows,)) through the whole stack: table (vocab, columns) layer 0's
     x @ W + b per char; w_in (layers-1, ...) and w_rec (layers, ...) from `packed_layers`; b_in
     (layers-1, rows, columns), b_rec (layers, rows, columns) per row; dense (panels, (rows,
@@ -135,9 +156,19 @@ def step(kind: int, ids: np.ndarray, table: np.ndarray, w_in: np.ndarray, w_rec:
         _step(kind, ids, table, w_in, w_rec, b_in, b_rec, dense[0], dense[1], c, h, x, r, logits)
 
 
-def steps(kind: int, xs: np.ndarray, w_rec: np.ndarray, b_rec: np.ndarray, r: np.ndarray,
-          c: np.ndarray, h: np.ndarray, hs: np.ndarray, cs: np.ndarray, rs: np.ndarray,
-          threads: int) -> None:  # fmt: skip
+def steps(
+    kind: int,
+    xs: np.ndarray,
+    w_rec: np.ndarray,
+    b_rec: np.ndarray,
+    r: np.ndarray,
+    c: np.ndarray,
+    h: np.ndarray,
+    hs: np.ndarray,
+    cs: np.ndarray,
+    rs: np.ndarray,
+    threads: int,
+) -> None:
     """One layer over time: xs (time, rows, columns) its inputs x @ W + b; w_rec from `packed`;
     b_rec (rows, columns); r a (rows, columns) work array; c, h (rows, units) in place; hs (time,
     rows, units) ← h after each char; cs and rs the same for c and r, or of length 0 to skip."""

@@ -61,7 +61,9 @@ def build_model(config: NetworkConfig) -> keras.Model:
         x = LAYERS[config.cell](config.units, return_sequences=True, name=f"{config.cell}_{n}")(x)
         x = _dropout(config, config.dropout, config.units, f"dropout_{n}")(x)
     logits = keras.layers.Dense(config.vocab_size, name="logits")(x)  # (batch, time, vocab)
-    return keras.Model(ids, logits, name="char_lstm" if config.cell == "lstm" else f"char_{config.cell}")
+    return keras.Model(
+        ids, logits, name="char_lstm" if config.cell == "lstm" else f"char_{config.cell}"
+    )
 
 
 def config_of(model: keras.Model) -> NetworkConfig:

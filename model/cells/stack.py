@@ -45,7 +45,8 @@ def default_threads() -> int:
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One recurrent layer's weights in Keras's layout and block order (lstm.py, gru.py say which)."""
+    """One recurrent layer's weights in Keras's layout and block order (lstm.py, gru.py say
+    which)."""
 
     kernel: np.ndarray  # W (in, blocks*units)
     recurrent: np.ndarray  # U (units, blocks*units)
@@ -55,7 +56,8 @@ class LayerWeights:
 
 @dataclass
 class State:
-    """Recurrent state of a batch: h (layers, batch, units); c the same for an LSTM, else width 0."""
+    """Recurrent state of a batch: h (layers, batch, units); c the same for an LSTM, else width
+    0."""
 
     h: np.ndarray
     c: np.ndarray
@@ -78,11 +80,14 @@ class State:
 
     @staticmethod
     def stack(states: list[State]) -> State:
-        return State(np.concatenate([s.h for s in states], 1), np.concatenate([s.c for s in states], 1))
+        return State(
+            np.concatenate([s.h for s in states], 1), np.concatenate([s.c for s in states], 1)
+        )
 
 
 class Stack:
-    """The whole network laid out for the kernels: char table, recurrent layers, output projection."""
+    """The whole network laid out for the kernels: char table, recurrent layers, output
+    projection."""
 
     def __init__(
         self,
@@ -103,7 +108,11 @@ class Stack:
         self.num_layers = len(layers)
         self.vocab_size = int(dense_w.shape[1])
         self.threads = default_threads() if threads is None else threads  # bits never depend on it
-        self.embedding, self.layers, self.dense = embedding, layers, (dense_w, dense_b)  # Keras layout
+        self.embedding, self.layers, self.dense = (
+            embedding,
+            layers,
+            (dense_w, dense_b),
+        )  # Keras layout
         first = layers[0]
         # Layer 0's input projection for every possible char, bias folded in: (vocab, columns).
         table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
@@ -134,13 +143,16 @@ class Stack:
             layers.append(keras_layer(model.get_layer(f"{LAYER_PREFIXES[cell]}{n}"), cell))
             n += 1
         dense_w, dense_b = model.get_layer("logits").get_weights()
-        return cls(embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), threads, cell)
+        return cls(
+            embedding, layers, np.asarray(dense_w, F32), np.asarray(dense_b, F32), threads, cell
+        )
 
     def zero_state(self, batch: int = 1) -> State:
         return State.zeros(self.num_layers, batch, self.units, self.cell_units)
 
     def _buffers(self, rows: int, work: dict[str, Any]) -> dict[str, Any]:
-        """Work arrays for `rows` rows: the per-row biases, x, r, the state's copy and the logits."""
+        """Work arrays for `rows` rows: the per-row biases, x, r, the state's copy and the
+        logits."""
         if work.get("rows") != rows:
             n, cols = self.num_layers, self.b_in.shape[1]
             work.clear()
@@ -156,12 +168,29 @@ class Stack:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
         work = self._buffers(state.batch, state.work)
         ids = np.ascontiguousarray(ids, np.int64)
-        kernel.step(self.kind, ids, self.table, self.w_in, self.w_rec, work["b_in"], work["b_rec"],
-                    (self.dense_w, work["dense_b"]), state.c, state.h, work["x"], work["r"],
-                    work["logits"], self.threads)  # fmt: skip
-        return work["logits"][:, : self.vocab_size].copy()  # callers may keep it; the buffer is reused
+        kernel.step(
+            self.kind,
+            ids,
+            self.table,
+            self.w_in,
+            self.w_rec,
+            work["b_in"],
+            work["b_rec"],
+            (self.dense_w, work["dense_b"]),
+            state.c,
+            state.h,
+            work["x"],
+            work["r"],
+            work["logits"],
+            self.threads,
+        )
+        return work["logits"][
+            :, : self.vocab_size
+        ].copy()  # callers may keep it; the buffer is reused
 
-    def run_layer(self, n: int, xs: np.ndarray, h: np.ndarray, c: np.ndarray, record: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+    def run_layer(
+        self, n: int, xs: np.ndarray, h: np.ndarray, c: np.ndarray, record: bool = False
+    ) -> dict[str, np.ndarray]:
         """Layer n over time for a few rows: xs (time, rows, columns) its inputs x @ W + b; h and c
         (rows, units) in place.  Returns hs (time, rows, units) and, with `record`, cs and rs."""
         t_len, rows, cols = xs.shape
@@ -169,8 +198,19 @@ class Stack:
         cs = np.zeros((t_len if record else 0, rows, self.cell_units), F32)
         rs = np.zeros((t_len if record else 0, rows, cols), F32)
         b_rec = np.zeros((rows, cols), F32) + self.b_rec[n]
-        kernel.steps(self.kind, xs, self.w_rec[n], b_rec, np.zeros((rows, cols), F32), c, h, hs, cs, rs,
-                     self.threads)  # fmt: skip
+        kernel.steps(
+            self.kind,
+            xs,
+            self.w_rec[n],
+            b_rec,
+            np.zeros((rows, cols), F32),
+            c,
+            h,
+            hs,
+            cs,
+            rs,
+            self.threads,
+        )
         return {"hs": hs, "cs": cs, "rs": rs}
 
     def layer_inputs(self, n: int, ids: np.ndarray, below: np.ndarray | None) -> np.ndarray:
@@ -204,7 +244,9 @@ class Stack:
         Each state and logits have the bits of priming that sequence alone.  Returns each
         sequence's last logits."""
         lengths = [len(ids) for ids in chunks]
-        order = sorted(range(len(chunks)), key=lambda j: -lengths[j])  # still going: a prefix of rows
+        order = sorted(
+            range(len(chunks)), key=lambda j: -lengths[j]
+        )  # still going: a prefix of rows
         t_len, rows = lengths[order[0]], len(chunks)
         ids = np.zeros((t_len, rows), np.int64)  # (time, row); past a row's end: char 0, never kept
         for r, j in enumerate(order):
@@ -235,15 +277,19 @@ class Stack:
         return out
 
     def prime(self, ids: np.ndarray, state: State | None = None) -> tuple[np.ndarray, State]:
-        """Run a whole prompt (time,) for one sequence; returns (logits after its last char, state)."""
+        """Run a whole prompt (time,) for one sequence; returns (logits after its last char,
+        state)."""
         state = self.zero_state(1) if state is None else state
-        logits = self.dense_b[: self.vocab_size].copy()  # what an empty prompt gives from a zero state
+        logits = self.dense_b[
+            : self.vocab_size
+        ].copy()  # what an empty prompt gives from a zero state
         for start in range(0, len(ids), PRIME_CHUNK):
             logits = self.prime_chunk(ids[start : start + PRIME_CHUNK], state)
         return logits, state
 
     def logits_of(self, ids: np.ndarray) -> np.ndarray:
-        """Logits for every position of a batch of sequences (batch, time) by stepping; for checks."""
+        """Logits for every position of a batch of sequences (batch, time) by stepping; for
+        checks."""
         state = self.zero_state(ids.shape[0])
         return np.stack([self.step(ids[:, t], state) for t in range(ids.shape[1])], axis=1)
 
@@ -257,6 +303,8 @@ def keras_layer(layer: Any, cell: str) -> LayerWeights:
     kernel_w, recurrent, bias = weights
     if cell == "gru":
         if bias.ndim != 2:
-            raise ValueError(f"{layer.name}: only GRUs with reset_after=True (Keras's default) are served")
+            raise ValueError(
+                f"{layer.name}: only GRUs with reset_after=True (Keras's default) are served"
+            )
         return LayerWeights(kernel_w, recurrent, bias[0], bias[1])
     return LayerWeights(kernel_w, recurrent, bias)

@@ -1,6 +1,7 @@
 """Model-wide figures, computed once per model and stored beside it as figures.json.
 
-    python -m model.reading.figures --model DIR --corpus FILE     # training.train runs it at the end
+    python -m model.reading.figures --model DIR --corpus FILE     # training.train runs it at the
+    end
 
 Over the held-out text (the last 10% of the corpus, as training splits it):
 - saturation: per layer and gate, each unit's fraction of chars with the gate left-saturated
@@ -68,9 +69,16 @@ def saturation(stack: Stack, ids: np.ndarray) -> dict[str, Any]:
     low, high = low / len(ids), high / len(ids)
     layers = []
     for n in range(stack.num_layers):
-        gates = {g: {"left": rounded(low[n, k]), "right": rounded(high[n, k])} for k, g in enumerate(names)}
+        gates = {
+            g: {"left": rounded(low[n, k]), "right": rounded(high[n, k])}
+            for k, g in enumerate(names)
+        }
         keep = KEEP_GATE.get(stack.cell)
-        integrators = [] if keep is None else np.flatnonzero(high[n, names.index(keep)] >= INTEGRATOR).tolist()
+        integrators = (
+            []
+            if keep is None
+            else np.flatnonzero(high[n, names.index(keep)] >= INTEGRATOR).tolist()
+        )
         layers.append({"layer": n, "gates": gates, "integrators": integrators})
     return {"gates": list(names), "layers": layers, "keep_gate": KEEP_GATE.get(stack.cell)}
 
@@ -80,7 +88,8 @@ def rounded(values: np.ndarray) -> list[float]:
 
 
 def memory(model: Any, ids: np.ndarray, positions: int, context: int) -> dict[str, Any]:
-    """The averaged influence curve over `positions` random positions, and where it falls below 1%."""
+    """The averaged influence curve over `positions` random positions, and where it falls below
+    1%."""
     from model.reading.influence import Influence, average_curve, memory_span
 
     curve = average_curve(Influence(model), ids, positions, context)
@@ -92,7 +101,9 @@ def memory(model: Any, ids: np.ndarray, positions: int, context: int) -> dict[st
     }
 
 
-def loss_by_position(stack: Stack, vocab: Vocab, ids: np.ndarray, streams: int = 8) -> dict[str, Any]:
+def loss_by_position(
+    stack: Stack, vocab: Vocab, ids: np.ndarray, streams: int = 8
+) -> dict[str, Any]:
     """Held-out loss (bits/char) by distance since the last newline, from `streams` long rows."""
     from model.sampling import log_softmax
 
@@ -105,7 +116,9 @@ def loss_by_position(stack: Stack, vocab: Vocab, ids: np.ndarray, streams: int =
     for t in range(length):
         at = rows * length + t
         logits = stack.step(ids[at], state)
-        distance = np.where(ids[at] == newline, 0, distance + 1)  # chars since the newline, this one in
+        distance = np.where(
+            ids[at] == newline, 0, distance + 1
+        )  # chars since the newline, this one in
         lp = log_softmax(logits)[rows, ids[at + 1]]
         bucket = np.minimum(distance, MAX_DISTANCE)
         np.add.at(total, bucket, -lp / math.log(2))
@@ -127,27 +140,33 @@ def engine_speed(stack: Stack, vocab: Vocab, seconds: float = 3.0) -> dict[str, 
     for streams in (1, 32):
         engine = Engine(stack, vocab, name="figures", max_active=streams)
         engine.start()
-        counted, ended = [0], threading.Semaphore(0)
-
-        class Sink:
-            def on_chunk(self, chunk: Any) -> None:
-                counted[0] += len(chunk.text)
-
-            def on_done(self, generation: Any) -> None:
-                ended.release()
-
-            def on_error(self, exc: BaseException) -> None:
-                ended.release()
+        sink = CountingSink()
 
         chars = max(50, int(seconds * (3000 if streams == 1 else 400)))
         began = time.perf_counter()
         for seed in range(streams):
-            engine.submit(GenerationRequest("\n", chars, seed=seed), Sink())
+            engine.submit(GenerationRequest("\n", chars, seed=seed), sink)
         for _ in range(streams):
-            ended.acquire()
-        out[f"chars_per_s_{streams}"] = round(counted[0] / (time.perf_counter() - began))
+            sink.ended.acquire()
+        out[f"chars_per_s_{streams}"] = round(sink.chars / (time.perf_counter() - began))
         engine.stop()
     return out
+
+
+class CountingSink:
+    """Counts the chars an engine releases; `ended` is released once per finished sequence."""
+
+    def __init__(self) -> None:
+        self.chars, self.ended = 0, threading.Semaphore(0)
+
+    def on_chunk(self, chunk: Any) -> None:
+        self.chars += len(chunk.text)
+
+    def on_done(self, generation: Any) -> None:
+        self.ended.release()
+
+    def on_error(self, exc: BaseException) -> None:
+        self.ended.release()
 
 
 def cpu_model() -> str:
@@ -160,8 +179,14 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-def compute(model: Any, stack: Stack, vocab: Vocab, held_out: str, chars: int = DEFAULT_CHARS,
-            positions: int = DEFAULT_POSITIONS) -> dict[str, Any]:  # fmt: skip
+def compute(
+    model: Any,
+    stack: Stack,
+    vocab: Vocab,
+    held_out: str,
+    chars: int = DEFAULT_CHARS,
+    positions: int = DEFAULT_POSITIONS,
+) -> dict[str, Any]:
     text = "".join(ch for ch in held_out[:chars] if ch in vocab)
     ids = vocab.encode(text)
     timings: dict[str, float] = {}
@@ -191,11 +216,19 @@ def write(model_dir: Path, figures: dict[str, Any]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.reading.figures", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m model.reading.figures", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
-    parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
-    parser.add_argument("--chars", type=int, default=DEFAULT_CHARS, help="held-out chars read at most")
-    parser.add_argument("--positions", type=int, default=DEFAULT_POSITIONS, help="positions the curve averages")
+    parser.add_argument(
+        "--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on"
+    )
+    parser.add_argument(
+        "--chars", type=int, default=DEFAULT_CHARS, help="held-out chars read at most"
+    )
+    parser.add_argument(
+        "--positions", type=int, default=DEFAULT_POSITIONS, help="positions the curve averages"
+    )
     args = parser.parse_args(argv)
     from model.artifact import ArtifactError, load_artifact
     from model.reading.finder import held_out_text
@@ -209,9 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ArtifactError, OSError, UnicodeDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    figures = compute(art.model, Stack.from_keras(art.model), art.vocab, held_out, args.chars, args.positions)
+    figures = compute(
+        art.model, Stack.from_keras(art.model), art.vocab, held_out, args.chars, args.positions
+    )
     path = write(args.model, figures)
-    print(f"wrote {path} ({figures['seconds']['total']} s): memory span {figures['memory']['span']} chars")
+    print(
+        f"wrote {path} ({figures['seconds']['total']} s): "
+        f"memory span {figures['memory']['span']} chars"
+    )
     return 0
 
 

@@ -1,6 +1,7 @@
 """The cell finder: which LSTM cells track simple features of the text, measured on held-out text.
 
-    python -m model.reading.finder --model model/pretrained/shakespeare --corpus ../shared/data/tinyshakespeare.txt
+    python -m model.reading.finder --model model/pretrained/shakespeare --corpus
+    ../shared/data/tinyshakespeare.txt
 
 reads the held-out text (the last 10% of the corpus, as training splits it) through the network
 and, for every layer, cell and state (h, the output; c, the cell state), the Pearson correlation
@@ -66,7 +67,10 @@ def _speaker_line(text: str) -> np.ndarray:
 
 
 def _word_start(text: str) -> np.ndarray:
-    return np.array([ch.isalpha() and (t == 0 or not text[t - 1].isalpha()) for t, ch in enumerate(text)], np.float64)
+    return np.array(
+        [ch.isalpha() and (t == 0 or not text[t - 1].isalpha()) for t, ch in enumerate(text)],
+        np.float64,
+    )
 
 
 def _newline_next(text: str) -> np.ndarray:
@@ -88,7 +92,9 @@ def feature_matrix(text: str) -> np.ndarray:
     return np.stack([fn(text) for _, fn in FEATURES.values()], axis=1)
 
 
-def correlations(stack: Any, vocab: Any, text: str, streams: int = STREAMS) -> dict[str, np.ndarray]:
+def correlations(
+    stack: Any, vocab: Any, text: str, streams: int = STREAMS
+) -> dict[str, np.ndarray]:
     """Pearson r of every cell with every feature: {"h"|"c": (layers, units, features)}; chars
     outside the vocab are dropped first.  NaN where a feature never varies."""
     text = "".join(ch for ch in text if ch in vocab)
@@ -100,7 +106,9 @@ def correlations(stack: Any, vocab: Any, text: str, streams: int = STREAMS) -> d
     n = streams * length
     state = stack.zero_state(streams)
     kinds = "hc" if state.c.shape[-1] else "h"  # a GRU or a plain RNN has no cell state
-    sums = {w: [np.zeros((stack.num_layers, stack.units)) for _ in range(2)] for w in kinds}  # Σa, Σa²
+    sums = {
+        w: [np.zeros((stack.num_layers, stack.units)) for _ in range(2)] for w in kinds
+    }  # Σa, Σa²
     cross = {w: np.zeros((stack.num_layers, stack.units, f.shape[2])) for w in kinds}  # Σa·f
     for t in range(length):
         stack.step(ids[:, t], state)
@@ -127,10 +135,15 @@ def best_cells(r: dict[str, np.ndarray], best: int = BEST) -> dict[str, Any]:
     """Per feature, the `best` cells by |r|: [{"layer", "unit", "what", "r"}, ...]."""
     found: dict[str, Any] = {}
     for k, (name, (description, _)) in enumerate(FEATURES.items()):
-        rows = [(float(r[w][lay, u, k]), lay, u, w) for w in r for lay, u in np.ndindex(r[w].shape[:2])]
+        rows = [
+            (float(r[w][lay, u, k]), lay, u, w) for w in r for lay, u in np.ndindex(r[w].shape[:2])
+        ]
         rows = [row for row in rows if not np.isnan(row[0])]
         rows.sort(key=lambda row: -abs(row[0]))
-        cells = [{"layer": int(lay), "unit": int(u), "what": w, "r": round(v, 4)} for v, lay, u, w in rows[:best]]
+        cells = [
+            {"layer": int(lay), "unit": int(u), "what": w, "r": round(v, 4)}
+            for v, lay, u, w in rows[:best]
+        ]
         found[name] = {"description": description, "cells": cells}
     return found
 
@@ -144,10 +157,16 @@ def held_out_text(corpus: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.reading.finder", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m model.reading.finder", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
-    parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
-    parser.add_argument("--max-chars", type=int, default=200_000, help="held-out chars read at most")
+    parser.add_argument(
+        "--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on"
+    )
+    parser.add_argument(
+        "--max-chars", type=int, default=200_000, help="held-out chars read at most"
+    )
     args = parser.parse_args(argv)
     from model.artifact import ArtifactError, load_artifact
     from model.cells.stack import LSTMStack
@@ -156,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     configure()  # numba: kernel cache, threading layer (model/runtime)
 
     import_tensorflow()  # its load-time log lines stay off stderr
-    with contextlib.suppress(ImportError):  # small products: extra BLAS threads only spin (model/cells/stack.py)
+    with contextlib.suppress(
+        ImportError
+    ):  # small products: extra BLAS threads only spin (model/cells/stack.py)
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1, user_api="blas")
@@ -167,14 +188,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     r = correlations(LSTMStack.from_keras(art.model), art.vocab, text)
-    result = {"model": art.name, "corpus": args.corpus.name, "held_out_chars": len(text), "features": best_cells(r)}
+    result = {
+        "model": art.name,
+        "corpus": args.corpus.name,
+        "held_out_chars": len(text),
+        "features": best_cells(r),
+    }
     tmp = args.model / f".{CELLS_FILE}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), "utf-8")
     tmp.chmod(0o644)
     os.replace(tmp, args.model / CELLS_FILE)
     for name, entry in result["features"].items():
         top = entry["cells"][0] if entry["cells"] else None
-        print(f"{name:14} " + (f"layer {top['layer']} {top['what']}[{top['unit']}] r={top['r']:+.3f}" if top else "-"))
+        print(
+            f"{name:14} "
+            + (
+                f"layer {top['layer']} {top['what']}[{top['unit']}] r={top['r']:+.3f}"
+                if top
+                else "-"
+            )
+        )
     print(f"wrote {args.model / CELLS_FILE} from {len(text):,} held-out chars")
     return 0
 

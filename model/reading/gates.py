@@ -2,7 +2,8 @@
 
     reading = GateReading(stack, vocab, "ROMEO:\\nWhat", layer=1, units=(5, 9))
     reading.run()                     # or, on the engine thread, run_slice() until it returns True
-    reading.result()                  # {"cell", "gates": ["i", "f", "g", "o"], "values": {...}, ...}
+    reading.result()                  # {"cell", "gates": ["i", "f", "g", "o"], "values": {...},
+    ...}
 
 An LSTM gives i, f, g (the candidate C̃), o, the cell state c and the output h; a GRU z, r, n (its
 candidate) and h; a plain RNN only h (it has no gates).  The values come from the engine's own
@@ -93,7 +94,10 @@ class GateReading:
             run = stack.run_layer(n, np.ascontiguousarray(xs), h, c, record=n == self.layer)
             self.state.h[n], self.state.c[n] = h, c
             below = run["hs"]
-        x, r = np.ascontiguousarray(xs[:, 0]), np.ascontiguousarray(run["rs"][:, 0])  # (time, columns)
+        x, r = (
+            np.ascontiguousarray(xs[:, 0]),
+            np.ascontiguousarray(run["rs"][:, 0]),
+        )  # (time, columns)
         out = np.zeros((len(self.gate_names), len(at), len(units)), np.float32)
         CELLS[stack.cell].gate_values(x, r, stack.units, units, out)
         self.gates[:, at] = out
@@ -117,7 +121,8 @@ class GateReading:
             self.on_done(self)
 
     def result(self) -> dict[str, Any]:
-        """JSON-ready: per value name, one row per char of the chosen units (null: not in the vocab)."""
+        """JSON-ready: per value name, one row per char of the chosen units (null: not in the
+        vocab)."""
         values = {name: self.gates[g] for g, name in enumerate(self.gate_names)}
         if self.has_c:
             values["c"] = self.c

@@ -25,7 +25,8 @@ SPAN_FRACTION = 0.01  # memory span: where influence falls below this fraction o
 
 
 class Influence:
-    """The Keras model split at its embedding, with a compiled gradient of one char's log-probability."""
+    """The Keras model split at its embedding, with a compiled gradient of one char's
+    log-probability."""
 
     def __init__(self, model: Any):
         import tensorflow as tf
@@ -86,7 +87,12 @@ def memory_span(curve: np.ndarray, fraction: float = SPAN_FRACTION) -> int:
 
 
 def average_curve(
-    influence: Influence, ids: np.ndarray, positions: int, context: int, seed: int = 0, batch: int = 32
+    influence: Influence,
+    ids: np.ndarray,
+    positions: int,
+    context: int,
+    seed: int = 0,
+    batch: int = 32,
 ) -> np.ndarray:
     """The mean influence curve over `positions` random positions of `ids`, each with `context`
     chars before it, in batches of rows (one forward and backward pass each)."""

@@ -1,13 +1,16 @@
-"""What the model copied: an index of its training text, and the verbatim spans a text shares with it.
+"""What the model copied: an index of its training text, and the verbatim spans a text shares with
+it.
 
-    python -m model.reading.memory --model model/pretrained/shakespeare --corpus ../shared/data/tinyshakespeare.txt
+    python -m model.reading.memory --model model/pretrained/shakespeare --corpus
+    ../shared/data/tinyshakespeare.txt
 
 writes `memory.txt` (the training text: the first 90% of the corpus, as training splits it) and
 `memory.sa.npy` (its suffix array, int32, one entry per char) into the model directory;
 training.train writes them too when the corpus is small enough.  Then
 
     index = MemoryIndex.load(model_dir)
-    index.copied_spans(text, min_chars=24)   # [{"start", "end", "source": {"offset", "line", "line_text"}}]
+    index.copied_spans(text, min_chars=24)   # [{"start", "end", "source": {"offset", "line",
+    "line_text"}}]
 
 returns every maximal run of ≥ min_chars chars of `text` that appears verbatim in the training
 text, with one place where it appears.  A suffix array rather than a hashed n-gram set
@@ -29,7 +32,9 @@ import numpy as np
 
 INDEX_FILE, TEXT_FILE = "memory.sa.npy", "memory.txt"
 HELD_OUT_FRACTION = 0.1  # as training/corpus.py: the last 10% is never trained on
-MAX_INDEX_CHARS = 20_000_000  # training writes an index up to this size (the build needs ~40 bytes/char)
+MAX_INDEX_CHARS = (
+    20_000_000  # training writes an index up to this size (the build needs ~40 bytes/char)
+)
 LINE_CHARS = 300
 
 
@@ -69,10 +74,14 @@ def write_index(model_dir: Path, text: str) -> None:
         os.replace(tmp, model_dir / name)
 
 
-def index_after_training(model_dir: Path, vocab: Any, train_ids: np.ndarray, mode: str = "auto") -> str:
-    """training.train's hook: index the training text unless `mode` is "no" or ("auto") it is too big."""
+def index_after_training(
+    model_dir: Path, vocab: Any, train_ids: np.ndarray, mode: str = "auto"
+) -> str:
+    """training.train's hook: index the training text unless `mode` is "no" or ("auto") it is too
+    big."""
     if mode == "no" or (mode == "auto" and len(train_ids) > MAX_INDEX_CHARS):
-        return f"no memorisation index ({'--memory-index no' if mode == 'no' else 'corpus over the limit'})"
+        why = "--memory-index no" if mode == "no" else "corpus over the limit"
+        return f"no memorisation index ({why})"
     text = "".join(np.asarray(vocab.chars, dtype=object)[np.asarray(train_ids)])
     write_index(model_dir, text)
     return f"memorisation index of {len(text):,} chars"
@@ -81,7 +90,9 @@ def index_after_training(model_dir: Path, vocab: Any, train_ids: np.ndarray, mod
 class MemoryIndex:
     def __init__(self, text: str, sa: np.ndarray):
         self.text = text
-        self.sa = array.array("i", np.asarray(sa, np.int32).tobytes())  # Python ints on indexing: fast bisect
+        self.sa = array.array(
+            "i", np.asarray(sa, np.int32).tobytes()
+        )  # Python ints on indexing: fast bisect
         codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
         self.newlines = np.flatnonzero(codes == 10)
 
@@ -151,7 +162,8 @@ class MemoryIndex:
 
 
 def corpus_text(corpus: Path) -> tuple[str, int]:
-    """A corpus (a UTF-8 file or a directory of them, sorted) as training reads it, and its split."""
+    """A corpus (a UTF-8 file or a directory of them, sorted) as training reads it, and its
+    split."""
     files = [corpus]
     if corpus.is_dir():
         files = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -166,12 +178,19 @@ def read_training_text(corpus: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.reading.memory", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m model.reading.memory", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
-    parser.add_argument("--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on")
+    parser.add_argument(
+        "--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on"
+    )
     args = parser.parse_args(argv)
     if not args.model.is_dir() or not args.corpus.exists():
-        print(f"error: {args.model if not args.model.is_dir() else args.corpus}: not found", file=sys.stderr)
+        print(
+            f"error: {args.model if not args.model.is_dir() else args.corpus}: not found",
+            file=sys.stderr,
+        )
         return 2
     try:
         text = read_training_text(args.corpus)

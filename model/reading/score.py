@@ -1,7 +1,8 @@
 """Read a text through the network: how surprised the model is by each char, and what its cells do.
 
     reading = Reading(stack, vocab, "ROMEO:\\nWhat", top=3, probe=Probe(layer=1, units=(5, 9)))
-    reading.run()                       # or, on the engine thread, run_slice() until it returns True
+    reading.run()                       # or, on the engine thread, run_slice() until it returns
+    True
     reading.result()                    # {"chars": [...], "summary": {...}, "activations"?: [...]}
 
 Each char's log-probability (nats) is the model's prediction of it from everything before it; the
@@ -28,7 +29,9 @@ import numpy as np
 from model.sampling.sampler import log_softmax, top_alternatives
 from model.vocab import Vocab
 
-SLICE_CHARS = 1  # chars per run_slice: one step's worth of time, so a running stream waits no longer
+SLICE_CHARS = (
+    1  # chars per run_slice: one step's worth of time, so a running stream waits no longer
+)
 MAX_TOP = 5
 
 
@@ -49,7 +52,9 @@ class Probe:
         if self.what not in ("h", "c"):
             raise ValueError('what: Ask for "h" (the output) or "c" (the cell state).')
         if self.what == "c" and not has_c:
-            raise ValueError('what: This model (a GRU or a plain RNN) has no cell state c: ask for "h".')
+            raise ValueError(
+                'what: This model (a GRU or a plain RNN) has no cell state c: ask for "h".'
+            )
 
 
 class Reading:
@@ -71,7 +76,9 @@ class Reading:
         self.stack, self.vocab, self.text, self.top, self.probe = stack, vocab, text, top, probe
         self.on_done = on_done
         lookup = {ch: i for i, ch in enumerate(vocab.chars)}
-        self.ids = np.fromiter((lookup.get(ch, -1) for ch in text), np.int64, len(text))  # -1: not in vocab
+        self.ids = np.fromiter(
+            (lookup.get(ch, -1) for ch in text), np.int64, len(text)
+        )  # -1: not in vocab
         self.logprob = np.full(len(text), np.nan)  # nan: unscored
         self.top_ids = np.zeros((len(text), top), np.int64)
         self.top_lp = np.zeros((len(text), top))
@@ -86,7 +93,8 @@ class Reading:
 
     # --- engine.Work ----------------------------------------------------------------------------
     def run_slice(self) -> bool:
-        """Read the next SLICE_CHARS chars; True (and on_done called) once the whole text is read."""
+        """Read the next SLICE_CHARS chars; True (and on_done called) once the whole text is
+        read."""
         for _ in range(SLICE_CHARS):
             if self.pos >= len(self.text):
                 break
@@ -154,10 +162,16 @@ class Reading:
         out: list[dict[str, Any]] = []
         for t, ch in enumerate(self.text):
             scored = not math.isnan(self.logprob[t])
-            entry: dict[str, Any] = {"char": ch, "logprob": round(float(self.logprob[t]), 4) if scored else None}
+            entry: dict[str, Any] = {
+                "char": ch,
+                "logprob": round(float(self.logprob[t]), 4) if scored else None,
+            }
             if self.top:
                 entry["top"] = (
-                    [[chars[int(i)], round(float(v), 4)] for i, v in zip(self.top_ids[t], self.top_lp[t], strict=True)]
+                    [
+                        [chars[int(i)], round(float(v), 4)]
+                        for i, v in zip(self.top_ids[t], self.top_lp[t], strict=True)
+                    ]
                     if scored
                     else []
                 )

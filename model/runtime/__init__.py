@@ -1,7 +1,8 @@
 """Process-wide settings of the model's native code, applied once by each entry point.
 
     from model.runtime import configure
-    configure()      # the server's lifespan, the CLI, training, evaluate, the bench scripts, the tests
+    configure()      # the server's lifespan, the CLI, training, evaluate, the bench scripts, the
+    tests
 
 `configure` copies a prebuilt numba cache into place where the image provides one and picks
 numba's TBB threading layer (model/runtime/jit.py says why), before any kernel compiles or runs.

@@ -36,8 +36,16 @@ def seed_cache() -> None:
     loads from a directory it can write, so the server copies it to NUMBA_CACHE_DIR (under /tmp)
     before the first kernel is compiled, and loads in well under a second instead of compiling.
     """
-    seed, target = os.environ.get("CHARLSTM_NUMBA_CACHE_SEED"), getattr(numba.config, "CACHE_DIR", "")
-    if not seed or not target or not os.path.isdir(seed) or os.path.realpath(seed) == os.path.realpath(target):
+    seed, target = (
+        os.environ.get("CHARLSTM_NUMBA_CACHE_SEED"),
+        getattr(numba.config, "CACHE_DIR", ""),
+    )
+    if (
+        not seed
+        or not target
+        or not os.path.isdir(seed)
+        or os.path.realpath(seed) == os.path.realpath(target)
+    ):
         return
     try:
         shutil.copytree(seed, target, dirs_exist_ok=True)
@@ -116,5 +124,6 @@ def use_tbb() -> str:
     except (importlib.metadata.PackageNotFoundError, IndexError, OSError) as exc:
         log.info("TBB unavailable (%s); numba picks its default threading layer", exc)
         return "default"
-    numba.config.THREADING_LAYER = "tbb"  # type: ignore[attr-defined]  # read at the first parallel call
+    # type: ignore[attr-defined]  # read at the first parallel call
+    numba.config.THREADING_LAYER = "tbb"
     return "tbb"

@@ -26,7 +26,9 @@ from types import ModuleType
 from typing import IO
 
 LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"
-ABSL_NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+ABSL_NOTICE = (
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+)
 # absl's prefix: severity, MMDD hh:mm:ss.micros, thread id, file:line] (before absl is initialised
 # the date is 0000 00:00 and the seconds count from the epoch).  A message's further lines have no
 # prefix and are kept: better a stray line than a hidden error.
@@ -59,7 +61,8 @@ def keep(line: bytes, level: int) -> bool:
 
 @contextlib.contextmanager
 def filtered_stderr(level: int) -> Iterator[None]:
-    """Hold what is written to file descriptor 2 (by C++ and Python alike), then pass on what `keep`s.
+    """Hold what is written to file descriptor 2 (by C++ and Python alike), then pass on what
+    `keep`s.
 
     A file, not a pipe: the library logs while Python holds the import lock and the GIL, so no
     thread could drain a pipe, and a full pipe would hang the import.

@@ -3,7 +3,8 @@
     from model.sampling import GenerationRequest, generate
 
     from model.sampling.params import SamplingParams
-    for chunk in generate(stack, vocab, GenerationRequest("ROMEO:", sampling=SamplingParams(0.8))): ...
+    for chunk in generate(stack, vocab, GenerationRequest("ROMEO:", sampling=SamplingParams(0.8))):
+    ...
 
 Imports neither TensorFlow nor FastAPI; model/engine/ drives the same loop for a batch.
 """

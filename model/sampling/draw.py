@@ -4,7 +4,8 @@
     draw(z, temperature, top_k, top_p, min_p, u, w, ids)   # z float64 (batch, vocab), one u per row
     weights(z, temperature, top_k, top_p, min_p, w)         # only the weights (for `probabilities`)
 
-Per row, in this order (as model/sampling/sampler.py documents): subtract the max logit, divide by the
+Per row, in this order (as model/sampling/sampler.py documents): subtract the max logit, divide by
+the
 temperature, keep the top_k largest (0: all), exponentiate, keep the smallest most-likely prefix
 whose mass reaches top_p (1: all), drop weights under min_p (the top char's is exactly 1), then
 draw with `u` from the cumulative sum; temperature 0 takes the argmax.  No fast-math: the same
@@ -28,7 +29,8 @@ ROWS_IN = "float64[:, ::1], float64[::1], int64[::1], float64[::1], float64[::1]
 
 @numba.njit(fastmath=False, cache=True)
 def _weights(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, w: Any) -> None:
-    """Unnormalised sampling weights w (batch, vocab) of z (batch, vocab); greedy rows as at temperature 1."""
+    """Unnormalised sampling weights w (batch, vocab) of z (batch, vocab); greedy rows as at
+    temperature 1."""
     vocab = z.shape[1]
     for r in range(z.shape[0]):
         t = temperature[r]
@@ -71,8 +73,11 @@ def weights(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, w: Any
 
 
 @compiled(f"void({ROWS_IN}, float64[::1], float64[:, ::1], int64[::1])", fastmath=False)
-def draw(z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, u: Any, w: Any, ids: Any) -> None:
-    """One id per row into ids (batch,): the argmax at temperature 0, else a draw with u[r] ∈ [0, 1)."""
+def draw(
+    z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, u: Any, w: Any, ids: Any
+) -> None:
+    """One id per row into ids (batch,): the argmax at temperature 0, else a draw with u[r] ∈ [0,
+    1)."""
     _weights(z, temperature, top_k, top_p, min_p, w)
     vocab = z.shape[1]
     for r in range(z.shape[0]):

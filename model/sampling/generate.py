@@ -1,4 +1,5 @@
-"""Per-sequence sampling and stopping, pure Python/NumPy: shared by the engine, the CLI and training samples.
+"""Per-sequence sampling and stopping, pure Python/NumPy: shared by the engine, the CLI and training
+samples.
 
 A `Generation` holds one request's progress: it takes each sampled char (drawn with the
 request's own `numpy.random.Generator`), applies stop strings and `max_chars`, and says
@@ -12,7 +13,8 @@ same code, and a seed gives the same text either way:
     ids = sample_next(gens, logits)             # the engine, after each batched step
     chunk = gens[r].accept(int(ids[r]), logits[r])   # each row: stop strings, max_chars, logprobs
 
-The draw itself is model/sampling/sampler.py's (pure functions; penalties in model/sampling/penalty.py).  Stop
+The draw itself is model/sampling/sampler.py's (pure functions; penalties in
+model/sampling/penalty.py).  Stop
 strings: output ends before the first stop string that completes, which is never emitted;
 chars that could still begin one are held back until they cannot (or until generation ends
 for another reason, when they are released).
@@ -52,14 +54,20 @@ class GenerationRequest:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1:
+        if (
+            isinstance(self.max_chars, bool)
+            or not isinstance(self.max_chars, int)
+            or self.max_chars < 1
+        ):
             raise ValueError("max_chars must be an integer ≥ 1")
         if not 0 <= self.logprobs <= MAX_LOGPROBS:
             raise ValueError(f"logprobs must be from 0 to {MAX_LOGPROBS}")
         if self.seed is not None and not 0 <= self.seed < MAX_SEED:
             raise ValueError("seed must be from 0 to 2**63 - 1")
         stop = tuple(self.stop or ())  # a list would make the request unhashable; None means none
-        if len(stop) > MAX_STOPS or any(not isinstance(s, str) or not 1 <= len(s) <= MAX_STOP_CHARS for s in stop):
+        if len(stop) > MAX_STOPS or any(
+            not isinstance(s, str) or not 1 <= len(s) <= MAX_STOP_CHARS for s in stop
+        ):
             raise ValueError(f"at most {MAX_STOPS} stop strings, each 1 to {MAX_STOP_CHARS} chars")
         object.__setattr__(self, "stop", stop)
 
@@ -102,7 +110,8 @@ class Generation:
         return next_id, self.accept(next_id, logits)
 
     def accept(self, next_id: int, logits: np.ndarray) -> Chunk:
-        """Take a char sampled (by the caller, with `self.rng`) from `logits`; return what to emit now."""
+        """Take a char sampled (by the caller, with `self.rng`) from `logits`; return what to emit
+        now."""
         req = self.request
         char = self.vocab.chars[next_id]
         self.sampled += 1
@@ -111,8 +120,13 @@ class Generation:
         text = self._pending + char
         if req.logprobs:
             lp = log_softmax(logits)
-            alts = [(self.vocab.chars[i], round(float(lp[i]), 4)) for i in top_alternatives(lp, req.logprobs)]
-            self._pending_lp.append(CharLogprob(char=char, logprob=round(float(lp[next_id]), 4), top=alts))
+            alts = [
+                (self.vocab.chars[i], round(float(lp[i]), 4))
+                for i in top_alternatives(lp, req.logprobs)
+            ]
+            self._pending_lp.append(
+                CharLogprob(char=char, logprob=round(float(lp[next_id]), 4), top=alts)
+            )
         if req.stop:
             hits = [i for i in (text.find(s) for s in req.stop) if i >= 0]
             if hits:
@@ -135,7 +149,10 @@ class Generation:
         out, self._pending = text[:upto], ("" if finish else text[upto:])
         lps = None
         if self.request.logprobs:
-            lps, self._pending_lp = self._pending_lp[:upto], ([] if finish else self._pending_lp[upto:])
+            lps, self._pending_lp = (
+                self._pending_lp[:upto],
+                ([] if finish else self._pending_lp[upto:]),
+            )
         self.emitted += len(out)
         self.finish_reason = finish
         return Chunk(out, lps)
@@ -148,9 +165,11 @@ class Generation:
 
 
 def sample_next(gens: Sequence[Generation], logits: np.ndarray) -> np.ndarray:
-    """Each generation's next char id (batch,) from its row of logits (batch, vocab), drawn with its
-    own params, Generator and History; rows never mix, so a batch samples as each row would alone."""
-    return sample_rows(logits, [g.request.sampling for g in gens], [g.rng for g in gens], [g.history for g in gens])
+    """Each generation's next char id (batch,) from its row of logits (batch, vocab), drawn with
+    its own params, Generator and History; rows never mix, so a batch samples as each row alone."""
+    return sample_rows(
+        logits, [g.request.sampling for g in gens], [g.rng for g in gens], [g.history for g in gens]
+    )
 
 
 def start_logits(stepper: Any) -> tuple[np.ndarray, Any]:

@@ -40,18 +40,33 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, int | float) or not (np.isfinite(t) and 0 <= t <= MAX_TEMPERATURE):
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, int | float)
+            or not (np.isfinite(t) and 0 <= t <= MAX_TEMPERATURE)
+        ):
             raise ValueError(f"temperature must be a finite number from 0 to {MAX_TEMPERATURE:g}")
         k = self.top_k
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K):
+        if k is not None and (
+            isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K
+        ):
             raise ValueError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
-        if self.top_p is not None and not (isinstance(self.top_p, int | float) and 0 < self.top_p <= 1):
+        if self.top_p is not None and not (
+            isinstance(self.top_p, int | float) and 0 < self.top_p <= 1
+        ):
             raise ValueError("top_p must be a number in (0, 1]")
         _check_number("min_p", self.min_p, 0, 1, allow_none=True)
-        _check_number("repetition_penalty", self.repetition_penalty, MIN_REPETITION_PENALTY, MAX_REPETITION_PENALTY)
+        _check_number(
+            "repetition_penalty",
+            self.repetition_penalty,
+            MIN_REPETITION_PENALTY,
+            MAX_REPETITION_PENALTY,
+        )
         w = self.repetition_window
         if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_REPETITION_WINDOW:
-            raise ValueError(f"repetition_window must be an integer from 1 to {MAX_REPETITION_WINDOW}")
+            raise ValueError(
+                f"repetition_window must be an integer from 1 to {MAX_REPETITION_WINDOW}"
+            )
         _check_number("presence_penalty", self.presence_penalty, -MAX_PENALTY, MAX_PENALTY)
         _check_number("frequency_penalty", self.frequency_penalty, -MAX_PENALTY, MAX_PENALTY)
         bias = tuple((int(i), float(b)) for i, b in self.logit_bias)
@@ -64,7 +79,11 @@ class SamplingParams:
     @property
     def uses_history(self) -> bool:
         """Whether sampling depends on the chars seen so far (the penalties)."""
-        return self.repetition_penalty != 1 or self.presence_penalty != 0 or self.frequency_penalty != 0
+        return (
+            self.repetition_penalty != 1
+            or self.presence_penalty != 0
+            or self.frequency_penalty != 0
+        )
 
     @property
     def rewrites_logits(self) -> bool:
@@ -74,5 +93,9 @@ class SamplingParams:
 def _check_number(name: str, value: object, lo: float, hi: float, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (np.isfinite(value) and lo <= value <= hi):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (np.isfinite(value) and lo <= value <= hi)
+    ):
         raise ValueError(f"{name} must be a finite number from {lo:g} to {hi:g}")

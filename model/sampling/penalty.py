@@ -1,4 +1,5 @@
-"""Rewrite one row's logits before the draw: logit_bias, then the penalties on chars seen before.  Pure NumPy.
+"""Rewrite one row's logits before the draw: logit_bias, then the penalties on chars seen before.
+Pure NumPy.
 
     history = History(len(vocab), window=64, prompt_ids=vocab.encode(prompt[-64:]))
     z = rewrite_logits(logits, params, history)   # (vocab,) float64, a copy; logits untouched
@@ -7,7 +8,8 @@
 Order, as in HF transformers and vLLM: logit_bias, repetition_penalty (CTRL: a char seen in the
 last `repetition_window` chars of prompt + output has a positive logit divided by the penalty, a
 negative one multiplied), then presence/frequency penalties (OpenAI: minus `presence` once and
-`frequency` per occurrence, counted over the generated chars).  model/sampling/sampler.py calls this for
+`frequency` per occurrence, counted over the generated chars).  model/sampling/sampler.py calls this
+for
 the rows whose settings are not neutral, then applies temperature, top-k, top-p and min-p.
 """
 
@@ -35,7 +37,8 @@ class History:
 
 
 def apply_logit_bias(z: np.ndarray, bias: Sequence[tuple[int, float]]) -> np.ndarray:
-    """Add each (id, value) of `bias` to the logits z (vocab,), in place; ids beyond the vocab are ignored."""
+    """Add each (id, value) of `bias` to the logits z (vocab,), in place; ids beyond the vocab are
+    ignored."""
     for i, b in bias:
         if i < z.shape[0]:
             z[i] += b
@@ -43,7 +46,8 @@ def apply_logit_bias(z: np.ndarray, bias: Sequence[tuple[int, float]]) -> np.nda
 
 
 def apply_repetition_penalty(z: np.ndarray, recent: Iterable[int], penalty: float) -> np.ndarray:
-    """CTRL's penalty (Keskar et al. 2019, as in HF transformers) on the chars in `recent`, in place."""
+    """CTRL's penalty (Keskar et al. 2019, as in HF transformers) on the chars in `recent`, in
+    place."""
     seen = np.fromiter(set(recent), np.int64)
     if seen.size and penalty != 1:
         v = z[seen]
@@ -51,20 +55,26 @@ def apply_repetition_penalty(z: np.ndarray, recent: Iterable[int], penalty: floa
     return z
 
 
-def apply_presence_frequency(z: np.ndarray, counts: np.ndarray, presence: float, frequency: float) -> np.ndarray:
+def apply_presence_frequency(
+    z: np.ndarray, counts: np.ndarray, presence: float, frequency: float
+) -> np.ndarray:
     """OpenAI's penalties: z -= frequency × count + presence × (count > 0), in place."""
     if presence or frequency:
         z -= frequency * counts + presence * (counts > 0)
     return z
 
 
-def rewrite_logits(logits: np.ndarray, params: SamplingParams, history: History | None) -> np.ndarray:
+def rewrite_logits(
+    logits: np.ndarray, params: SamplingParams, history: History | None
+) -> np.ndarray:
     """One row's logits (vocab,) after bias and penalties, float64 (a copy)."""
     z = np.array(logits, np.float64)
     apply_logit_bias(z, params.logit_bias)
     if history is not None:
         apply_repetition_penalty(z, history.recent, params.repetition_penalty)
-        apply_presence_frequency(z, history.counts, params.presence_penalty, params.frequency_penalty)
+        apply_presence_frequency(
+            z, history.counts, params.presence_penalty, params.frequency_penalty
+        )
     return z
 
 

@@ -1,10 +1,12 @@
 """Turn logits into next chars: temperature, top-k, top-p, min-p and one seeded draw per row.
 
     params = SamplingParams(temperature=0.8, top_k=None, top_p=0.95, repetition_penalty=1.2)
-    ids = sample_rows(logits, [params] * batch, rngs, histories)  # logits (batch, vocab) → ids (batch,)
+    ids = sample_rows(logits, [params] * batch, rngs, histories)  # logits (batch, vocab) → ids
+    (batch,)
     char_id = sample(logits[0], params, rng)               # one row
 
-Order, as in HF transformers and vLLM: first logit_bias and the penalties (model/sampling/penalty.py, on
+Order, as in HF transformers and vLLM: first logit_bias and the penalties
+(model/sampling/penalty.py, on
 the rows that have any), then temperature, top-k, top-p and min-p (keep chars at least `min_p` ×
 the top char's probability).  Each rewrite is skipped when its setting is neutral, so neutral
 settings leave every bit as it was.  Greedy rows take the argmax of the rewritten logits.
@@ -36,7 +38,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _settings(params: Sequence[SamplingParams]) -> tuple[np.ndarray, ...]:
-    """Each row's temperature, top_k (0: all), top_p (1: all) and min_p (0: none), as arrays for model/sampling/draw.py."""
+    """Each row's temperature, top_k (0: all), top_p (1: all) and min_p (0: none), as arrays for
+    model/sampling/draw.py."""
     n = len(params)
     return (
         np.fromiter((p.temperature for p in params), np.float64, n),
@@ -60,13 +63,16 @@ def sample_rows(
     rngs: Sequence[np.random.Generator],
     histories: Sequence[History | None] | None = None,
 ) -> np.ndarray:
-    """Draw one id per row of logits (batch, vocab) with that row's params, Generator and History."""
+    """Draw one id per row of logits (batch, vocab) with that row's params, Generator and
+    History."""
     logits = np.asarray(logits)
     if logits.ndim != 2 or len(params) != len(logits) or len(rngs) != len(logits):
         raise ValueError("sample_rows needs logits (batch, vocab) and one params and rng per row")
     if not np.isfinite(logits).all():
         raise FloatingPointError("the model produced non-finite logits")
-    u = np.fromiter((rng.random() for rng in rngs), np.float64, len(rngs))  # exactly one draw per row, greedy too
+    u = np.fromiter(
+        (rng.random() for rng in rngs), np.float64, len(rngs)
+    )  # exactly one draw per row, greedy too
     if any(p.rewrites_logits for p in params):  # bias or penalties on some row
         logits = rewrite_rows(logits, params, histories)
     z = np.ascontiguousarray(logits, np.float64)
@@ -75,13 +81,21 @@ def sample_rows(
     return ids
 
 
-def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, history: History | None = None) -> int:
+def sample(
+    logits: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    history: History | None = None,
+) -> int:
     """Draw one id from logits (vocab,): `sample_rows` for a batch of one."""
     return int(sample_rows(np.asarray(logits)[None], [params], [rng], [history])[0])
 
 
-def probabilities(logits: np.ndarray, params: SamplingParams, history: History | None = None) -> np.ndarray:
-    """The distribution actually sampled from (vocab,), float64, summing to 1 (for checks and tests)."""
+def probabilities(
+    logits: np.ndarray, params: SamplingParams, history: History | None = None
+) -> np.ndarray:
+    """The distribution actually sampled from (vocab,), float64, summing to 1 (for checks and
+    tests)."""
     logits = np.asarray(logits)
     if params.rewrites_logits:
         logits = rewrite_logits(logits, params, history)
