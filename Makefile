@@ -59,6 +59,8 @@ bench: $(VENV)/.dev  # bench/http.py's client (httpx) is in the dev set, on top 
 	$(PY) -m bench.engine
 	$(PY) -m bench.http
 	$(PY) -m bench.mixed
+	$(PY) -m bench.cells
+	$(PY) -m bench.reading
 
 # The bundled model's four stages (docs/training.md): from scratch, then three fine-tuning cycles, each a warm
 # restart from the stage before.  About 3.5 h on 2 cores.  A finished stage is not run again; an interrupted
