@@ -45,12 +45,12 @@ def gates(kind: Any, x: Any, r: Any, c: Any, h: Any) -> None:
 
 
 @compiled(f"void({F2}, {F3}, {F2}, {F2})", parallel=True)
-def _linear(x, panels, add, out):  # type: ignore[no-untyped-def]
+def _linear(x, panels, add, out):
     gemm.product(x, panels, add, out)
 
 
 @compiled(f"void(int64, {F3}, {F3}, {F2}, {F2}, {F2}, {F2}, {F3}, {F3}, {F3})", parallel=True)
-def _steps(kind, xs, w_rec, b_rec, r, c, h, hs, cs, rs):  # type: ignore[no-untyped-def]
+def _steps(kind, xs, w_rec, b_rec, r, c, h, hs, cs, rs):
     """For t in range(len(xs)): r = h @ U + b_rec, then the gates (c, h in place); hs[t] = h, and
     where given (a first axis of len(xs)), cs[t] = c and rs[t] = r.  The step runs the same code
     for one t of a batch, so a primed state has the bits of a generated one."""
@@ -69,7 +69,6 @@ def _steps(kind, xs, w_rec, b_rec, r, c, h, hs, cs, rs):  # type: ignore[no-unty
     f"{F2}, {F2}, {F2})",
     parallel=True,
 )
-# type: ignore[no-untyped-def]
 def _step(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, x, r, logits):
     """The generation step in one call: each row's char through every layer, then the logits."""
     for row in range(ids.shape[0]):

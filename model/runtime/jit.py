@@ -124,6 +124,5 @@ def use_tbb() -> str:
     except (importlib.metadata.PackageNotFoundError, IndexError, OSError) as exc:
         log.info("TBB unavailable (%s); numba picks its default threading layer", exc)
         return "default"
-    # type: ignore[attr-defined]  # read at the first parallel call
-    numba.config.THREADING_LAYER = "tbb"
+    numba.config.THREADING_LAYER = "tbb"  # type: ignore[attr-defined]  # read at the first call
     return "tbb"
