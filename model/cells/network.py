@@ -69,7 +69,8 @@ def build_model(config: NetworkConfig) -> keras.Model:
 def config_of(model: keras.Model) -> NetworkConfig:
     """Read the config back from a built model (used to check a loaded artifact)."""
     embedding = model.get_layer("embedding")
-    recurrent: list[Any] = [layer for layer in model.layers if isinstance(layer, tuple(LAYERS.values()))]
+    kinds = tuple(LAYERS.values())
+    recurrent: list[Any] = [layer for layer in model.layers if isinstance(layer, kinds)]
     cell = next(name for name, kind in LAYERS.items() if type(recurrent[0]) is kind)
     dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     between = [layer for layer in dropouts if layer.name != "embedding_dropout"]
