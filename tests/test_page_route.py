@@ -68,7 +68,8 @@ class PageParser(HTMLParser):
 def make_app(**settings: object) -> FastAPI:
     """The page router and static mount as create_app wires them, with settings of our choosing."""
     app = FastAPI()
-    values = {"max_chars": 5000, "max_prompt_chars": 10_000, "default_model": None, **settings}
+    values = {"max_chars": 5000, "max_prompt_chars": 10_000, "max_score_chars": 20_000, "default_model": None}
+    values.update(settings)
     app.state.settings = SimpleNamespace(**values)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -2,40 +2,50 @@
 // Loaded by templates/index.html as an ES module; no dependencies, no build step.
 // The server's limits come from data-* attributes on <body> (limits.js; the CSP forbids inline
 // script).  The parts: generate.js (one streamed run), models.js (picker and card), write.js
-// (versions, branching, keeping), sidebyside.js (columns), read.js (Read the model).
+// (versions, branching, keeping), sidebyside.js (columns), read.js (Read the model), vocab.js
+// (the model's chars, unknown ones marked in the prompt), api.js (client id, the API key).
 //
-// The state `page` holds the form, the output view, the limits, the model list, the last run's
-// seed and, while a run streams, its AbortController.
+// The state `page` holds the form, the output view, the limits, the model list (and whether it
+// is loading), the last run's seed and, while a run streams, its AbortController.
 
+import { initApi } from "./api.js";
 import { createView, resetView, setConfidence, viewText } from "./confidence.js";
 import { $, el } from "./dom.js";
 import { tail } from "./form.js";
 import { runOnce, setState } from "./generate.js";
+import { keepView, loadView } from "./keep.js";
 import { readLimits } from "./limits.js";
 import { loadModels, showCard } from "./models.js";
 import { initRead } from "./read.js";
 import { initSideBySide } from "./sidebyside.js";
+import { checkPrompt, removeUnknown } from "./vocab.js";
 import { initWrite } from "./write.js";
 
 start();
 
 function start() {
   const limits = readLimits();
-  initRead({ alternatives: limits.alternatives });
+  initApi();
+  initRead({ alternatives: limits.alternatives, maxChars: limits.maxScoreChars });
   const form = $("gen-form");
   const view = createView($("output"), $("tip"));
-  const page = { form, view, limits, controller: null, models: [], seed: null };
+  const page = { form, view, limits, controller: null, models: [], listing: false, seed: null };
   wire(page);
   showTemperature(form);
   countPrompt(page);
+  $("confidence").checked = Boolean(loadView().confidence); // the box as it was left
   setConfidence(view, $("confidence").checked);
   $("confidence-hint").hidden = !$("confidence").checked;
   resetView(view, "");
   const busy = () => page.controller !== null;
   const run = (prompt, append) => runOnce(page, tail(prompt, limits.maxPromptChars), append);
-  initWrite({ form, view, busy, run });
+  initWrite({ form, view, busy, run, limits });
   initSideBySide({ form, busy, limits });
   document.addEventListener("write:rendered", () => setState(page, "done"));
+  document.addEventListener("write:forgot", () => forgotten(page));
+  document.addEventListener("api:key", () => {
+    if (!page.models.length && !page.listing) reloadModels(page); // its list was refused before
+  });
   setState(page, "idle");
   loadModels(page);
 }
@@ -55,10 +65,15 @@ function wire(page) {
   $("confidence").addEventListener("change", (e) => {
     setConfidence(page.view, e.target.checked);
     $("confidence-hint").hidden = !e.target.checked;
+    keepView({ confidence: e.target.checked });
   });
   form.elements.temperature.addEventListener("input", () => showTemperature(form));
-  form.elements.prompt.addEventListener("input", () => countPrompt(page));
+  form.elements.prompt.addEventListener("input", () => {
+    countPrompt(page);
+    checkPrompt(page);
+  });
   form.elements.model.addEventListener("change", () => showCard(page));
+  $("remove-unknown").addEventListener("click", () => removeUnknown(page));
   document.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
@@ -84,6 +99,7 @@ function stop(page) {
 
 async function copy(page) {
   const text = viewText(page.view);
+  if (!text) return;
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -112,4 +128,20 @@ function countPrompt(page) {
   const counter = $("prompt-count");
   counter.textContent = `${n.toLocaleString()} / ${max.toLocaleString()}`;
   counter.classList.toggle("over", n > max);
+}
+
+/** After Forget: no text, so nothing to copy or continue; the last run's numbers go too. */
+function forgotten(page) {
+  page.seed = null;
+  for (const id of ["stat-rate", "stat-finish", "stat-seed"]) $(id).textContent = "–";
+  $("stat-chars").textContent = "0";
+  $("reuse-seed").hidden = true;
+  setState(page, "idle");
+}
+
+/** The key was given after the model list was refused: list the models now. */
+function reloadModels(page) {
+  for (const id of ["model-error", "form-error"]) $(id).replaceChildren();
+  for (const id of ["model-error", "form-error"]) $(id).hidden = true;
+  loadModels(page);
 }

@@ -1,6 +1,6 @@
 // Branch at any char: with the confidence view on, click a char or press Enter on it; its
 // alternatives open as a menu (↑/↓, Enter, Esc); choosing one cuts the text there, puts that char
-// in, and hands over to `onBranch`, which generates on at once.
+// in, and hands over to `onBranch`, which generates on at once.  Focus lands on the new char.
 //
 //   initBranch({ view, busy, snapshot, render, onBranch });   // from write.js
 //
@@ -84,6 +84,8 @@ function choose(b, span, entry, ch, lp) {
   const chars = snap.chars.slice(0, index);
   chars.push([ch, { char: ch, logprob: lp, top: entry.top }]);
   b.render({ prompt: snap.prompt, chars });
+  // The menu that had focus is gone: keyboard focus goes to the branch point, the new char.
+  [...b.view.root.querySelectorAll(".ch")].at(-1)?.focus();
   b.onBranch({ at: index, from: entry.char, to: ch });
 }
 

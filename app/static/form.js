@@ -150,11 +150,15 @@ function markUnknown(box, prompt, message) {
   const named = namedChars(message);
   const chars = Array.from(prompt);
   const hits = chars.flatMap((ch, i) => (named.has(ch) ? [i] : []));
-  if (!hits.length) return;
+  if (hits.length) box.append(excerpts(chars, hits));
+}
+
+/** The first three of `hits` (indices into `chars`) as excerpts, then how many more. */
+export function excerpts(chars, hits) {
   const list = el("p", "excerpts");
   for (const at of hits.slice(0, 3)) list.append(excerpt(chars, at));
   if (hits.length > 3) list.append(`and ${hits.length - 3} more`);
-  box.append(list);
+  return list;
 }
 
 /** "char 7: …some text <mark>x</mark> more…", up to 16 chars either side, line breaks as ↵. */
@@ -169,7 +173,8 @@ function excerpt(chars, at) {
   return line;
 }
 
-export async function showApiError(form, response, prompt) {
+/** A refused response's {message, param}: the API's envelope, else its status line. */
+export async function errorOf(response) {
   let error = {};
   try {
     error = (await response.json()).error ?? {};
@@ -179,5 +184,10 @@ export async function showApiError(form, response, prompt) {
   let message = error.message || `The server answered ${response.status} ${response.statusText}.`;
   const retry = response.headers.get("Retry-After");
   if (response.status === 429 && retry) message += ` Try again in ${retry} s.`;
-  showError(form, fieldOf(error.param), message, prompt);
+  return { message, param: error.param ?? null };
+}
+
+export async function showApiError(form, response, prompt) {
+  const { message, param } = await errorOf(response);
+  showError(form, fieldOf(param), message, prompt);
 }

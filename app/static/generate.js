@@ -43,7 +43,9 @@ function showStats(meter, finish) {
 export async function runOnce(page, prompt, append) {
   const { form } = page;
   clearErrors(form);
-  const logprobs = $("confidence").checked ? page.limits.alternatives : 0;
+  // Always: ticking the box later shades the text at once, and any char can be branched from.
+  // It costs the server about 8% more CPU and the stream ~55× the bytes (126 vs 2.3 per char).
+  const logprobs = page.limits.alternatives;
   const { json, errors } = buildRequest(form, prompt, logprobs, page.limits.maxSeed);
   if (Object.keys(errors).length) {
     for (const [field, message] of Object.entries(errors)) showError(form, field, message);

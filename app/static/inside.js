@@ -4,28 +4,41 @@
 //
 //   await loadCells(r, modelName);  pickListed();  showInside(data);   // from read.js
 
+import { apiFetch } from "./api.js";
 import { glyph } from "./confidence.js";
 import { $, el } from "./dom.js";
+import { errorOf } from "./form.js";
 
-/** Fill the cell picker with the model's listed cells (once per model; `r.cellsFor` remembers). */
+/** Fill the cell picker with the model's listed cells (once per model; `r.cellsFor` remembers).
+ *  Only a 404 means the model has no list; any other refusal (a missing API key, say) is said. */
 export async function loadCells(r, name) {
   if (r.cellsFor === name) return;
-  r.cellsFor = name;
   const pick = $("cell-pick");
+  const hint = $("cell-pick-hint");
   pick.replaceChildren(new Option("any cell: set layer and cell below", ""));
+  if (!name) {
+    hint.textContent = "The cells are listed once the model list has loaded.";
+    return; // the list's arrival picks a model: a change event calls again
+  }
+  r.cellsFor = name;
+  hint.textContent = "Loading the list of cells…";
   try {
-    const response = await fetch(`api/models/${encodeURIComponent(name ?? "")}/cells`);
-    const data = response.ok ? await response.json() : null;
+    const response = await apiFetch(`api/models/${encodeURIComponent(name ?? "")}/cells`);
+    if (response.status === 404) {
+      hint.textContent = "No list for this model (python -m model.cells); pick any cell by number.";
+      return;
+    }
+    if (!response.ok) throw new Error((await errorOf(response)).message);
+    const data = await response.json();
     for (const [feature, entry] of Object.entries(data?.features ?? {})) {
       for (const c of entry.cells.slice(0, 3)) {
         pick.append(new Option(cellLabel(feature, c), JSON.stringify(c)));
       }
     }
-    $("cell-pick-hint").textContent = data
-      ? "Cells the finder matched to simple features of held-out text."
-      : "No list for this model (python -m model.cells); pick any cell by number.";
-  } catch {
-    $("cell-pick-hint").textContent = "Could not load the list of cells.";
+    hint.textContent = "Cells the finder matched to simple features of held-out text.";
+  } catch (err) {
+    r.cellsFor = null; // try again next time
+    hint.textContent = `Could not load the list of cells (${err.message}); pick a cell by number.`;
   }
 }
 

@@ -1,12 +1,14 @@
-// Keeping the text: the last visit's text, settings and versions in localStorage, a .txt
-// download, and a link that restores the prompt, seed and settings.
+// Keeping the text: the last visit's text, settings and versions in localStorage, the view's
+// own settings (the confidence box), and a .txt download.  A link that shares the text is
+// share.js's.
 //
 //   save(w);  const data = load();  clear();      // w: write.js's state (versions, current, ...)
-//   download(text);  await shareLink(form);       // shareLink resolves to the status line to show
+//   keepView({ confidence: true });  loadView();  download(text);
 
 import { readSettings } from "./settings.js";
 
 const KEY = "char-lstm.write.v1";
+const VIEW = "char-lstm.view.v1";
 
 /** Store the form's settings and the versions; over the quota, store less rather than nothing. */
 export function save(w) {
@@ -44,32 +46,38 @@ export function load() {
   }
 }
 
+/** Forget the text, settings, versions and view settings this browser keeps. */
 export function clear() {
   try {
     localStorage.removeItem(KEY);
+    localStorage.removeItem(VIEW);
   } catch {
     // nothing stored
   }
 }
 
-export function download(text) {
+/** The view's settings ({confidence}), kept apart from the text: they are small and always fit. */
+export function keepView(settings) {
+  try {
+    localStorage.setItem(VIEW, JSON.stringify(settings));
+  } catch {
+    // no storage: the box starts unticked next time
+  }
+}
+
+export function loadView() {
+  try {
+    return JSON.parse(localStorage.getItem(VIEW) ?? "null") ?? {};
+  } catch {
+    return {};
+  }
+}
+
+export function download(text, name = "char-lstm.txt") {
   const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
-  const a = Object.assign(document.createElement("a"), { href: url, download: "char-lstm.txt" });
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-/** Put the form's settings in the address and copy it; the status line to show. */
-export async function shareLink(form) {
-  const settings = Object.entries(readSettings(form)).filter(([, v]) => v !== "" && v !== null);
-  const url = `${location.origin}${location.pathname}?${new URLSearchParams(settings)}`;
-  history.replaceState(null, "", url);
-  try {
-    await navigator.clipboard.writeText(url);
-    return "Link copied: it restores the prompt, seed and settings.";
-  } catch {
-    return "The address bar now holds the link: it restores the prompt, seed and settings.";
-  }
 }

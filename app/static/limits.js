@@ -9,6 +9,7 @@ export function readLimits(body = document.body) {
   const data = body.dataset;
   return Object.freeze({
     maxPromptChars: Number(data.maxPromptChars),
+    maxScoreChars: Number(data.maxScoreChars), // Read the model: longest text to read
     maxTemperature: Number(data.maxTemperature),
     alternatives: Number(data.alternatives), // top-N chars a tooltip lists
     maxSeed: BigInt(data.maxSeed), // exclusive

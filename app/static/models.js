@@ -1,39 +1,61 @@
 // The model picker: the list from GET /api/models in the <select>, and the picked model's card
-// (parameters, network, vocabulary, held-out bits/char, corpus) beside it.
+// (parameters, network, vocabulary, held-out bits/char, corpus) beside it, with its chars
+// (vocab.js).  Without an API key the server lists nothing: the page says so, with a button.
 //
 //   await loadModels(page);   showCard(page);   // from app.js; page.models holds the list
 
+import { apiFetch } from "./api.js";
 import { $, el } from "./dom.js";
 import { showApiError, showError } from "./form.js";
 import { applyWantedModel } from "./settings.js";
+import { checkPrompt, listChars } from "./vocab.js";
 
 const count = (n) => Number(n).toLocaleString();
 
 /** Fill the picker (the server's default model chosen), show its card, mark the page ready. */
 export async function loadModels(page) {
   const { form } = page;
+  page.listing = true; // a key given meanwhile: this request is sent again, no second one
   try {
-    const response = await fetch("api/models", { headers: { Accept: "application/json" } });
+    const response = await apiFetch("api/models", { headers: { Accept: "application/json" } });
+    if (response.status === 401) return keyNeeded(page); // the key was asked for, not given
     if (!response.ok) return await showApiError(form, response, "");
     page.models = (await response.json()).models ?? [];
   } catch (err) {
     return showError(form, "model", `Could not load the model list (${err.message}).`);
+  } finally {
+    page.listing = false;
   }
   const select = form.elements.model;
+  select.replaceChildren(); // a second load (after the API key was given) starts over
   const preferred = page.limits.defaultModel || page.models.find((m) => m.default)?.name;
   for (const m of page.models) {
     const label = m.default ? `${m.name} (default)` : m.name;
     select.append(new Option(label, m.name, false, m.name === preferred));
   }
-  applyWantedModel(form);
-  showCard(page);
+  for (const o of select.options) o.defaultSelected = o.value === preferred; // Forget's reset
+  if (!applyWantedModel(form)) select.dispatchEvent(new Event("change")); // a model, at last
   document.body.classList.add("ready");
+}
+
+/** Without the key there is no model list: say so, with the way to give it. */
+function keyNeeded(page) {
+  const box = $("model-error");
+  const retry = Object.assign(el("button", "link", "Enter the API key"), { type: "button" });
+  retry.addEventListener("click", () => {
+    box.hidden = true;
+    loadModels(page); // its 401 opens the key dialog again
+  });
+  box.replaceChildren(el("p", "", "This server needs an API key to list its models."), retry);
+  box.hidden = false;
 }
 
 export function showCard(page) {
   const model = page.models.find((m) => m.name === page.form.elements.model.value);
   const rows = model ? cardRows(model) : [];
   $("model-card").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
+  listChars(model);
+  checkPrompt(page); // another model may know other chars
 }
 
 /** The model card as label/value rows; fields a card lacks are left out. */

@@ -24,10 +24,12 @@ export function writeSettings(form, settings) {
     const input = form.elements[name];
     const value = settings?.[name];
     if (!input || value === undefined || value === null) continue;
-    if (name === "model" && ![...input.options].some((o) => o.value === value)) {
+    const listed = input.options && [...input.options].some((o) => o.value === String(value));
+    if (name === "model" && !listed) {
       input.dataset.wanted = String(value);
       continue;
     }
+    if (input.options && !listed) continue; // a choice the list lacks (an old link's): ignored
     input.value = String(value);
     input.dispatchEvent(new Event("input", { bubbles: true })); // counters and labels follow
   }
@@ -43,13 +45,14 @@ function usesAdvanced(settings) {
   return penalised || Boolean(settings?.min_p || settings?.logit_bias || settings?.compare);
 }
 
-/** After the model list loads: select the model a restored setting asked for, if it exists. */
+/** After the model list loads: select the model a restored setting asked for, if it exists;
+ *  true when it did (and told the page with a change event). */
 export function applyWantedModel(form) {
   const select = form.elements.model;
   const wanted = select.dataset.wanted;
-  if (wanted && [...select.options].some((o) => o.value === wanted)) {
-    select.value = wanted;
-    select.dispatchEvent(new Event("change"));
-  }
   delete select.dataset.wanted;
+  if (!wanted || ![...select.options].some((o) => o.value === wanted)) return false;
+  select.value = wanted;
+  select.dispatchEvent(new Event("change"));
+  return true;
 }

@@ -7,10 +7,14 @@
 // network reads is joined, not turned into U+FFFD; lines may end in \n, \r\n or \r, and a
 // line may be split across reads anywhere.  Follows the WHATWG event-stream rules for the
 // fields we use (event, data; comments and other fields are ignored).
+//
+// The request goes through api.js (the tab's client id, the API key once given).
+
+import { apiFetch } from "./api.js";
 
 /** POST a generation request (a JSON body) and resolve to the response, its stream unread. */
 export function startStream(body, signal) {
-  return fetch("api/generate/stream", {
+  return apiFetch("api/generate/stream", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
     body,
