@@ -27,7 +27,7 @@ class GatesParams(BaseModel):
     model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
     layer: Annotated[int, Field(ge=0, le=MAX_LAYERS), INTEGRAL] = Field(0, description="0-based recurrent layer")
     units: list[Annotated[int, Field(ge=0, le=MAX_CELLS), INTEGRAL]] = Field(
-        min_length=1, max_length=MAX_UNITS, description="0-based cells of that layer, each once"
+        min_length=1, max_length=MAX_UNITS, description="0-based cells of that layer (a repeated one is shown twice)"
     )
 
 

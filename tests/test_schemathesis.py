@@ -35,7 +35,9 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(models_dir: Path, tmp
     try:
         server.wait_ready()
         cmd = [
-            str(Path(sys.executable).with_name("schemathesis")), "run", server.url + "/openapi.json",
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file", str(Path(__file__).with_name("schemathesis.toml")),
+            "run", server.url + "/openapi.json",
             "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"),
             "--seed", os.environ.get("SCHEMATHESIS_SEED", "20261125"),
             "--workers", "1", "--request-timeout", "60", "--no-color",

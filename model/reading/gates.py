@@ -37,8 +37,6 @@ def check_units(stack: Stack, layer: int, units: tuple[int, ...]) -> None:
         raise ValueError(f"units: Pick 1 to {MAX_UNITS} cells.")
     if any(not 0 <= u < stack.units for u in units):
         raise ValueError(f"units: Pick cells from 0 to {stack.units - 1}.")
-    if len(set(units)) != len(units):
-        raise ValueError("units: Pick each cell once.")
 
 
 class GateReading:
