@@ -1,8 +1,8 @@
 """The README's "Follow a request" lists the real path: every project file a streamed request enters.
 
 A `POST /api/generate/stream` runs in-process with a profiler on every thread (the route's and
-the engine's); the project files it enters, in the order first entered, must be exactly the
-README's list, so the list cannot drift from the code.  The count is printed for the issue's
+the engine's); the project files it enters must be exactly the README's list, so the list cannot
+drift from the code.  The count is printed for the issue's
 budget (≤ 12 files) to be read off.
 """
 
@@ -59,4 +59,6 @@ def readme_path() -> list[str]:
 def test_the_readme_lists_the_files_a_streamed_request_enters(models_dir: Path) -> None:
     path = traced_path(models_dir)
     print(f"\n{len(path)} project files on the path of POST /api/generate/stream")
-    assert path == readme_path()
+    # The set, not the order: the engine thread and the request's thread interleave differently
+    # from run to run (the README gives one run's order).
+    assert sorted(path) == sorted(readme_path())
