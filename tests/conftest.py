@@ -34,9 +34,10 @@ TINY_CHARS = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz<>/\
 
 
 def build_tiny_model_dir(
-    path: Path, name: str = "tiny", chars: str = TINY_CHARS, units: int = 16, seed: int = 0
+    path: Path, name: str = "tiny", chars: str = TINY_CHARS, units: int = 16, seed: int = 0, cell: str = "lstm"
 ) -> Path:
-    """Save a tiny random-weight char-LSTM (2 layers) as a complete model directory."""
+    """Save a tiny random-weight char-RNN (2 layers; an LSTM unless `cell` is "gru" or "rnn") as a
+    complete model directory."""
     import keras
 
     from model.artifact import save_artifact
@@ -45,7 +46,7 @@ def build_tiny_model_dir(
 
     keras.utils.set_random_seed(seed)
     vocab = Vocab.from_chars(chars)
-    config = NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=units, layers=2, dropout=0.0)
+    config = NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=units, layers=2, dropout=0.0, cell=cell)
     model = build_model(config)
     card = {
         "name": name,

@@ -31,7 +31,9 @@ export async function loadModels(page) {
   const preferred = page.limits.defaultModel || page.models.find((m) => m.default)?.name;
   for (const m of page.models) {
     const label = m.default ? `${m.name} (default)` : m.name;
-    select.append(new Option(label, m.name, false, m.name === preferred));
+    const option = new Option(label, m.name, false, m.name === preferred);
+    option.label = `${label} · ${describe(m)}`; // what the picker shows: cell, size, bits/char
+    select.append(option);
   }
   for (const o of select.options) o.defaultSelected = o.value === preferred; // Forget's reset
   if (!applyWantedModel(form)) select.dispatchEvent(new Event("change")); // a model, at last
@@ -48,6 +50,16 @@ function keyNeeded(page) {
   });
   box.replaceChildren(el("p", "", "This server needs an API key to list its models."), retry);
   box.hidden = false;
+}
+
+/** "LSTM 2×512, 3,315,265 params, 1.482 bits/char": the model at a glance, for the picker. */
+function describe(m) {
+  const cfg = m.config ?? {};
+  const shape = cfg.layers && cfg.units ? ` ${cfg.layers}×${cfg.units}` : "";
+  const bits = m.held_out_bits_per_char;
+  const held = bits != null ? `${Number(bits).toFixed(3)} bits/char` : "bits/char not measured";
+  const cell = (m.cell ?? cfg.cell ?? "lstm").toUpperCase();
+  return `${cell}${shape}, ${count(m.params)} params, ${held}`;
 }
 
 export function showCard(page) {

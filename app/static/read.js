@@ -11,9 +11,11 @@
 // The state `r` holds the Score view, the read in flight, the speeds measured, the run button's
 // idle label and the model whose cells are listed.  Everything from the model goes in as text.
 
+import { initCompare } from "./compare.js";
 import { createView, resetView, setConfidence } from "./confidence.js";
 import { showCopied, showSource } from "./copied.js";
 import { $ } from "./dom.js";
+import { initGates } from "./gates.js";
 import { loadCells, pickListed, showInside } from "./inside.js";
 import { cancelRead, startRead } from "./readrun.js";
 import { showScore } from "./score.js";
@@ -63,6 +65,8 @@ export function initRead({ alternatives, maxChars }) {
   copied.addEventListener("focusout", () => ($("copied-tip").hidden = true));
   countText(r);
   switchView(r);
+  initGates(); // Gates and Compare bring their own controls and run themselves
+  initCompare();
 }
 
 function setError(message, field = null) {
