@@ -113,16 +113,25 @@ def loss_by_position(
     state = stack.zero_state(streams)
     distance = np.zeros(streams, np.int64)
     rows = np.arange(streams)
-    for t in range(length):
-        at = rows * length + t
-        logits = stack.step(ids[at], state)
-        distance = np.where(
-            ids[at] == newline, 0, distance + 1
-        )  # chars since the newline, this one in
-        lp = log_softmax(logits)[rows, ids[at + 1]]
-        bucket = np.minimum(distance, MAX_DISTANCE)
-        np.add.at(total, bucket, -lp / math.log(2))
-        np.add.at(count, bucket, 1)
+    # Layer by layer over chunks of CHUNK chars (priming's path: one product per layer and chunk,
+    # the bits of stepping), then the output layer for every char of the chunk at once.
+    for start in range(0, length, CHUNK):
+        steps = np.arange(start, min(start + CHUNK, length))
+        at = rows[None, :] * length + steps[:, None]  # (time, row)
+        below: np.ndarray | None = None
+        for n in range(stack.num_layers):
+            h, c = state.h[n].copy(), state.c[n].copy()
+            xs = np.ascontiguousarray(stack.layer_inputs(n, ids[at], below))
+            below = stack.run_layer(n, xs, h, c)["hs"]
+            state.h[n], state.c[n] = h, c
+        assert below is not None
+        logits = stack.logits_after(below.reshape(-1, stack.units)).reshape(len(steps), streams, -1)
+        for t in range(len(steps)):
+            distance = np.where(ids[at[t]] == newline, 0, distance + 1)  # chars since a newline
+            lp = log_softmax(logits[t])[rows, ids[at[t] + 1]]
+            bucket = np.minimum(distance, MAX_DISTANCE)
+            np.add.at(total, bucket, -lp / math.log(2))
+            np.add.at(count, bucket, 1)
     seen = count > 0
     return {
         "distance": np.flatnonzero(seen).tolist(),  # the last bucket holds MAX_DISTANCE and beyond
