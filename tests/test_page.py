@@ -23,6 +23,26 @@ from tests.conftest import CHROMIUM, ROOT, LiveServer, start_server
 
 PROMPT_LIMIT = 400
 ARTIFACTS = ROOT / "test-artifacts"
+# The one console error a page test allows: the browser's own line for a 4xx the page handles.
+HANDLED_4XX = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
+
+
+def console_problem(message: Any) -> str | None:
+    """A console message that fails a page test (any error but a handled 4xx's line), or None."""
+    if message.type == "error" and not HANDLED_4XX.match(message.text):
+        return f"console: {message.text}"
+    return None
+
+
+def watch_console(tab: Any, problems: list[str]) -> None:
+    """Add each console problem of `tab` to `problems`."""
+
+    def on_console(message: Any) -> None:
+        if problem := console_problem(message):
+            problems.append(problem)
+
+    tab.on("console", on_console)
+
 
 pytestmark = [
     pytest.mark.browser,
@@ -55,8 +75,8 @@ def page(server: LiveServer, context: Any) -> Iterator[Any]:
     problems: list[str] = []
 
     def on_console(message: Any) -> None:
-        if message.type == "error" and "Content Security" in message.text:
-            problems.append(message.text)
+        if problem := console_problem(message):  # a CSP report is a console error too
+            problems.append(problem)
 
     def on_dialog(dialog: Any) -> None:  # an alert() would mean injected script ran
         problems.append(f"dialog: {dialog.message}")
@@ -295,6 +315,9 @@ def test_confidence_view_shows_alternatives(page: Any) -> None:
 def test_readable_at_phone_width(browser: Any, server: LiveServer) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    watch_console(tab, problems)
     tab.goto(server.url + "/")
     tab.wait_for_selector("body.ready", state="attached")
     generate(tab, "ROMEO:", max_chars=300, seed="5")
@@ -305,3 +328,4 @@ def test_readable_at_phone_width(browser: Any, server: LiveServer) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
     context.close()
+    assert problems == []

@@ -13,7 +13,6 @@ The helpers here (`open_tab`, `generate`, ...) serve the other test_page_defects
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import CHROMIUM, LiveServer, start_server
+from tests.test_page import console_problem
 
 pytestmark = [
     pytest.mark.browser,
@@ -29,7 +29,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
 ]
 WIDTHS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
-HANDLED_4XX = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
 STORE = "char-lstm.write.v1"
 
 
@@ -45,14 +44,18 @@ class Tab:
         self.problems: list[str] = []
         self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         self.page.on("console", self.on_console)
-        self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"), d.dismiss()))
+        self.page.on("dialog", self.on_dialog)
         self.page.goto(url + path)
         if ready:
             self.page.wait_for_selector("body.ready", state="attached")
 
     def on_console(self, message: Any) -> None:
-        if message.type == "error" and not HANDLED_4XX.match(message.text):
-            self.problems.append(f"console: {message.text}")
+        if problem := console_problem(message):
+            self.problems.append(problem)
+
+    def on_dialog(self, dialog: Any) -> None:  # an alert() would mean injected script ran
+        self.problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
 
     def close(self) -> list[str]:
         self.context.close()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHROMIUM, LiveServer, start_server
-from tests.test_page_defects import Tab, open_tab, output_text, press, runs, wait_run, width  # noqa: F401
+from tests.test_page_defects import WIDTHS, Tab, open_tab, output_text, press, runs, wait_run
 from tests.test_page_read import CELLS, CORPUS
 from tests.test_read_api import readable_tiny
 
@@ -30,6 +30,12 @@ pytestmark = [
 ]
 KEY = "s3cret-key-for-the-page"
 SESSION = "char-lstm.api-key"
+
+
+@pytest.fixture(params=sorted(WIDTHS, reverse=True), ids=lambda w: f"{w}px")
+def width(request: Any) -> int:
+    """Each test at 1280×900 and at 390×844."""
+    return int(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ read as cell 0; the text is counted against the server's own limit (MAX_SCORE_CH
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHROMIUM, LiveServer, start_server
-from tests.test_page_defects import Tab, open_tab, press, width  # noqa: F401 (width: a fixture)
+from tests.test_page_defects import WIDTHS, Tab, open_tab, press
 from tests.test_page_read import CELLS, CORPUS
 from tests.test_read_api import readable_tiny
 
@@ -28,6 +29,12 @@ pytestmark = [
 LIMIT = 3000  # the server's MAX_SCORE_CHARS here: the page must count against this, not its own
 PATHS = {"score": "**/api/score", "inside": "**/api/inspect", "copied": "**/api/copied"}
 LONG = ("It is the east, and Juliet is the sun.\n" * 80)[:LIMIT]
+
+
+@pytest.fixture(params=sorted(WIDTHS, reverse=True), ids=lambda w: f"{w}px")
+def width(request: Any) -> int:
+    """Each test at 1280×900 and at 390×844."""
+    return int(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +105,8 @@ def test_a_long_read_shows_progress_and_can_be_cancelled(tab: Tab, view: str) ->
     assert page.evaluate("document.activeElement.id") == "read-run"
     page.unroute(PATHS[view])
     for route in held:
-        try:
+        with contextlib.suppress(Exception):  # the page gave up on it first
             route.abort()
-        except Exception:  # noqa: BLE001, S110 (the page gave up on it first)
-            pass
 
 
 def test_the_cancel_button_by_keyboard_and_a_read_that_finishes(tab: Tab) -> None:

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.conftest import CHROMIUM, LiveServer, start_server
-from tests.test_page_defects import (  # noqa: F401 (width: a fixture)
+from tests.test_page_defects import (
+    WIDTHS,
     Tab,
     generate,
     open_tab,
@@ -27,7 +28,6 @@ from tests.test_page_defects import (  # noqa: F401 (width: a fixture)
     runs,
     shaded,
     wait_run,
-    width,
 )
 
 pytestmark = [
@@ -35,6 +35,12 @@ pytestmark = [
     pytest.mark.timeout(600),
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
 ]
+
+
+@pytest.fixture(params=sorted(WIDTHS, reverse=True), ids=lambda w: f"{w}px")
+def width(request: Any) -> int:
+    """Each test at 1280×900 and at 390×844."""
+    return int(request.param)
 
 
 @pytest.fixture(scope="module")

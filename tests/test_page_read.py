@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer, start_server
-from tests.test_page import ARTIFACTS, CHROMIUM
+from tests.test_page import ARTIFACTS, CHROMIUM, console_problem
 from tests.test_read_api import readable_tiny
 
 pytestmark = [
@@ -49,8 +49,8 @@ def open_page(browser: Any, server: LiveServer, width: int = 1280) -> tuple[Any,
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
 
     def on_console(message: Any) -> None:
-        if message.type == "error" and "Content Security" in message.text:
-            problems.append(message.text)
+        if problem := console_problem(message):  # a CSP report is a console error too
+            problems.append(problem)
 
     tab.on("console", on_console)
     tab.goto(server.url + "/")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer
-from tests.test_page import ARTIFACTS, CHROMIUM, generate, output_text
+from tests.test_page import ARTIFACTS, CHROMIUM, generate, output_text, watch_console
 
 pytestmark = [
     pytest.mark.browser,
@@ -42,6 +42,7 @@ def page(server: LiveServer, browser: Any) -> Iterator[Any]:
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    watch_console(tab, problems)
     tab.goto(server.url + "/")
     tab.wait_for_selector("body.ready", state="attached")
     yield tab

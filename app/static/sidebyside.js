@@ -101,9 +101,8 @@ async function compare(s) {
   s.section.dataset.seed = seed;
   $("columns-seed").textContent = seed;
   s.columns = values.map((value, k) => {
-    const spec = { what, label: COMPARED[what], value, prompt, seed, settings: {} };
-    spec.settings = { ...settings, [what]: String(value) };
-    return newColumn(spec, k);
+    const ran = { ...settings, [what]: String(value) }; // the column's settings, as a version's
+    return newColumn({ what, label: COMPARED[what], value, prompt, seed, settings: ran }, k);
   });
   $("columns-grid").replaceChildren(...s.columns.map((c) => c.root));
   document.body.dataset.compare = "running";
