@@ -67,7 +67,7 @@ function begin(r, doing, chars, out) {
   $("read").dataset.state = "running";
   out.classList.add("stale"); // the last result stays in sight, dimmed, until the new one comes
   out.setAttribute("aria-busy", "true");
-  $("read-summary").textContent = `${doing} ${chars.toLocaleString()} chars…`;
+  $("read-summary").textContent = `${doing} ${chars.toLocaleString()} chars`; // CSS adds " …"
   $("read-progress").hidden = $("read-eta").hidden = false;
 }
 
