@@ -36,7 +36,7 @@ def check_units(stack: Stack, layer: int, units: tuple[int, ...]) -> None:
     if not 1 <= len(units) <= MAX_UNITS:
         raise ValueError(f"units: Pick 1 to {MAX_UNITS} cells.")
     if any(not 0 <= u < stack.units for u in units):
-        raise ValueError(f"units: Pick cells from 0 to {stack.units - 1}.")
+        raise ValueError(f"units: Pick cells (units) from 0 to {stack.units - 1}.")
 
 
 class GateReading:

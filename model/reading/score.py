@@ -48,7 +48,7 @@ class Probe:
         if not 0 <= self.layer < layers:
             raise ValueError(f"layer: Pick a layer from 0 to {layers - 1}.")
         if any(not 0 <= u < units for u in self.units):
-            raise ValueError(f"units: Pick cells from 0 to {units - 1}.")
+            raise ValueError(f"units: Pick cells (units) from 0 to {units - 1}.")
         if self.what not in ("h", "c"):
             raise ValueError('what: Ask for "h" (the output) or "c" (the cell state).')
         if self.what == "c" and not has_c:
