@@ -90,5 +90,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 # docker stop sends SIGTERM and kills after 10 s. The server ends open streams at once; requests get
 # at most 4 s, because the process then needs 2-6 s more to exit (TensorFlow's teardown, measured on
-# 2 busy cores) and must be gone, with exit code 0, before the 10 s are up.
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--timeout-graceful-shutdown", "4"]
+# 2 busy cores) and must be gone, with exit code 0, before the 10 s are up.  --http: the protocol that
+# cuts off slow and idle clients (app/connection.py; CHARLSTM_HEADER_TIMEOUT_S and the others).
+CMD ["uvicorn", "app.main:app", "--http", "app.connection:GuardedHttpProtocol", "--host", "0.0.0.0", \
+     "--timeout-graceful-shutdown", "4"]

@@ -32,9 +32,11 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(PY)
 
 venv: $(VENV)/.runtime
 
+# --http: the protocol that cuts off slow and idle clients (app/connection.py, CHARLSTM_*_TIMEOUT_S & co.)
 serve: $(VENV)/.runtime
 	@test -f $(MODEL_DIR)/model.keras || { echo "No bundled model at $(MODEL_DIR): run 'make train' first (about 3.5 hours on 2 cores)."; exit 1; }
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --timeout-graceful-shutdown 10
+	$(VENV)/bin/uvicorn app.main:app --http app.connection:GuardedHttpProtocol --host $(HOST) --port $(PORT) \
+		--timeout-graceful-shutdown 10
 
 # Browser tests need Debian's chromium; install it where missing (root, or sudo without a password).
 chromium:

@@ -8,6 +8,15 @@
 Each `Output` (one per sequence, the engine's Sink for it) appends under the collector's lock and
 wakes the event loop at most once between two takes (with `stream` False, only when a sequence
 ends): one wake-up per event read, not per char.  app/job.py reads it and paces the reads.
+
+Backpressure: the reader is *sending* from a take until it waits for its next tick (`hush`); a send
+that does not return means the client is not reading.  A streamed sequence whose output waiting here
+reaches an eighth of its bound (CHARLSTM_STREAM_BUFFER_BYTES, counted as the memory it takes here)
+while its reader is sending is paused (model/engine/parking.py) until the next take.  The rest of the
+bound: the event the blocked send holds (one take's worth), the connection's write buffer and the
+kernel's send buffer (app/connection.py).  A client that stops reading thus holds a bounded amount
+of output, and the engine's time goes to the others; one that keeps up is never paused, however
+much a tick brings.
 """
 
 from __future__ import annotations
@@ -18,8 +27,17 @@ import math
 import threading
 import time
 
+from model.engine import Ticket
 from model.event import CharLogprob, Chunk, Done, Event, Failed, FinishReason
 from model.sampling import Generation
+
+FOLD = 64  # pieces of text held before they are joined into one string (a 1-char str costs ~50 bytes)
+
+
+def held_bytes(chunk: Chunk) -> int:
+    """About the memory a chunk takes here: its text, and a dict with a list of (char, float) per logprob
+    entry (~700 bytes with 5 alternatives, by sys.getsizeof)."""
+    return len(chunk.text) + sum(200 + 100 * len(entry["top"]) for entry in chunk.logprobs or ())
 
 
 class Output:
@@ -35,6 +53,15 @@ class Output:
         self.last_at: float | None = None
         self.sent = 0  # chars handed to the route
         self.finish: FinishReason | None = None  # as recorded in the metrics
+        self.held = 0  # bytes waiting here (held_bytes), since the last take
+        self.hold = 0  # pause the sequence at this many; 0: never
+        self.ticket: Ticket | None = None
+
+    def bind(self, ticket: Ticket, bound: int) -> None:
+        """The engine's ticket for this sequence, paused whenever an eighth of `bound` bytes wait here."""
+        with self.collector._lock:
+            self.ticket, self.hold = ticket, max(1, bound // 8)
+            self.collector.check_hold(self)
 
     def on_chunk(self, chunk: Chunk) -> None:
         self.collector.arrived(self, chunk)
@@ -49,7 +76,8 @@ class Output:
 class Collector:
     def __init__(self, n: int, loop: asyncio.AbstractEventLoop):
         self.outputs = [Output(self) for _ in range(n)]
-        self.stream = True  # False: only endings wake the loop (a whole-text request)
+        self._stream = True
+        self._sending = False  # the reader took events and has not yet waited for its next tick
         self._loop = loop
         self._lock = threading.Lock()
         self._event = asyncio.Event()
@@ -62,9 +90,13 @@ class Collector:
                 out.last_at = time.perf_counter()
                 out.first_at = out.first_at or out.last_at
                 out.text.append(event.text)
+                if len(out.text) >= FOLD:
+                    out.text = ["".join(out.text)]
                 if event.logprobs is not None:
                     out.logprobs = out.logprobs or []
                     out.logprobs.extend(event.logprobs)
+                out.held += held_bytes(event)
+                self.check_hold(out)
             else:
                 out.end = event
             wake = (self.stream or not isinstance(event, Chunk)) and not self._signalled
@@ -73,7 +105,29 @@ class Collector:
             with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, nobody reads
                 self._loop.call_soon_threadsafe(self._event.set)
 
+    def check_hold(self, out: Output) -> None:
+        """With the lock held: pause a streamed sequence holding as much as it may while its reader sends."""
+        if self._sending and self._stream and out.hold and out.held >= out.hold and out.ticket is not None:
+            out.ticket.pause()
+
     # --- event loop ----------------------------------------------------------------------
+    @property
+    def stream(self) -> bool:
+        """False: a whole-text request; only endings wake the loop, and nothing pauses (nobody reads early)."""
+        return self._stream
+
+    @stream.setter
+    def stream(self, value: bool) -> None:
+        with self._lock:
+            self._stream = value
+        if not value:
+            self._resume(self.outputs)
+
+    def _resume(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            if out.ticket is not None:
+                out.ticket.resume()  # a no-op unless paused
+
     @property
     def finished(self) -> bool:
         """Every sequence's end has been taken."""
@@ -88,10 +142,13 @@ class Collector:
             for index, out in enumerate(self.outputs):
                 if out.text:
                     events.append((index, Chunk("".join(out.text), out.logprobs)))
-                    out.text, out.logprobs = [], None
+                    out.text, out.logprobs, out.held = [], None, 0
                 if out.end is not None and not out.end_taken:
                     events.append((index, out.end))
                     out.end_taken = True
+            self._sending = bool(events)  # until hush(): what is taken now goes to the client
+            paused = [out for out in self.outputs if out.ticket is not None and out.ticket.paused]
+        self._resume(paused)  # read: room again
         return events
 
     async def wait(self) -> None:
@@ -99,9 +156,10 @@ class Collector:
         await self._event.wait()
 
     def hush(self) -> None:
-        """No wake-ups until the next take: the reader will look then anyway."""
+        """No wake-ups until the next take: the reader will look then anyway.  Its sends have returned."""
         with self._lock:
             self._signalled = True
+            self._sending = False
 
     async def all_ended(self) -> None:
         while True:

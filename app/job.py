@@ -111,6 +111,7 @@ class Job:
         try:
             for request, out in zip(plan.requests, job.collector.outputs, strict=True):
                 ticket = plan.model.engine.submit(request, out)
+                out.bind(ticket, state.settings.stream_buffer_bytes)  # paused while its client reads nothing
                 job.lease.tickets.append(ticket)
                 job.seeds.append(int(ticket.seed))
         except VocabError as exc:  # checked by plan(); kept so a race can never become a 500

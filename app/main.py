@@ -16,7 +16,6 @@ the process exits 0.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import os
 import signal
@@ -34,12 +33,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import Admission
+from app.connection import LIMITS, ConnectionLimits
 from app.deps import ServerState
 from app.docs import install_docs, install_openapi
 from app.errors import install_handlers
 from app.logs import configure_logging
 from app.metrics import Metrics, RequestMetrics
-from app.middleware import ApiKeyGuard, BodyGuard
+from app.middleware import ApiKeyGuard, BodyGuard, ReplicaHeader, replica_name
 from app.registry import StartupError, load_registry
 from app.routes import api, gates, openai, ops, pages, read
 from app.settings import Settings, load_settings
@@ -78,7 +78,7 @@ def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     state: ServerState = app.state.server
     configure()  # numba: kernel cache, threading layer (model/runtime)
     tf = import_tensorflow()  # before Keras loads the models: its load-time log lines stay off stderr
@@ -102,7 +102,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     restore = chain_stop_signals(drain)
     log.info("ready: models %s (default %s)", sorted(registry.models), registry.default)
     try:
-        yield
+        yield {LIMITS: ConnectionLimits.of(state.settings, state.metrics.rejected)}  # read by app/connection.py
     finally:
         restore()
         drain()
@@ -165,8 +165,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Replica"],
             max_age=600,
         )
+    app.add_middleware(ReplicaHeader, replica=replica_name(settings.replica_id))  # on every response
     return app
 
 

@@ -1,9 +1,13 @@
-"""Plain ASGI middleware: the API key, the request-body limit and the UTF-8 check, before any route runs.
+"""Plain ASGI middleware: the API key, the request-body limit and the UTF-8 check, before any route runs;
+the replica's name on every response.
 
 `ApiKeyGuard` (only when CHARLSTM_API_KEY is set) wants `Authorization: Bearer <key>` on
-/api/* and /v1/*, compared in constant time; anything else there is a 401 in the error
-envelope.  The page, /docs, /healthz, /readyz and /metrics stay open, and so do CORS preflights
-(OPTIONS carries no credentials).
+/api/* and /v1/*, the scheme in any case (`bearer`, RFC 7235), the key compared in constant time;
+anything else there is a 401 in the error envelope.  The page, /docs, /healthz, /readyz and
+/metrics stay open, and so do CORS preflights (OPTIONS carries no credentials).
+
+`ReplicaHeader` adds `X-Replica: <CHARLSTM_REPLICA_ID, else the host name>` to every response, so
+a client behind a load balancer (or a test of its sticky routing) sees which replica answered.
 
 The body is read here (it is small: at most MAX_BODY_BYTES), counted while it arrives so a
 chunked upload without Content-Length is refused as soon as it passes the limit, then
@@ -14,6 +18,7 @@ client's `http.disconnect`.
 from __future__ import annotations
 
 import hmac
+import socket
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +31,7 @@ PROTECTED = ("/api/", "/v1/")
 class ApiKeyGuard:
     def __init__(self, app: ASGIApp, key: str, on_reject: Callable[[str], None] | None = None):
         self.app, self.on_reject = app, on_reject
-        self.expected = f"Bearer {key}".encode()
+        self.expected = key.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -34,7 +39,10 @@ class ApiKeyGuard:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
-        if hmac.compare_digest(given, self.expected):  # time does not depend on where they differ
+        scheme, _, credentials = given.strip().partition(b" ")
+        bearer = scheme.lower() == b"bearer"  # auth schemes are case-insensitive (RFC 7235 2.1)
+        # Time does not depend on where the keys differ; a wrong scheme is compared too, then refused.
+        if hmac.compare_digest(credentials.strip(), self.expected) and bearer:
             await self.app(scope, receive, send)
             return
         message = "an API key is needed: send the header Authorization: Bearer <key>"
@@ -105,3 +113,27 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def replica_name(configured: str | None) -> str:
+    """CHARLSTM_REPLICA_ID, else the host name (a container's or pod's own), as visible ASCII."""
+    name = configured or socket.gethostname()
+    return "".join(c for c in name if "!" <= c <= "~")[:64] or "unknown"
+
+
+class ReplicaHeader:
+    def __init__(self, app: ASGIApp, replica: str):
+        self.app = app
+        self.header = (b"x-replica", replica.encode("ascii"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, named)

@@ -54,6 +54,31 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="comma-separated origins that browsers may call the API from, or *"
     )
+    # Slow and idle clients (app/connection.py; applied by `python -m app.serve`, `make serve`, the image)
+    header_timeout_s: float = Field(
+        default=10, gt=0, le=3600, allow_inf_nan=False,
+        description="the request line and headers must arrive within this of the connection's start (or of "
+        "a later request's first byte); else 408 and the connection closes (one that sent nothing: closed)",
+    )
+    body_timeout_s: float = Field(
+        default=30, gt=0, le=3600, allow_inf_nan=False,
+        description="the body must arrive within this of the headers' end; else 408 and the connection closes",
+    )
+    keep_alive_s: float = Field(
+        default=5, gt=0, le=3600, allow_inf_nan=False, description="an idle connection between requests is closed"
+    )
+    stream_buffer_bytes: int = Field(
+        default=65_536, ge=4096, le=64 * 2**20,
+        description="the most unsent output one response holds in the server: a stream's generation pauses there",
+    )
+    slow_client_s: float = Field(
+        default=30, gt=0, le=86_400, allow_inf_nan=False,
+        description="a client that reads nothing of a full buffer for this long is cut off (its stream cancelled)",
+    )
+    replica_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[!-~]+$",
+        description="the X-Replica header on every response; null: the host name",
+    )  # fmt: skip
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -70,3 +70,45 @@ def test_ticks_never_return_twice_in_one_tick() -> None:
         assert seen == sorted(set(seen)) and ticks.last * 0.02 <= loop.time() + 0.001
 
     asyncio.run(main())
+
+
+def test_a_sequence_pauses_only_while_its_reader_is_stuck_sending() -> None:
+    """An eighth of the bound held while the reader sends (took, not yet hushed) pauses it; the next
+    take resumes it.  A reader waiting for its tick never pauses it, nor does a whole-text request."""
+
+    class FakeTicket:
+        paused = False
+
+        def pause(self) -> None:
+            self.paused = True
+
+        def resume(self) -> None:
+            self.paused = False
+
+    async def main() -> None:
+        collector = Collector(1, asyncio.get_running_loop())
+        out, ticket = collector.outputs[0], FakeTicket()
+        out.bind(ticket, bound=800)  # type: ignore[arg-type]  # pauses at 100 bytes held
+        for _ in range(150):
+            out.on_chunk(Chunk("a"))  # before any take: the reader is not sending
+        assert not ticket.paused and len(out.text) < 64  # small pieces are joined as they come
+        assert collector.take()[0][1] == Chunk("a" * 150)  # the reader is sending now
+        for _ in range(99):
+            out.on_chunk(Chunk("b"))
+        assert not ticket.paused
+        out.on_chunk(Chunk("b"))
+        assert ticket.paused  # 100 bytes while stuck in a send
+        collector.take()
+        assert not ticket.paused  # read: room again
+        collector.hush()  # its sends returned; it waits for the next tick
+        for _ in range(300):
+            out.on_chunk(Chunk("c"))
+        assert not ticket.paused
+        collector.take()
+        for _ in range(200):
+            out.on_chunk(Chunk("d", [{"char": "d", "logprob": -1.0, "top": [("d", -1.0)]}]))  # ~300 bytes each
+        assert ticket.paused
+        collector.stream = False  # a whole-text request: nobody reads before the end
+        assert not ticket.paused
+
+    asyncio.run(main())

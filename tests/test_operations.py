@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from app.logs import JsonFormatter, configure_logging
 from app.main import create_app
+from app.middleware import replica_name
 from app.settings import Settings, load_settings
 from app.sse import PING, EventStream
 from tests.conftest import ROOT, LiveServer
@@ -97,6 +99,24 @@ def test_the_api_key_guards_api_and_v1_only(guarded: TestClient) -> None:
     assert 'charlstm_rejected_requests_total{reason="unauthorized"} 4.0' in guarded.get("/metrics").text
     schema = guarded.get("/openapi.json").json()
     assert schema["paths"]["/api/generate"]["post"]["security"] == [{"apiKey": []}]
+
+
+def test_the_bearer_scheme_is_case_insensitive(guarded: TestClient) -> None:
+    body = {"prompt": "A", "max_chars": 5, "seed": 1}
+    for header in (f"bearer {KEY}", f"BEARER {KEY}", f"Bearer  {KEY} ", f"bEaReR {KEY}"):  # RFC 7235 2.1
+        assert guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code == 200, header
+    for header in (f"Basic {KEY}", f"Bearer{KEY}", f"Bearer {KEY}x", f"Bearer {KEY[:-1]}", "bearer"):
+        assert guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code == 401, header
+
+
+def test_every_response_names_its_replica(guarded: TestClient, models_dir: Path) -> None:
+    assert guarded.get("/healthz").headers["x-replica"] == replica_name(None) == socket.gethostname()
+    assert guarded.post("/api/generate", json={}).headers["x-replica"]  # a 401 too
+    with TestClient(create_app(Settings(models_dir=models_dir, replica_id="replica-7"))) as named:
+        assert named.get("/readyz").headers["x-replica"] == "replica-7"
+        assert named.post("/api/generate", json={"max_chars": 3}).headers["x-replica"] == "replica-7"
+    with pytest.raises(ValueError, match="replica_id"):
+        Settings(replica_id="two words")
 
 
 def test_cors_allows_only_the_configured_origins(guarded: TestClient) -> None:

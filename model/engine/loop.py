@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 from model.cells.stack import LSTMStack
+from model.engine.parking import Parking
 from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
 from model.engine.primer import Primer
 from model.engine.rate import PRIME_SHARE, PrimeRate
@@ -67,6 +68,7 @@ class Engine:
         self.rate = PrimeRate(PRIME_SHARE)  # written by the engine thread, read by predicted_wait
         self._primer = Primer(stack, self.prefix_cache, self.rate)  # engine thread only
         self._batch = Batch(stack)  # engine thread only
+        self._parking = Parking()  # rows whose reader is behind, out of the batch (engine thread only)
         self._credit = 0.0  # seconds of slices owed to the rows being primed (engine thread only)
         self._backlog: tuple[int, ...] = ()  # chars left to prime per row being primed, as last published
         self._generating = False  # whether the last loop stepped generating rows, as last published
@@ -76,6 +78,11 @@ class Engine:
     def active(self) -> int:
         """Sequences being primed or generating."""
         return len(self._batch.seqs)
+
+    @property
+    def paused(self) -> int:
+        """Sequences parked because their reader is behind (model/engine/parking.py)."""
+        return len(self._parking)
 
     @property
     def queued(self) -> int:
@@ -116,8 +123,12 @@ class Engine:
         return self.rate.wait(prompt_chars, [*self._backlog, *self._inbox.backlog()], self._generating)
 
     # --- engine thread ----------------------------------------------------------------------
+    def _busy(self) -> bool:
+        """Rows to step, work to run, or a parked sequence resumed or cancelled."""
+        return bool(self.active or self._work or self._parking.ready())
+
     def _run(self) -> None:
-        while taken := self._inbox.take(lambda: bool(self.active or self._work), self.max_active - self.active):
+        while taken := self._inbox.take(self._busy, self.max_active - self.active):
             dropped, admitted = taken
             for seq in dropped:
                 seq.finish()
@@ -137,6 +148,7 @@ class Engine:
                 self._batch.add([seq])  # a row being primed, from the cached state or zeros
         if any(s.ticket.cancelled for s in self._batch.seqs):
             self._leave([r for r, s in enumerate(self._batch.seqs) if s.ticket.cancelled])
+        self._parking.exchange(self._batch, self._primer.remember_end)  # paused rows out, resumed ones back
         began, generating = time.perf_counter(), self._batch.generating()
         self._generating = generating
         if generating:  # priming rows ride along: one prompt char each
@@ -262,6 +274,7 @@ class Engine:
         self._batch.drop(rows)
 
     def _shutdown(self) -> None:
+        self._parking.finish_all()
         pending = self._inbox.drain()
         self._work.fail_all(EngineClosed(f"engine {self.name} is stopped"))
         for seq in pending + self._batch.clear():

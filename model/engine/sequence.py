@@ -46,6 +46,7 @@ class Ticket:
     def __init__(self, seed: int, wake: threading.Condition):
         self.seed = seed
         self.cancelled = False
+        self.paused = False  # its reader is behind: the engine parks it (model/engine/parking.py)
         self._wake = wake
 
     def cancel(self) -> None:
@@ -53,6 +54,17 @@ class Ticket:
         self.cancelled = True
         with self._wake:
             self._wake.notify()
+
+    def pause(self) -> None:
+        """Any thread: stop stepping it from the next step on, its state kept as it is (a sink may call this)."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Any thread: step it again; the text goes on exactly as if it had never paused."""
+        if self.paused:
+            self.paused = False
+            with self._wake:
+                self._wake.notify()
 
 
 class Sequence:
