@@ -114,6 +114,32 @@ async def client(host: str, port: int, prompts: Prompts, kind: tuple[int, int], 
             await asyncio.sleep(1.0)
 
 
+READS = ("/api/gates", "/api/score", "/api/influence")  # what a reader client sends, in turn
+
+
+async def reader(url: str, prompts: Prompts, end: float, runs: dict[str, list[Run]]) -> None:
+    """A closed-loop client reading the model beside the streams (--readers): gates of 16 cells
+    and a score, each on 2,000 chars, then an influence with 256 chars of context, in turn."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        turn = 0
+        while time.perf_counter() < end:
+            route = READS[turn % len(READS)]
+            text = prompts.take(LONG_PROMPT if route != "/api/influence" else 257)
+            payload: dict[str, Any] = {"text": text}
+            if route == "/api/gates":
+                payload.update(layer=1, units=list(range(16)))
+            elif route == "/api/influence":
+                payload["position"] = 256
+            began = time.perf_counter()
+            response = await http.post(route, json=payload)
+            took = time.perf_counter() - began
+            failed = None if response.status_code == 200 else f"{route} {response.status_code}"
+            runs[route].append(Run(took, took, failed=failed) if failed is None else Run(failed=failed))
+            turn += 1
+
+
 async def streams_alone(host: str, port: int, seconds: float) -> float:
     """Aggregate chars/s of the 16 streams with nothing else running (after their first second)."""
     done, streams = asyncio.Event(), [Stream() for _ in range(STREAMS)]
@@ -126,7 +152,8 @@ async def streams_alone(host: str, port: int, seconds: float) -> float:
     return sum(s.chars_between(start, start + seconds) for s in streams) / seconds
 
 
-async def mixed(host: str, port: int, prompts: Prompts, seconds: float) -> tuple[dict[str, list[Run]], float, int]:
+async def mixed(host: str, port: int, prompts: Prompts, seconds: float,
+                readers: int = 0) -> tuple[dict[str, list[Run]], float, int]:  # fmt: skip
     """The mix for `seconds`; returns (runs by kind, streams' aggregate chars/s, streams that failed)."""
     done, streams = asyncio.Event(), [Stream() for _ in range(STREAMS)]
     tasks = [asyncio.create_task(read_stream(host, port, body("ROMEO:\n", STREAM_MAX, 100 + i), s, done))
@@ -139,6 +166,9 @@ async def mixed(host: str, port: int, prompts: Prompts, seconds: float) -> tuple
                for _ in range(LONG_CLIENTS)]  # fmt: skip
     clients += [client(host, port, prompts, (SHORT_PROMPT, SHORT_MAX), end, runs["20-char prompt"])
                 for _ in range(SHORT_CLIENTS)]  # fmt: skip
+    if readers:
+        runs.update({route: [] for route in READS})
+        clients += [reader(f"http://{host}:{port}", prompts, end, runs) for _ in range(readers)]
     await asyncio.gather(*clients)  # requests still open at `end` finish; the streams run on meanwhile
     done.set()
     await asyncio.gather(*tasks)
@@ -172,11 +202,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the mixed load (default 60)")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--readers", type=int, default=0,
+                        help="clients reading the model beside the mix: gates, score, influence in turn")  # fmt: skip
     args = parser.parse_args()
     if not (args.model_dir / "model.keras").exists():
         raise SystemExit(f"no model at {args.model_dir} (bench.mixed measures the bundled model)")
     prompts = Prompts(args.model_dir)
-    server, url = start_server(args.model_dir, STREAM_MAX, STREAMS + LONG_CLIENTS + SHORT_CLIENTS)
+    server, url = start_server(args.model_dir, STREAM_MAX, STREAMS + LONG_CLIENTS + SHORT_CLIENTS + args.readers)
     host, port = url.removeprefix("http://").split(":")
     try:
 
@@ -185,7 +217,7 @@ def main() -> None:
             lone = {"2,000-char prompt": await alone(host, int(port), prompts, (LONG_PROMPT, LONG_MAX)),
                     "20-char prompt": await alone(host, int(port), prompts, (SHORT_PROMPT, SHORT_MAX))}  # fmt: skip
             streams = await streams_alone(host, int(port), max(5.0, args.seconds / 4))
-            return lone, streams, await mixed(host, int(port), prompts, args.seconds)
+            return lone, streams, await mixed(host, int(port), prompts, args.seconds, args.readers)
 
         lone, streams_speed, (runs, streams_mixed, streams_failed) = asyncio.run(go())
     finally:
@@ -210,8 +242,11 @@ def report(args: argparse.Namespace, lone: dict[str, Run], streams_speed: float,
         whole = [r.total for r in ok if r.total is not None]
         first = [r.ttfc for r in ok if r.ttfc is not None]
         stats[kind] = (percentile(whole, 0.99), max(whole, default=float("nan")))
-        solo = lone[kind]
-        solo_text = f"{solo.total:.2f}, {solo.ttfc:.2f}" if solo.total and solo.ttfc else f"failed ({solo.failed})"
+        solo = lone.get(kind)
+        if solo is None:
+            solo_text = "(a read: whole request)"
+        else:
+            solo_text = f"{solo.total:.2f}, {solo.ttfc:.2f}" if solo.total and solo.ttfc else f"failed ({solo.failed})"
         print(f"{kind:<18} {len(kind_runs):>8} {len(kind_runs) - len(ok):>6}   {spread(whole):>20}   "
               f"{spread(first):>22}   {solo_text}")  # fmt: skip
     reasons = sorted({r.failed for rs in runs.values() for r in rs if r.failed})
