@@ -107,8 +107,10 @@ class Collector:
 
     def check_hold(self, out: Output) -> None:
         """With the lock held: pause a streamed sequence holding as much as it may while its reader sends."""
-        if self._sending and self._stream and out.hold and out.held >= out.hold and out.ticket is not None:
-            out.ticket.pause()
+        if self._sending and self._stream and out.hold and out.held >= out.hold:
+            pause = getattr(out.ticket, "pause", None)  # a stand-in engine's ticket may not pause
+            if pause is not None:
+                pause()
 
     # --- event loop ----------------------------------------------------------------------
     @property
@@ -125,8 +127,8 @@ class Collector:
 
     def _resume(self, outputs: list[Output]) -> None:
         for out in outputs:
-            if out.ticket is not None:
-                out.ticket.resume()  # a no-op unless paused
+            if getattr(out.ticket, "paused", False):
+                out.ticket.resume()
 
     @property
     def finished(self) -> bool:
@@ -147,7 +149,8 @@ class Collector:
                     events.append((index, out.end))
                     out.end_taken = True
             self._sending = bool(events)  # until hush(): what is taken now goes to the client
-            paused = [out for out in self.outputs if out.ticket is not None and out.ticket.paused]
+            # any ticket: one without pausing (a stand-in engine's) is never paused
+            paused = [out for out in self.outputs if getattr(out.ticket, "paused", False)]
         self._resume(paused)  # read: room again
         return events
 
