@@ -1,15 +1,16 @@
 """Admission: at most MAX_ACTIVE sequences at once across all models, refused at once beyond.
 
-    check_wait(engine.predicted_wait([...]), settings.max_queue_s)   # 429 when the queue is too long
-    lease = state.admission.acquire(n)    # ApiError 429 (with Retry-After) when full, 503 when draining
+    check_wait(engine.predicted_wait([...]), settings.max_queue_s)  # 429 when the queue is too long
+    # ApiError 429 (with Retry-After) when full, 503 when draining
+    lease = state.admission.acquire(n)
     lease.tickets.append(ticket)          # what `cancel()` and the shutdown drain cancel
     lease.release()                       # idempotent: the slots are free again
 
-Used on the event loop only, where check-and-take needs no lock.  A text-generation-inference
-style slot limit: work is refused rather than queued without bound.  Slots alone do not bound a
-wait (64 long prompts fit in 64 slots), so a request is also refused when the engine predicts, from
-its own measured rates (model/engine/rate.py), that the work queued would keep it from its first
-char longer than MAX_QUEUE_S; Retry-After then says when that wait should be back under the limit.
+Used on the event loop only, where check-and-take needs no lock.  A text-generation-inference style
+slot limit: work is refused rather than queued without bound.  Slots alone do not bound a wait (64
+long prompts fit in 64 slots), so a request is also refused when the engine predicts, from its own
+measured rates (model/engine/rate.py), that the work queued would keep it from its first char longer
+than MAX_QUEUE_S; Retry-After then says when that wait should be back under the limit.
 """
 
 from __future__ import annotations
@@ -45,14 +46,15 @@ class Lease:
 
 
 def check_wait(wait_s: float, limit_s: float) -> None:
-    """ApiError 429 with Retry-After when the predicted wait is over the limit (CHARLSTM_MAX_QUEUE_S)."""
+    """ApiError 429 with Retry-After when the predicted wait is over the limit
+    (CHARLSTM_MAX_QUEUE_S)."""
     if wait_s <= limit_s:
         return
     retry = max(1, math.ceil(wait_s - limit_s))
     raise ApiError(
         429,
-        f"the work queued would keep this request waiting about {wait_s:.0f} s (limit {limit_s:g} s, "
-        f"MAX_QUEUE_S); retry in {retry} s",
+        f"the work queued would keep this request waiting about {wait_s:.0f} s "
+        f"(limit {limit_s:g} s, MAX_QUEUE_S); retry in {retry} s",
         OVERLOADED,
         code="queue_full",
         headers={"Retry-After": str(retry)},

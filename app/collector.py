@@ -1,9 +1,11 @@
 """The bridge from the engine thread to the event loop for one job: sinks in, merged events out.
 
     collector = Collector(len(requests), asyncio.get_running_loop())
-    engine.submit(request, collector.outputs[i])   # the engine thread calls on_chunk / on_done / on_error
-    await collector.wait(); events = collector.take()   # the loop: [(i, Chunk | Done | Failed)], merged
-    await Ticks(loop, 0.05).next()                 # sleep to the next 50 ms tick of the loop's clock
+    # the engine thread calls on_chunk / on_done / on_error
+    engine.submit(request, collector.outputs[i])
+    # the loop: [(i, Chunk | Done | Failed)], merged
+    await collector.wait(); events = collector.take()
+    await Ticks(loop, 0.05).next()  # sleep to the next 50 ms tick of the loop's clock
 
 Each `Output` (one per sequence, the engine's Sink for it) appends under the collector's lock and
 wakes the event loop at most once between two takes (with `stream` False, only when a sequence
@@ -12,11 +14,11 @@ ends): one wake-up per event read, not per char.  app/job.py reads it and paces 
 Backpressure: the reader is *sending* from a take until it waits for its next tick (`hush`); a send
 that does not return means the client is not reading.  A streamed sequence whose output waiting here
 reaches an eighth of its bound (CHARLSTM_STREAM_BUFFER_BYTES, counted as the memory it takes here)
-while its reader is sending is paused (model/engine/parking.py) until the next take.  The rest of the
-bound: the event the blocked send holds (one take's worth), the connection's write buffer and the
-kernel's send buffer (app/connection.py).  A client that stops reading thus holds a bounded amount
-of output, and the engine's time goes to the others; one that keeps up is never paused, however
-much a tick brings.
+while its reader is sending is paused (model/engine/parking.py) until the next take.  The rest of
+the bound: the event the blocked send holds (one take's worth), the connection's write buffer and
+the kernel's send buffer (app/connection.py).  A client that stops reading thus holds a bounded
+amount of output, and the engine's time goes to the others; one that keeps up is never paused,
+however much a tick brings.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from model.engine import Ticket
 from model.event import CharLogprob, Chunk, Done, Event, Failed, FinishReason
 from model.sampling import Generation
 
-FOLD = 64  # pieces of text held before they are joined into one string (a 1-char str costs ~50 bytes)
+FOLD = (
+    64  # pieces of text held before they are joined into one string (a 1-char str costs ~50 bytes)
+)
 
 
 def held_bytes(chunk: Chunk) -> int:
-    """About the memory a chunk takes here: its text, and a dict with a list of (char, float) per logprob
+    """About the memory a chunk takes here: its text, and a dict with a list of (char, float) per
+    logprob
     entry (~700 bytes with 5 alternatives, by sys.getsizeof)."""
     return len(chunk.text) + sum(200 + 100 * len(entry["top"]) for entry in chunk.logprobs or ())
 
@@ -49,7 +54,9 @@ class Output:
         self.logprobs: list[CharLogprob] | None = None
         self.end: Done | Failed | None = None
         self.end_taken = False
-        self.first_at: float | None = None  # perf_counter() of its first and last chars, engine thread
+        self.first_at: float | None = (
+            None  # perf_counter() of its first and last chars, engine thread
+        )
         self.last_at: float | None = None
         self.sent = 0  # chars handed to the route
         self.finish: FinishReason | None = None  # as recorded in the metrics
@@ -58,7 +65,8 @@ class Output:
         self.ticket: Ticket | None = None
 
     def bind(self, ticket: Ticket, bound: int) -> None:
-        """The engine's ticket for this sequence, paused whenever an eighth of `bound` bytes wait here."""
+        """The engine's ticket for this sequence, paused whenever an eighth of `bound` bytes wait
+        here."""
         with self.collector._lock:
             self.ticket, self.hold = ticket, max(1, bound // 8)
             self.collector.check_hold(self)
@@ -102,11 +110,14 @@ class Collector:
             wake = (self.stream or not isinstance(event, Chunk)) and not self._signalled
             self._signalled |= wake
         if wake:
-            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, nobody reads
+            with contextlib.suppress(
+                RuntimeError
+            ):  # a closed loop: the server is gone, nobody reads
                 self._loop.call_soon_threadsafe(self._event.set)
 
     def check_hold(self, out: Output) -> None:
-        """With the lock held: pause a streamed sequence holding as much as it may while its reader sends."""
+        """With the lock held: pause a streamed sequence holding as much as it may while its
+        reader sends."""
         if self._sending and self._stream and out.hold and out.held >= out.hold:
             pause = getattr(out.ticket, "pause", None)  # a stand-in engine's ticket may not pause
             if pause is not None:
@@ -115,7 +126,8 @@ class Collector:
     # --- event loop ----------------------------------------------------------------------
     @property
     def stream(self) -> bool:
-        """False: a whole-text request; only endings wake the loop, and nothing pauses (nobody reads early)."""
+        """False: a whole-text request; only endings wake the loop, and nothing pauses (nobody
+        reads early)."""
         return self._stream
 
     @stream.setter
@@ -127,7 +139,7 @@ class Collector:
 
     def _resume(self, outputs: list[Output]) -> None:
         for out in outputs:
-            if getattr(out.ticket, "paused", False):
+            if out.ticket is not None and getattr(out.ticket, "paused", False):
                 out.ticket.resume()
 
     @property
@@ -136,7 +148,8 @@ class Collector:
         return all(out.end_taken for out in self.outputs)
 
     def take(self) -> list[tuple[int, Event]]:
-        """What arrived since the last take, per sequence a merged Chunk and/or its end; re-arms the wake-up."""
+        """What arrived since the last take, per sequence a merged Chunk and/or its end; re-arms
+        the wake-up."""
         events: list[tuple[int, Event]] = []
         with self._lock:
             self._event.clear()
@@ -155,11 +168,13 @@ class Collector:
         return events
 
     async def wait(self) -> None:
-        """Until something arrives after the last take (a stale wake-up only costs one more look)."""
+        """Until something arrives after the last take (a stale wake-up only costs one more
+        look)."""
         await self._event.wait()
 
     def hush(self) -> None:
-        """No wake-ups until the next take: the reader will look then anyway.  Its sends have returned."""
+        """No wake-ups until the next take: the reader will look then anyway.  Its sends have
+        returned."""
         with self._lock:
             self._signalled = True
             self._sending = False
@@ -177,8 +192,8 @@ class Collector:
 class Ticks:
     """Sleeps to the loop clock's next multiple of `interval`, never the same one twice.
 
-    asyncio may wake a sleeper a hair before its time; counting ticks, not reading the clock
-    modulo the interval, keeps such an early wake-up from reading twice in one tick.
+    asyncio may wake a sleeper a hair before its time; counting ticks, not reading the clock modulo
+    the interval, keeps such an early wake-up from reading twice in one tick.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float):

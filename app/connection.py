@@ -1,24 +1,27 @@
-"""Connections that slow or idle clients cannot hold open: uvicorn's httptools protocol with deadlines.
+"""Connections that slow or idle clients cannot hold open: uvicorn's httptools protocol with
+deadlines.
 
     python -m app.serve                       # uses it, as `make serve` and the Docker image do
     uvicorn app.main:app --http app.connection:GuardedHttpProtocol
 
-Plain uvicorn closes an idle keep-alive connection after a response, and nothing else: a
-connection that sends nothing, half its headers or half its body stays open for ever, and so does
-one whose client stops reading.  This protocol adds, per connection (CHARLSTM_* in app/settings.py):
+Plain uvicorn closes an idle keep-alive connection after a response, and nothing else: a connection
+that sends nothing, half its headers or half its body stays open for ever, and so does one whose
+client stops reading.  This protocol adds, per connection (CHARLSTM_* in app/settings.py):
 
-- HEADER_TIMEOUT_S, from the connection's start (or a later request's first byte) to its last header;
+- HEADER_TIMEOUT_S, from the connection's start (or a later request's first byte) to its last
+header;
 - BODY_TIMEOUT_S, from the last header to the end of the body;
 - KEEP_ALIVE_S, idle between two requests (uvicorn's own timer, set from this setting);
-- SLOW_CLIENT_S: the write buffer stays full this long, i.e. the client reads nothing: the connection
+- SLOW_CLIENT_S: the write buffer stays full this long, i.e. the client reads nothing: the
+connection
   is aborted and logged as a slow consumer.  Its stream sees the disconnect and ends "cancelled",
   freeing its slot (app/job.py); until then its generation is paused (app/collector.py).
 
 STREAM_BUFFER_BYTES (B) bounds what one unread response holds, kernel included: the socket's send
 buffer gets B/8 (SO_SNDBUF; Linux doubles it for its bookkeeping, so B/4), the transport's write
 buffer B/8 (its high-water mark), and app/collector.py pauses a stream at B/8 more, beside the one
-event a blocked send holds: about B/2 in all, the rest of B left for the request's own objects.
-Left to itself the kernel grows a send buffer to 4 MiB (net.ipv4.tcp_wmem) for a client that reads
+event a blocked send holds: about B/2 in all, the rest of B left for the request's own objects. Left
+to itself the kernel grows a send buffer to 4 MiB (net.ipv4.tcp_wmem) for a client that reads
 nothing: whole texts sit there, charged to the container, long after the server thinks them sent.
 The fixed buffer costs no speed on a LAN (a balancer in front); at 64 KiB and 50 ms of round trip a
 connection still carries ~320 KB/s (a stream needs a few KB/s), and a larger B buys more.
@@ -58,7 +61,9 @@ class ConnectionLimits:
     slow_client_s: float
     write_high: int  # bytes in the transport's buffer above which a send waits: B/8
     send_buffer: int  # the socket's SO_SNDBUF: B/8 (the kernel's own cap: twice that)
-    on_cut: Callable[[str], None]  # a request or response cut off: "header_timeout", "body_timeout", "slow_client"
+    on_cut: Callable[
+        [str], None
+    ]  # a request or response cut off: "header_timeout", "body_timeout", "slow_client"
 
     @classmethod
     def of(cls, settings: Settings, on_cut: Callable[[str], None]) -> ConnectionLimits:
@@ -75,7 +80,12 @@ class ConnectionLimits:
 
 def request_timeout(message: str) -> bytes:
     """A whole 408 response in the error envelope, closing the connection."""
-    error = {"message": message, "type": "invalid_request_error", "param": None, "code": "request_timeout"}
+    error = {
+        "message": message,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "request_timeout",
+    }
     body = json.dumps({"error": error}).encode()
     head = (
         b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
@@ -85,7 +95,9 @@ def request_timeout(message: str) -> bytes:
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
+    def __init__(
+        self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None
+    ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits: ConnectionLimits | None = app_state.get(LIMITS)
         if self.limits is not None:
@@ -149,7 +161,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing() or self.limits is None:
             return
-        if not last_look:  # a late timer (a starved loop) may run before the bytes already read: let them in
+        if (
+            not last_look
+        ):  # a late timer (a starved loop) may run before the bytes already read: let them in
             self._deadline = self.loop.call_later(LAST_LOOK_S, self._expired, phase, seconds, True)
             return
         client = self._peer()
@@ -158,13 +172,23 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         self.limits.on_cut(f"{phase}_timeout")
-        log.debug("%s from %s not received within %g s: 408, connection closed", phase, client, seconds)  # counted
+        log.debug(
+            "%s from %s not received within %g s: 408, connection closed", phase, client, seconds
+        )  # counted
         cycle = self.cycle  # for the body, this request's; for the headers, the one before, if any
-        between = cycle is None or cycle.response_complete  # no response under way on this connection
-        if between if phase == "header" else not cycle.response_started:  # a 408 never lands inside a response
-            self.transport.write(request_timeout(f"the request's {phase} did not arrive within {seconds:g} s"))
+        between = (
+            cycle is None or cycle.response_complete
+        )  # no response under way on this connection
+        if (
+            between if phase == "header" else not cycle.response_started
+        ):  # a 408 never lands inside a response
+            self.transport.write(
+                request_timeout(f"the request's {phase} did not arrive within {seconds:g} s")
+            )
         if cycle is not None and not cycle.response_complete:
-            cycle.disconnected = True  # the app reads a disconnect; nothing more it sends is written
+            cycle.disconnected = (
+                True  # the app reads a disconnect; nothing more it sends is written
+            )
             cycle.message_event.set()
         self.transport.close()
 
@@ -175,9 +199,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         scope = self.scope or {}
         client = self._peer()
         log.warning(
-            "slow consumer: %s read nothing of %s %s for %g s; connection closed (a stream ends cancelled)",
-            client, scope.get("method", "?"), scope.get("path", "?"), self.limits.slow_client_s,
-        )  # fmt: skip
+            "slow consumer: %s read nothing of %s %s for %g s; "
+            "connection closed (a stream ends cancelled)",
+            client,
+            scope.get("method", "?"),
+            scope.get("path", "?"),
+            self.limits.slow_client_s,
+        )
         self.limits.on_cut("slow_client")
         self.transport.abort()  # close() would wait for the unread buffer to drain
 

@@ -1,12 +1,12 @@
 """What every route depends on: the server's shared state (`StateDep`) and the prompt checks.
 
     async def route(params: GenerateParams, state: StateDep) -> Response:
-        model = state.model(params.model)            # 503 not ready / shutting down, 404 unknown model
+        model = state.model(params.model)  # 503 not ready / shutting down, 404 unknown model
         check_prompt(model, params.prompt, state.settings)   # 422: too long, chars not in the vocab
 
 Checks that need the server's settings or a loaded model live here and in app/job.py's `plan`;
-everything static is checked by the pydantic schemas before a route runs.  Both happen before
-any work is admitted.
+everything static is checked by the pydantic schemas before a route runs.  Both happen before any
+work is admitted.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class ServerState:
         return self.registry
 
     def serving(self) -> ModelRegistry:
-        """The registry of a server taking work; 503 before the models load and while shutting down."""
+        """The registry of a server taking work; 503 before the models load and while shutting
+        down."""
         registry = self.loaded()
         if self.admission.draining:
             raise unavailable(shutting_down=True)
@@ -63,7 +64,9 @@ def get_state(request: Request) -> ServerState:
 StateDep = Annotated[ServerState, Depends(get_state)]
 
 
-def check_prompt(model: LoadedModel, prompt: str, settings: Settings, param: str = "prompt") -> None:
+def check_prompt(
+    model: LoadedModel, prompt: str, settings: Settings, param: str = "prompt"
+) -> None:
     if len(prompt) > settings.max_prompt_chars:
         raise ApiError(
             422,
@@ -75,7 +78,8 @@ def check_prompt(model: LoadedModel, prompt: str, settings: Settings, param: str
     if unknown:
         raise ApiError(
             422,
-            f"{param}: chars not in the vocabulary of model {model.name!r}: {describe_chars(unknown)}",
+            f"{param}: chars not in the vocabulary of model {model.name!r}: "
+            f"{describe_chars(unknown)}",
             param=param,
             code="unknown_chars",
         )

@@ -32,7 +32,9 @@ from app.routes.pages import PAGE_HEADERS
 from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone, StreamStart
 
 REF = "#/components/schemas/{model}"
-DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"  # swagger-ui-bundle.js, swagger-ui.css
+DOCS_ASSETS = (
+    Path(fastapi_offline.__file__).resolve().parent / "static"
+)  # swagger-ui-bundle.js, swagger-ui.css
 DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -52,13 +54,15 @@ DOCS_PAGE = """<!DOCTYPE html>
 
 
 def vocab_pattern(chars: tuple[str, ...], repeat: str = "*") -> str:
-    """A regex matching strings of these chars only (\\uXXXX escapes read the same in ECMA, Python, Rust)."""
+    """A regex matching strings of these chars only (\\uXXXX escapes read the same in ECMA,
+    Python, Rust)."""
     parts = [f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else ch for ch in chars]
     return "^[" + "".join(parts) + "]" + repeat + "$"
 
 
 def id_pattern(size: int) -> str:
-    """A regex matching the decimal char ids 0 … size-1 (leading zeros allowed, as the server reads them)."""
+    """A regex matching the decimal char ids 0 … size-1 (leading zeros allowed, as the server
+    reads them)."""
     return "^0*(" + "|".join(str(i) for i in range(size - 1, -1, -1)) + ")$"
 
 
@@ -67,7 +71,11 @@ def json_data(ref: dict[str, Any]) -> dict[str, Any]:
 
 
 def event(name: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": ["event", "data"], "properties": {"event": {"const": name}, "data": data}}
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {"event": {"const": name}, "data": data},
+    }
 
 
 def ref(model: type) -> dict[str, str]:
@@ -103,15 +111,25 @@ def patch_limits(schema: dict[str, Any], state: ServerState) -> None:
     api["max_chars"].update(maximum=settings.max_chars, default=min(500, settings.max_chars))
     v1 = components["CompletionParams"]["properties"]
     for branch in v1["prompt"]["anyOf"]:
-        (branch if branch["type"] == "string" else branch["items"])["maxLength"] = settings.max_prompt_chars
+        (branch if branch["type"] == "string" else branch["items"])["maxLength"] = (
+            settings.max_prompt_chars
+        )
     # `echo: true` scores the prompt: only with max_tokens 0, and it reads chars outside the vocab
     # (their logprob is null, app/echo.py), so the vocab pattern holds only without echo.
-    components["CompletionParams"]["if"] = {"properties": {"echo": {"const": True}}, "required": ["echo"]}
-    components["CompletionParams"]["then"] = {"properties": {"max_tokens": {"const": 0}}, "required": ["max_tokens"]}
+    components["CompletionParams"]["if"] = {
+        "properties": {"echo": {"const": True}},
+        "required": ["echo"],
+    }
+    components["CompletionParams"]["then"] = {
+        "properties": {"max_tokens": {"const": 0}},
+        "required": ["max_tokens"],
+    }
     if pattern:
         only_vocab = {"type": "string", "pattern": pattern}
         components["CompletionParams"]["else"] = {
-            "properties": {"prompt": {"anyOf": [only_vocab, {"type": "array", "items": only_vocab}]}}
+            "properties": {
+                "prompt": {"anyOf": [only_vocab, {"type": "array", "items": only_vocab}]}
+            }
         }
     for branch in v1["max_tokens"]["anyOf"]:
         if branch["type"] == "integer":
@@ -119,14 +137,16 @@ def patch_limits(schema: dict[str, Any], state: ServerState) -> None:
 
 
 def patch_model_limits(components: dict[str, Any], model: LoadedModel) -> None:
-    """The default model's vocabulary (logit_bias keys), layers and units (/api/inspect) as schema keywords."""
+    """The default model's vocabulary (logit_bias keys), layers and units (/api/inspect) as
+    schema keywords."""
     chars = model.vocab.chars
     api_bias = components["GenerateParams"]["properties"]["logit_bias"]["anyOf"][0]
     api_bias["propertyNames"]["pattern"] = vocab_pattern(chars, repeat="")
     v1_bias = components["CompletionParams"]["properties"]["logit_bias"]["anyOf"][0]
     value = next(iter(v1_bias.pop("patternProperties").values()))
     v1_bias.update(
-        additionalProperties=value, propertyNames={"minLength": 1, "maxLength": 6, "pattern": id_pattern(len(chars))}
+        additionalProperties=value,
+        propertyNames={"minLength": 1, "maxLength": 6, "pattern": id_pattern(len(chars))},
     )
     stack = getattr(model.engine, "stack", None)
     if stack is not None and "InspectParams" in components:
@@ -141,11 +161,19 @@ def patch_model_limits(components: dict[str, Any], model: LoadedModel) -> None:
 
 def add_stream_schemas(schema: dict[str, Any]) -> None:
     add_components(schema, StreamStart, StreamChunk, StreamDone, ErrorResponse, Completion)
-    api_events = {"oneOf": [event("start", json_data(ref(StreamStart))), event("message", json_data(ref(StreamChunk))),
-                            event("done", json_data(ref(StreamDone))),
-                            event("error", json_data(ref(ErrorResponse)))]}  # fmt: skip
+    api_events = {
+        "oneOf": [
+            event("start", json_data(ref(StreamStart))),
+            event("message", json_data(ref(StreamChunk))),
+            event("done", json_data(ref(StreamDone))),
+            event("error", json_data(ref(ErrorResponse))),
+        ]
+    }
     v1_data = {
-        "anyOf": [{"type": "string", "const": "[DONE]"}, json_data({"anyOf": [ref(Completion), ref(ErrorResponse)]})]
+        "anyOf": [
+            {"type": "string", "const": "[DONE]"},
+            json_data({"anyOf": [ref(Completion), ref(ErrorResponse)]}),
+        ]
     }
     v1_events = event("message", v1_data)
     for path, events in (("/api/generate/stream", api_events), ("/v1/completions", v1_events)):
@@ -154,8 +182,12 @@ def add_stream_schemas(schema: dict[str, Any]) -> None:
 
 
 def add_bearer_auth(schema: dict[str, Any]) -> None:
-    """CHARLSTM_API_KEY is set: /api/* and /v1/* want a Bearer token (Swagger UI's Authorize button)."""
-    schema["components"].setdefault("securitySchemes", {})["apiKey"] = {"type": "http", "scheme": "bearer"}
+    """CHARLSTM_API_KEY is set: /api/* and /v1/* want a Bearer token (Swagger UI's Authorize
+    button)."""
+    schema["components"].setdefault("securitySchemes", {})["apiKey"] = {
+        "type": "http",
+        "scheme": "bearer",
+    }
     for path, operations in schema["paths"].items():
         if path.startswith(("/api/", "/v1/")):
             for operation in operations.values():
@@ -170,7 +202,9 @@ def install_openapi(app: FastAPI, state: ServerState) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         patch_limits(schema, state)
         add_stream_schemas(schema)
         if state.settings.api_key is not None:

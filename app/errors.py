@@ -1,10 +1,11 @@
-"""One error envelope everywhere: `{"error": {"message", "type", "param", "code"}}` (OpenAI's shape).
+"""One error envelope everywhere: `{"error": {"message", "type", "param", "code"}}` (OpenAI's
+shape).
 
-`ApiError` is raised by handlers (`unavailable()` is the one 503, `generation_failed()` the one
-500 for a failure inside generation); `install_handlers` converts it, FastAPI's validation errors
-and Starlette's 404/405 into the envelope.  Messages never echo raw input back, and say what to
-do in the user's words; the field they are about is `param` (the page shows the message under
-it), so a message does not repeat it.
+`ApiError` is raised by handlers (`unavailable()` is the one 503, `generation_failed()` the one 500
+for a failure inside generation); `install_handlers` converts it, FastAPI's validation errors and
+Starlette's 404/405 into the envelope.  Messages never echo raw input back, and say what to do in
+the user's words; the field they are about is `param` (the page shows the message under it), so a
+message does not repeat it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,16 @@ INVALID, NOT_FOUND, OVERLOADED, UNAVAILABLE, SERVER_ERROR = (
 )
 
 
-REASONS = {400: "bad_encoding", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
-           422: "invalid", 429: "overloaded", 503: "unavailable"}  # fmt: skip
+REASONS = {
+    400: "bad_encoding",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    422: "invalid",
+    429: "overloaded",
+    503: "unavailable",
+}
 
 
 OPENAI_PREFIX = "/v1/"
@@ -49,7 +58,13 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.status, self.message, self.type, self.param, self.code = (
+            status,
+            message,
+            type,
+            param,
+            code,
+        )
         self.headers = headers or {}
         self._reason: str | None = None
 
@@ -59,7 +74,8 @@ class ApiError(Exception):
         return self._reason or REASONS.get(self.status, str(self.status))
 
     def for_path(self, path: str) -> ApiError:
-        """As answered on `path`: a validation error is 400 on /v1/* (what OpenAI and vLLM answer, the
+        """As answered on `path`: a validation error is 400 on /v1/* (what OpenAI and vLLM answer,
+        the
         openai client's BadRequestError), 422 everywhere else."""
         if self.status != 422 or not path.startswith(OPENAI_PREFIX):
             return self
@@ -74,7 +90,9 @@ class ApiError(Exception):
         return JSONResponse(self.body(), self.status, headers=self.headers)
 
 
-def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str, type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
@@ -86,9 +104,12 @@ def unavailable(shutting_down: bool = False) -> ApiError:
 
 
 def generation_failed(error: BaseException) -> ApiError:
-    """The error a client gets for a sequence that failed inside the engine (details only in the log)."""
+    """The error a client gets for a sequence that failed inside the engine (details only in the
+    log)."""
     log.error("generation failed", exc_info=error)
-    return ApiError(500, "generation failed inside the server", SERVER_ERROR, code="generation_failed")
+    return ApiError(
+        500, "generation failed inside the server", SERVER_ERROR, code="generation_failed"
+    )
 
 
 async def send_error(send: Send, error: ApiError) -> None:
@@ -109,21 +130,39 @@ def _param_of(loc: tuple[Any, ...]) -> str | None:
     return parts[0] if parts else None
 
 
-# What one and several items of a field are called, for messages about length ("at most 4 stop strings").
-ITEMS = {"stop": ("stop string", "stop strings"), "prompt": ("prompt", "prompts"),
-         "units": ("cell number", "cell numbers"), "logit_bias": ("char bias", "char biases")}  # fmt: skip
+# What one and several items of a field are called, for messages about length ("at most 4 stop
+# strings").
+ITEMS = {
+    "stop": ("stop string", "stop strings"),
+    "prompt": ("prompt", "prompts"),
+    "units": ("cell number", "cell numbers"),
+    "logit_bias": ("char bias", "char biases"),
+}
 # What a type error asks for, in the words of someone writing JSON.
-KINDS = {"int_type": "a whole number", "float_type": "a number", "string_type": "a string",
-         "bool_type": "true or false", "list_type": "a list", "dict_type": "an object"}  # fmt: skip
+KINDS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "an object",
+}
 FIXED = {
     "model_attributes_type": "Send a JSON object as the body, with Content-Type: application/json.",
     "int_type": "Use a whole number, such as 10.",
     "finite_number": "Use a finite number (not NaN, Infinity or 1e999).",
-    "extra_forbidden": "Remove this field: the API has no field of that name (GET /docs lists them).",
+    "extra_forbidden": (
+        "Remove this field: the API has no field of that name (GET /docs lists them)."
+    ),
     "missing": "Add this field: it is required.",
 }
 BOUNDS = {"ge": "of at least", "le": "of at most", "gt": "above", "lt": "below"}
-BOUND_TYPES = {"greater_than_equal": "ge", "less_than_equal": "le", "greater_than": "gt", "less_than": "lt"}
+BOUND_TYPES = {
+    "greater_than_equal": "ge",
+    "less_than_equal": "le",
+    "greater_than": "gt",
+    "less_than": "lt",
+}
 
 
 def _number(value: Any) -> str:
@@ -131,7 +170,8 @@ def _number(value: Any) -> str:
 
 
 def _kind(kind: str, param: str | None) -> str:
-    """What a type error asks for: "a list of stop strings" rather than "a list" where the field has item words."""
+    """What a type error asks for: "a list of stop strings" rather than "a list" where the field
+    has item words."""
     return f"a list of {ITEMS[param][1]}" if kind == "list_type" and param in ITEMS else KINDS[kind]
 
 
@@ -158,7 +198,9 @@ def _validation_message(err: dict[str, Any], kinds: list[str] | None = None) -> 
     ctx = err.get("ctx") or {}
     if kind == "json_invalid":
         detail = ctx.get("error", "")
-        return f"The body is not valid JSON ({detail})." if detail else "The body is not valid JSON."
+        return (
+            f"The body is not valid JSON ({detail})." if detail else "The body is not valid JSON."
+        )
     if kind == "missing" and param is None:
         kind = "model_attributes_type"  # no body at all
     if kinds and len(kinds) > 1:
@@ -200,8 +242,12 @@ def validation_error(errors: list[dict[str, Any]]) -> ApiError:
     if not errors:
         return ApiError(422, "Invalid request.", INVALID)
     err, kinds = _pick(errors)
-    code = str(err.get("type")) if err.get("type") else None  # pydantic's error type, e.g. "int_type"
-    return ApiError(422, _validation_message(err, kinds), INVALID, _param_of(tuple(err.get("loc", ()))), code)
+    code = (
+        str(err.get("type")) if err.get("type") else None
+    )  # pydantic's error type, e.g. "int_type"
+    return ApiError(
+        422, _validation_message(err, kinds), INVALID, _param_of(tuple(err.get("loc", ()))), code
+    )
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -225,14 +271,22 @@ def install_handlers(app: FastAPI) -> None:
         if status == 404:
             err = ApiError(404, "no such route", NOT_FOUND, code="route_not_found", headers=headers)
         elif status == 405:
-            err = ApiError(405, "method not allowed on this route", INVALID, code="method_not_allowed", headers=headers)
+            err = ApiError(
+                405,
+                "method not allowed on this route",
+                INVALID,
+                code="method_not_allowed",
+                headers=headers,
+            )
         elif status == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             err = ApiError(400, "the body is not valid UTF-8", INVALID, code="invalid_utf8")
         elif status == 400:
             # FastAPI answers 400 for JSON it cannot parse (e.g. nesting too deep): malformed JSON.
             err = ApiError(422, "The body is not valid JSON.", INVALID, code="invalid_json")
         else:
-            err = ApiError(status, "request failed", INVALID if status < 500 else SERVER_ERROR, headers=headers)
+            err = ApiError(
+                status, "request failed", INVALID if status < 500 else SERVER_ERROR, headers=headers
+            )
         return await on_api_error(request, err)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:

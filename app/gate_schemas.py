@@ -23,11 +23,19 @@ MAX_LAYERS, MAX_CELLS, MAX_POSITION = 1024, 1_000_000, 10_000_000
 class GatesParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    text: Text = Field(description="at most MAX_SCORE_CHARS chars; chars outside the vocab get null rows")
-    model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
-    layer: Annotated[int, Field(ge=0, le=MAX_LAYERS), INTEGRAL] = Field(0, description="0-based recurrent layer")
+    text: Text = Field(
+        description="at most MAX_SCORE_CHARS chars; chars outside the vocab get null rows"
+    )
+    model: Text | None = Field(
+        None, description="a name from GET /api/models; null: the default model"
+    )
+    layer: Annotated[int, Field(ge=0, le=MAX_LAYERS), INTEGRAL] = Field(
+        0, description="0-based recurrent layer"
+    )
     units: list[Annotated[int, Field(ge=0, le=MAX_CELLS), INTEGRAL]] = Field(
-        min_length=1, max_length=MAX_UNITS, description="0-based cells of that layer (a repeated one is shown twice)"
+        min_length=1,
+        max_length=MAX_UNITS,
+        description="0-based cells of that layer (a repeated one is shown twice)",
     )
 
 
@@ -36,7 +44,9 @@ class GatesResponse(BaseModel):
     cell: str = Field(description="lstm, gru or rnn")
     layer: int
     units: list[int]
-    gates: list[str] = Field(description="the cell's gates: i, f, g, o (LSTM); z, r, n (GRU); none (RNN)")
+    gates: list[str] = Field(
+        description="the cell's gates: i, f, g, o (LSTM); z, r, n (GRU); none (RNN)"
+    )
     chars: list[str]
     values: dict[str, list[list[float] | None]] = Field(
         description="per name (each gate, then c for an LSTM, then h): per char, one value per unit"
@@ -50,8 +60,8 @@ class InfluenceParams(BaseModel):
     text: Text = Field(description="the text; the char at `position` is the one predicted")
     model: Text | None = None
     position: Annotated[int, Field(ge=1, le=MAX_POSITION), INTEGRAL] = Field(
-        description=f"0-based index of the char whose prediction is explained; at most {MAX_CONTEXT} chars"
-        " before it are used"
+        description="0-based index of the char whose prediction is explained; "
+        f"at most {MAX_CONTEXT} chars before it are used"
     )
 
 

@@ -1,7 +1,9 @@
 """One request's life in the server: its plan, admission, the engine, its events, cancellation.
 
-    job = Job.start(state, plan(state, model, [prompt], sampling, ...))   # 503/404/422/429, before any work
-    async for index, event in job.events(): ...      # streamed: Chunk, then Done or Failed, per sequence
+    # 503/404/422/429, before any work
+    job = Job.start(state, plan(state, model, [prompt], sampling, ...))
+    # streamed: Chunk, then Done or Failed, per sequence
+    async for index, event in job.events(): ...
     wholes = await job.result(request)               # or every whole text (None: the client left)
 
 Step two of a request's path: a route (app/routes/api.py, app/routes/openai.py) calls `plan` and
@@ -59,19 +61,32 @@ def plan(
     seed: int | None = None,
 ) -> Plan:
     """`n` sequences per prompt; 503/404/422 before any work.  Sequence i gets `seed + i`, so
-    n > 1 gives n different texts, each reproducible.  `max_chars` None: the default, capped by MAX_CHARS."""
+    n > 1 gives n different texts, each reproducible.  `max_chars` None: the default, capped by
+    MAX_CHARS."""
     loaded = state.model(model)
     settings = state.settings
     if len(prompts) * n > settings.max_active:
-        raise ApiError(422, f"n: n × prompts must be ≤ {settings.max_active} (MAX_ACTIVE)", param="n")
+        raise ApiError(
+            422, f"n: n × prompts must be ≤ {settings.max_active} (MAX_ACTIVE)", param="n"
+        )
     max_chars = min(DEFAULT_MAX_CHARS, settings.max_chars) if max_chars is None else max_chars
     if max_chars > settings.max_chars:
-        raise ApiError(422, f"{max_param}: at most {settings.max_chars} (MAX_CHARS)", param=max_param, code="max_chars")
+        raise ApiError(
+            422,
+            f"{max_param}: at most {settings.max_chars} (MAX_CHARS)",
+            param=max_param,
+            code="max_chars",
+        )
     for prompt in prompts:
         check_prompt(loaded, prompt, settings)
     requests = [
         GenerationRequest(
-            prompts[i // n], max_chars, sampling, stop, logprobs, None if seed is None else (seed + i) % MAX_SEED
+            prompts[i // n],
+            max_chars,
+            sampling,
+            stop,
+            logprobs,
+            None if seed is None else (seed + i) % MAX_SEED,
         )
         for i in range(len(prompts) * n)
     ]
@@ -88,7 +103,8 @@ class Whole:
 
 
 def end_error(end: Done | Failed) -> ApiError | None:
-    """The error for a sequence that did not end on its own (failed, or cancelled by the shutdown drain)."""
+    """The error for a sequence that did not end on its own (failed, or cancelled by the shutdown
+    drain)."""
     if isinstance(end, Failed):
         return generation_failed(end.error)
     return unavailable(shutting_down=True) if end.finish_reason == "cancelled" else None
@@ -107,16 +123,22 @@ class Job:
     def start(cls, state: ServerState, plan: Plan) -> Job:
         wait = plan.model.engine.predicted_wait([len(r.prompt) for r in plan.requests])
         check_wait(wait, state.settings.max_queue_s)  # 429 at once when the queue is too long
-        job = cls(state, plan, state.admission.acquire(len(plan.requests)))  # 429 at once, before any work
+        job = cls(
+            state, plan, state.admission.acquire(len(plan.requests))
+        )  # 429 at once, before any work
         try:
             for request, out in zip(plan.requests, job.collector.outputs, strict=True):
                 ticket = plan.model.engine.submit(request, out)
-                out.bind(ticket, state.settings.stream_buffer_bytes)  # paused while its client reads nothing
+                out.bind(
+                    ticket, state.settings.stream_buffer_bytes
+                )  # paused while its client reads nothing
                 job.lease.tickets.append(ticket)
                 job.seeds.append(int(ticket.seed))
         except VocabError as exc:  # checked by plan(); kept so a race can never become a 500
             job.close()
-            raise ApiError(422, "prompt: chars not in the vocabulary", param="prompt", code="unknown_chars") from exc
+            raise ApiError(
+                422, "prompt: chars not in the vocabulary", param="prompt", code="unknown_chars"
+            ) from exc
         except EngineClosed:
             job.close()
             raise unavailable(shutting_down=True) from None
@@ -128,8 +150,8 @@ class Job:
     async def events(self) -> AsyncIterator[tuple[int, Event]]:
         """(sequence index, event) as they come: the first at once, then at most one read per tick.
 
-        Ticks are aligned on the loop's clock, so every stream of the server wakes in the same
-        loop iteration, and while a stream sleeps the engine does not wake the loop for it.
+        Ticks are aligned on the loop's clock, so every stream of the server wakes in the same loop
+        iteration, and while a stream sleeps the engine does not wake the loop for it.
         """
         interval = self.state.settings.coalesce_ms / 1000
         ticks, collector, first = Ticks(self._loop, interval), self.collector, True
@@ -146,7 +168,8 @@ class Job:
                 await ticks.next()
 
     async def result(self, request: Request) -> list[Whole] | None:
-        """Every sequence's whole text, in order; None if the client left first (then it is cancelled).
+        """Every sequence's whole text, in order; None if the client left first (then it is
+        cancelled).
         Raises the 500 for a failed sequence, the 503 for one the shutdown drain cancelled."""
         self.collector.stream = False
         ended = asyncio.ensure_future(self.collector.all_ended())
@@ -201,9 +224,14 @@ class Job:
             for out in unfinished:
                 self._record(out, "cancelled")
         self.lease.release()
-        log.info("generated model=%s n=%d chars=%d finish=%s in %.0f ms", self.model.name, len(outputs),
-                 sum(out.sent for out in outputs), ",".join(str(out.finish) for out in outputs),
-                 1000 * (time.perf_counter() - self.started))  # fmt: skip
+        log.info(
+            "generated model=%s n=%d chars=%d finish=%s in %.0f ms",
+            self.model.name,
+            len(outputs),
+            sum(out.sent for out in outputs),
+            ",".join(str(out.finish) for out in outputs),
+            1000 * (time.perf_counter() - self.started),
+        )
 
 
 async def until_disconnect(request: Request) -> None:

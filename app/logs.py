@@ -1,13 +1,13 @@
 """The server's log lines: stamped with the time, through the standard `logging` tree.
 
-    uvicorn app.main:app                                  # app.* lines: time, level, logger, message
+    uvicorn app.main:app                                # app.* lines: time, level, logger, message
     uvicorn app.main:app --log-config docs/log-config.json     # JSON lines for every logger
 
-Each module logs to `logging.getLogger("app.<module>")`.  When nothing is configured for them
-(no handler on "app" or on the root logger), `configure_logging` gives "app" one stderr handler
-with timestamps; when uvicorn's `--log-config` (or the embedding program) has set handlers, the
-lines go there instead, so one config routes uvicorn's and the server's lines alike.
-`JsonFormatter` writes one JSON object per line (`"()": "app.logs.JsonFormatter"` in a config).
+Each module logs to `logging.getLogger("app.<module>")`.  When nothing is configured for them (no
+handler on "app" or on the root logger), `configure_logging` gives "app" one stderr handler with
+timestamps; when uvicorn's `--log-config` (or the embedding program) has set handlers, the lines go
+there instead, so one config routes uvicorn's and the server's lines alike. `JsonFormatter` writes
+one JSON object per line (`"()": "app.logs.JsonFormatter"` in a config).
 """
 
 from __future__ import annotations

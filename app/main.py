@@ -52,8 +52,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
     """Call `on_stop` on SIGTERM/SIGINT before uvicorn's own handler starts its graceful shutdown.
 
-    uvicorn waits for open responses before running the lifespan's shutdown, so this is the
-    moment to stop admitting and end the streams.  Returns a function restoring the handlers.
+    uvicorn waits for open responses before running the lifespan's shutdown, so this is the moment
+    to stop admitting and end the streams.  Returns a function restoring the handlers.
     """
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -81,7 +81,9 @@ def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     state: ServerState = app.state.server
     configure()  # numba: kernel cache, threading layer (model/runtime)
-    tf = import_tensorflow()  # before Keras loads the models: its load-time log lines stay off stderr
+    tf = (
+        import_tensorflow()
+    )  # before Keras loads the models: its load-time log lines stay off stderr
     # TensorFlow only loads models and takes gradients (/api/influence) here: one core, so the
     # engine's kernels keep the others while it works.
     with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process (tests)
@@ -102,7 +104,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     restore = chain_stop_signals(drain)
     log.info("ready: models %s (default %s)", sorted(registry.models), registry.default)
     try:
-        yield {LIMITS: ConnectionLimits.of(state.settings, state.metrics.rejected)}  # read by app/connection.py
+        yield {
+            LIMITS: ConnectionLimits.of(state.settings, state.metrics.rejected)
+        }  # read by app/connection.py
     finally:
         restore()
         drain()
@@ -110,7 +114,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
 
 
 class QuietStartupFailure:
-    """Report a refused start-up (bad model dir or setting) as one line, not Starlette's traceback."""
+    """Report a refused start-up (bad model dir or setting) as one line, not Starlette's
+    traceback."""
 
     def __init__(self, app: ASGIApp, state: ServerState):
         self.app, self.state = app, state
@@ -144,7 +149,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # app/docs.py serves /docs itself, offline and under the page's CSP
         redoc_url=None,
-        description='Character-level LSTM text generation. Errors: `{"error": {message, type, param, code}}`.',
+        description=(
+            "Character-level LSTM text generation. "
+            'Errors: `{"error": {message, type, param, code}}`.'
+        ),
     )
     app.state.settings, app.state.server, app.state.metrics = settings, state, metrics
     install_handlers(app)
@@ -155,11 +163,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the request counter sees the body guard's 413s and 400s.
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, on_reject=metrics.rejected)
-    if settings.api_key is not None:  # outside the body guard: no body is read for a request without the key
-        app.add_middleware(ApiKeyGuard, key=settings.api_key.get_secret_value(), on_reject=metrics.rejected)
+    if (
+        settings.api_key is not None
+    ):  # outside the body guard: no body is read for a request without the key
+        app.add_middleware(
+            ApiKeyGuard, key=settings.api_key.get_secret_value(), on_reject=metrics.rejected
+        )
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(QuietStartupFailure, state=state)
-    if settings.cors_origins:  # outermost: preflights are answered here, and 401s carry the CORS headers
+    if (
+        settings.cors_origins
+    ):  # outermost: preflights are answered here, and 401s carry the CORS headers
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -168,7 +182,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Replica"],
             max_age=600,
         )
-    app.add_middleware(ReplicaHeader, replica=replica_name(settings.replica_id))  # on every response
+    app.add_middleware(
+        ReplicaHeader, replica=replica_name(settings.replica_id)
+    )  # on every response
     return app
 
 
@@ -188,9 +204,13 @@ def exit_zero_after_sigterm() -> None:
 
     Measured (2-core VM at load 18-25, bundled model, one request served, graceful timeout 5 s),
     SIGTERM to exit: this handler 2.7 and 3.5 s, status 0; no handler 3.3 and 5.0 s, status −15;
-    sys.exit(0) instead of os._exit(0) 29 and 55 s (TensorFlow's teardown), past `docker stop`'s 10 s.
+    sys.exit(0) instead of os._exit(0) 29 and 55 s (TensorFlow's teardown), past `docker stop`'s 10
+    s.
     """
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
         signal.signal(signal.SIGTERM, _exit_zero)
 
 

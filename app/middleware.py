@@ -1,18 +1,17 @@
-"""Plain ASGI middleware: the API key, the request-body limit and the UTF-8 check, before any route runs;
-the replica's name on every response.
+"""Plain ASGI middleware: the API key, the request-body limit and the UTF-8 check, before any route
+runs; the replica's name on every response.
 
-`ApiKeyGuard` (only when CHARLSTM_API_KEY is set) wants `Authorization: Bearer <key>` on
-/api/* and /v1/*, the scheme in any case (`bearer`, RFC 7235), the key compared in constant time;
-anything else there is a 401 in the error envelope.  The page, /docs, /healthz, /readyz and
-/metrics stay open, and so do CORS preflights (OPTIONS carries no credentials).
+`ApiKeyGuard` (only when CHARLSTM_API_KEY is set) wants `Authorization: Bearer <key>` on /api/* and
+/v1/*, the scheme in any case (`bearer`, RFC 7235), the key compared in constant time; anything else
+there is a 401 in the error envelope.  The page, /docs, /healthz, /readyz and /metrics stay open,
+and so do CORS preflights (OPTIONS carries no credentials).
 
-`ReplicaHeader` adds `X-Replica: <CHARLSTM_REPLICA_ID, else the host name>` to every response, so
-a client behind a load balancer (or a test of its sticky routing) sees which replica answered.
+`ReplicaHeader` adds `X-Replica: <CHARLSTM_REPLICA_ID, else the host name>` to every response, so a
+client behind a load balancer (or a test of its sticky routing) sees which replica answered.
 
-The body is read here (it is small: at most MAX_BODY_BYTES), counted while it arrives so a
-chunked upload without Content-Length is refused as soon as it passes the limit, then
-replayed to the app.  Later `receive()` calls go straight through, so routes still see the
-client's `http.disconnect`.
+The body is read here (it is small: at most MAX_BODY_BYTES), counted while it arrives so a chunked
+upload without Content-Length is refused as soon as it passes the limit, then replayed to the app.
+Later `receive()` calls go straight through, so routes still see the client's `http.disconnect`.
 """
 
 from __future__ import annotations
@@ -35,20 +34,27 @@ class ApiKeyGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not path.startswith(PROTECTED):
+        if (
+            scope["type"] != "http"
+            or scope["method"] == "OPTIONS"
+            or not path.startswith(PROTECTED)
+        ):
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, credentials = given.strip().partition(b" ")
         bearer = scheme.lower() == b"bearer"  # auth schemes are case-insensitive (RFC 7235 2.1)
-        # Time does not depend on where the keys differ; a wrong scheme is compared too, then refused.
+        # Time does not depend on where the keys differ; a wrong scheme is compared too, then
+        # refused.
         if hmac.compare_digest(credentials.strip(), self.expected) and bearer:
             await self.app(scope, receive, send)
             return
         message = "an API key is needed: send the header Authorization: Bearer <key>"
         if given:
             message = "the API key is not valid"
-        error = ApiError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+        error = ApiError(
+            401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
+        )
         if self.on_reject:
             self.on_reject(error.reason)
         await send_error(send, error)
@@ -62,7 +68,9 @@ def _is_json(content_type: bytes | None) -> bool:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_bytes: int, on_reject: Callable[[str], None] | None = None):
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, on_reject: Callable[[str], None] | None = None
+    ):
         self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
 
     async def _refuse(self, send: Send, error: ApiError) -> None:
@@ -101,7 +109,9 @@ class BodyGuard:
             try:
                 data.decode("utf-8")  # strict: also refuses encoded surrogates and overlongs
             except UnicodeDecodeError:
-                await self._refuse(send, ApiError(400, "the body is not valid UTF-8", code="invalid_utf8"))
+                await self._refuse(
+                    send, ApiError(400, "the body is not valid UTF-8", code="invalid_utf8")
+                )
                 return
         replayed = False
 

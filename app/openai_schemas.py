@@ -11,7 +11,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidatorFunctionWrapHandler, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 
 from app.errors import ApiError
 from app.schemas import (
@@ -31,7 +38,9 @@ from app.schemas import (
 from model.event import Finished
 from model.limits import MAX_COMPLETIONS, MAX_LOGIT_BIAS_ENTRIES, MAX_PROMPTS, MAX_STOPS
 
-CharId = Annotated[str, Field(pattern=r"^[0-9]{1,6}$")]  # OpenAI's token-id keys: a char's index in the vocab
+CharId = Annotated[
+    str, Field(pattern=r"^[0-9]{1,6}$")
+]  # OpenAI's token-id keys: a char's index in the vocab
 DEFAULT_TEMPERATURE = 1.0  # OpenAI's (the /api default is model.limits.DEFAULT_TEMPERATURE)
 
 # OpenAI (and vLLM) generation parameters this server does not implement, with the values that
@@ -55,12 +64,16 @@ class StreamOptions(BaseModel):
 class CompletionParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
-    model: Text | None = Field(None, description="a name from GET /v1/models; null: the default model")
+    model: Text | None = Field(
+        None, description="a name from GET /v1/models; null: the default model"
+    )
     prompt: Text | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)] = Field(
         "", description=f"one prompt, or up to {MAX_PROMPTS} (each gets `n` completions)"
     )
     max_tokens: Annotated[int, Field(ge=0), INTEGRAL] | None = Field(
-        None, description="chars to generate; null: 500; at most MAX_CHARS; 0: none (with echo: score the prompt)"
+        None,
+        description="chars to generate; null: 500; at most MAX_CHARS; 0: none "
+        "(with echo: score the prompt)",
     )
     temperature: Temperature | None = Field(DEFAULT_TEMPERATURE, description="null: 1.0, as OpenAI")
     top_p: TopP | None = None
@@ -74,16 +87,27 @@ class CompletionParams(BaseModel):
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     logit_bias: dict[CharId, BiasValue] | None = Field(
-        None, max_length=MAX_LOGIT_BIAS_ENTRIES, description="by char id (the index in /api/models' `chars`)"
+        None,
+        max_length=MAX_LOGIT_BIAS_ENTRIES,
+        description="by char id (the index in /api/models' `chars`)",
     )
-    repetition_penalty: RepetitionPenalty | None = Field(None, description="as vLLM's extension; 1 = off")
+    repetition_penalty: RepetitionPenalty | None = Field(
+        None, description="as vLLM's extension; 1 = off"
+    )
     min_p: MinP | None = Field(None, description="as vLLM's extension")
-    echo: bool = Field(False, description="with max_tokens 0: the prompt itself, and its per-char logprobs when asked")
-    _unsupported: dict[str, object] = PrivateAttr(default_factory=dict)  # UNSUPPORTED names the body has
+    echo: bool = Field(
+        False,
+        description="with max_tokens 0: the prompt itself, and its per-char logprobs when asked",
+    )
+    _unsupported: dict[str, object] = PrivateAttr(
+        default_factory=dict
+    )  # UNSUPPORTED names the body has
 
     @model_validator(mode="wrap")
     @classmethod
-    def _note_unsupported(cls, data: object, handler: ValidatorFunctionWrapHandler) -> CompletionParams:
+    def _note_unsupported(
+        cls, data: object, handler: ValidatorFunctionWrapHandler
+    ) -> CompletionParams:
         params = handler(data)
         if isinstance(data, dict):
             params._unsupported = {name: data[name] for name in UNSUPPORTED if name in data}
@@ -101,8 +125,12 @@ def unsupported(params: CompletionParams) -> ApiError | None:
         if not _neutral(value, UNSUPPORTED[name]):
             allowed = " or ".join("null" if n is None else json.dumps(n) for n in UNSUPPORTED[name])
             # 422 here, answered as 400 on /v1 like every validation error (ApiError.for_path).
-            return ApiError(422, f"This server does not implement {name}: leave it out, or send {allowed}.",
-                            param=name, code="unsupported_parameter")  # fmt: skip
+            return ApiError(
+                422,
+                f"This server does not implement {name}: leave it out, or send {allowed}.",
+                param=name,
+                code="unsupported_parameter",
+            )
     return None
 
 
@@ -118,7 +146,9 @@ class CompletionChoice(BaseModel):
     index: int
     logprobs: LegacyLogprobs | None
     finish_reason: Finished | None
-    seed: int | None = Field(None, description="the seed this completion used (an extension; in the last chunk)")
+    seed: int | None = Field(
+        None, description="the seed this completion used (an extension; in the last chunk)"
+    )
 
 
 class CompletionUsage(BaseModel):

@@ -21,14 +21,22 @@ MAX_RESULT_SPANS = 200
 class ScoreParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    text: Text = Field(description="at most MAX_SCORE_CHARS chars; chars outside the vocab are reported unscored")
-    model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
-    top: Annotated[int, Field(ge=0, le=MAX_TOP), INTEGRAL] = Field(0, description="the N most likely chars per char")
+    text: Text = Field(
+        description="at most MAX_SCORE_CHARS chars; chars outside the vocab are reported unscored"
+    )
+    model: Text | None = Field(
+        None, description="a name from GET /api/models; null: the default model"
+    )
+    top: Annotated[int, Field(ge=0, le=MAX_TOP), INTEGRAL] = Field(
+        0, description="the N most likely chars per char"
+    )
 
 
 class ScoredChar(BaseModel):
     char: str
-    logprob: float | None = Field(description="nats; null: not in the vocab, skipped (the state carries on)")
+    logprob: float | None = Field(
+        description="nats; null: not in the vocab, skipped (the state carries on)"
+    )
     top: list[tuple[str, float]] | None = Field(None, description="present when `top` > 0")
 
 
@@ -39,7 +47,9 @@ class ScoreSummary(BaseModel):
     perplexity: float | None
     scored_chars: int
     unscored_chars: int
-    held_out_bits_per_char: float | None = Field(description="the model's own held-out text, from its card")
+    held_out_bits_per_char: float | None = Field(
+        description="the model's own held-out text, from its card"
+    )
 
 
 class ScoreResponse(BaseModel):
@@ -66,7 +76,9 @@ class InspectResponse(BaseModel):
     units: list[int]
     what: Literal["h", "c"]
     chars: list[str]
-    activations: list[list[float]] = Field(description="per char, one value per unit, after that char")
+    activations: list[list[float]] = Field(
+        description="per char, one value per unit, after that char"
+    )
 
 
 class CopiedParams(BaseModel):
@@ -93,7 +105,9 @@ class CopiedSpan(BaseModel):
 
 class CopiedResponse(BaseModel):
     model: str
-    indexed: bool = Field(description="false: the model directory has no index of its training text")
+    indexed: bool = Field(
+        description="false: the model directory has no index of its training text"
+    )
     message: str | None = None
     min_chars: int
     spans: list[CopiedSpan]

@@ -3,11 +3,11 @@
     reading = await read_text(state, model, text, top=3, request=request)   # on the engine thread
     cells = model_file(model, "cells.json")                                 # Path or None
 
-A reading (model/reading/score.py) runs on the model's engine thread in step-sized slices, so streams
-that are running keep at least half their speed while it runs; it holds one admission slot (429
-when MAX_ACTIVE are busy) and is cancelled when the client leaves or the server drains.  The
-model directory's optional files (cells.json, the memorisation index) are read lazily, once
-per app, and kept on `app.state.reading_cache`.
+A reading (model/reading/score.py) runs on the model's engine thread in step-sized slices, so
+streams that are running keep at least half their speed while it runs; it holds one admission slot
+(429 when MAX_ACTIVE are busy) and is cancelled when the client leaves or the server drains.  The
+model directory's optional files (cells.json, the memorisation index) are read lazily, once per app,
+and kept on `app.state.reading_cache`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from model.engine import EngineClosed
 from model.reading import Probe, Reading
 
 
-
 class EngineReading(Protocol):
     """What run_on_engine needs of a reading, besides being a model.engine.Work."""
 
@@ -43,15 +42,30 @@ W = TypeVar("W", bound=EngineReading)
 
 
 async def read_text(
-    state: ServerState, model: LoadedModel, text: str, request: Request, top: int = 0, probe: Probe | None = None
+    state: ServerState,
+    model: LoadedModel,
+    text: str,
+    request: Request,
+    top: int = 0,
+    probe: Probe | None = None,
 ) -> Reading:
-    """Score (and probe) `text` on the model's engine; 422 for a bad probe, 429, 503 when stopping."""
-    return await run_on_engine(state, model, request, lambda done: Reading(
-        model.engine.stack, model.vocab, text, top=top, probe=probe, on_done=done))  # fmt: skip
+    """Score (and probe) `text` on the model's engine; 422 for a bad probe, 429, 503 when
+    stopping."""
+    return await run_on_engine(
+        state,
+        model,
+        request,
+        lambda done: Reading(
+            model.engine.stack, model.vocab, text, top=top, probe=probe, on_done=done
+        ),
+    )
 
 
-async def run_on_engine(state: ServerState, model: LoadedModel, request: Request, make: Callable[[Any], W]) -> W:
-    """Build a reading with `make(on_done)` (a model.engine.Work: Reading, GateReading) and run it on
+async def run_on_engine(
+    state: ServerState, model: LoadedModel, request: Request, make: Callable[[Any], W]
+) -> W:
+    """Build a reading with `make(on_done)` (a model.engine.Work: Reading, GateReading) and run it
+    on
     the model's engine thread; 422 when `make` raises ValueError ("field: message"), 429, 503."""
     loop = asyncio.get_running_loop()
     finished: asyncio.Future[None] = loop.create_future()
@@ -85,7 +99,9 @@ async def run_on_engine(state: ServerState, model: LoadedModel, request: Request
     if not reading.finished.is_set() or reading.error is not None:
         if state.admission.draining or not reading.finished.is_set():
             raise unavailable(shutting_down=True)
-        raise ApiError(500, "reading the text failed inside the server", SERVER_ERROR, code="reading_failed")
+        raise ApiError(
+            500, "reading the text failed inside the server", SERVER_ERROR, code="reading_failed"
+        )
     return reading
 
 

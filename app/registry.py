@@ -24,8 +24,16 @@ PREFERRED_DEFAULT = "shakespeare"
 
 # Card entries /api/models passes on as they are; the rest (hyperparameters with the training
 # machine's paths, hardware, versions) stays in the card file.
-PUBLIC_CARD_KEYS = ("held_out_loss_nats", "held_out_bits_per_char", "epochs_run", "steps_per_epoch",
-                    "train_seconds", "weights", "created", "notes")  # fmt: skip
+PUBLIC_CARD_KEYS = (
+    "held_out_loss_nats",
+    "held_out_bits_per_char",
+    "epochs_run",
+    "steps_per_epoch",
+    "train_seconds",
+    "weights",
+    "created",
+    "notes",
+)
 
 
 class StartupError(RuntimeError):
@@ -40,7 +48,9 @@ class LoadedModel:
     params: int
     engine: Any  # model.engine.Engine; typed loosely so importing this module stays cheap
     created: int = field(default=0)  # Unix time of the directory, for /v1/models
-    path: Path | None = None  # the model directory (its optional files: cells.json, the memorisation index)
+    path: Path | None = (
+        None  # the model directory (its optional files: cells.json, the memorisation index)
+    )
     keras: Any = None  # the Keras model, for gradients (/api/influence); generation never uses it
     influence: Any = None  # model.reading.influence.Influence, built at the first request
 
@@ -48,13 +58,24 @@ class LoadedModel:
         """What a client needs to pick and describe the model: no host paths, no platform strings
         (the card file keeps the whole record)."""
         card, corpus = self.card, self.card.get("corpus") or {}
-        cell = getattr(getattr(self.engine, "stack", None), "cell", None) or (card.get("config") or {}).get("cell", "lstm")
+        cell = getattr(getattr(self.engine, "stack", None), "cell", None) or (
+            card.get("config") or {}
+        ).get("cell", "lstm")
         info = {k: card[k] for k in PUBLIC_CARD_KEYS if k in card}
         info["config"] = {**(card.get("config") or {}), "cell": cell}
         if isinstance(corpus, dict):
-            info["corpus"] = {k: corpus[k] for k in ("name", "chars", "held_out_chars", "sha256") if k in corpus}
-        return {**info, "name": self.name, "default": default, "cell": cell, "vocab_size": len(self.vocab),
-                "params": self.params, "chars": list(self.vocab.chars)}  # fmt: skip  # a char's index is its id
+            info["corpus"] = {
+                k: corpus[k] for k in ("name", "chars", "held_out_chars", "sha256") if k in corpus
+            }
+        return {
+            **info,
+            "name": self.name,
+            "default": default,
+            "cell": cell,
+            "vocab_size": len(self.vocab),
+            "params": self.params,
+            "chars": list(self.vocab.chars),
+        }  # a char's index is its id
 
 
 class ModelRegistry:
@@ -66,7 +87,11 @@ class ModelRegistry:
         if model is None:
             # Never echo the name back: list what exists instead.
             raise ApiError(
-                404, f"unknown model; available: {sorted(self.models)}", NOT_FOUND, "model", "model_not_found"
+                404,
+                f"unknown model; available: {sorted(self.models)}",
+                NOT_FOUND,
+                "model",
+                "model_not_found",
             )
         return model
 
@@ -119,10 +144,14 @@ def load_model(path: Path, max_active: int, prefix_cache_mb: float | None = None
     # Generation runs on the compiled stack only; the Keras model stays for /api/influence.
     # The engine's own limit matches admission's, so a just-cancelled sequence that is still
     # leaving (one step) queues a newcomer for that step rather than overfilling the batch.
-    options = {} if prefix_cache_mb is None else {"prefix_cache_bytes": int(prefix_cache_mb * 2**20)}
+    options = (
+        {} if prefix_cache_mb is None else {"prefix_cache_bytes": int(prefix_cache_mb * 2**20)}
+    )
     engine = Engine(stack, artifact.vocab, name=artifact.name, max_active=max_active, **options)
     created = int(path.stat().st_mtime)
-    return LoadedModel(artifact.name, artifact.vocab, artifact.card, params, engine, created, path, artifact.model)
+    return LoadedModel(
+        artifact.name, artifact.vocab, artifact.card, params, engine, created, path, artifact.model
+    )
 
 
 def load_registry(settings: Settings) -> ModelRegistry:
@@ -131,12 +160,22 @@ def load_registry(settings: Settings) -> ModelRegistry:
     for path in model_dirs(settings.models_dir):
         model = load_model(path, settings.max_active, settings.prefix_cache_mb)
         if model.name in models:
-            raise StartupError(f"{path}: model name {model.name!r} is also used by {where[model.name]}")
+            raise StartupError(
+                f"{path}: model name {model.name!r} is also used by {where[model.name]}"
+            )
         models[model.name], where[model.name] = model, path
-        log.info("loaded model %s from %s (%d params, %d chars)", model.name, path, model.params, len(model.vocab))
+        log.info(
+            "loaded model %s from %s (%d params, %d chars)",
+            model.name,
+            path,
+            model.params,
+            len(model.vocab),
+        )
     default = settings.default_model
     if default is None:
         default = PREFERRED_DEFAULT if PREFERRED_DEFAULT in models else sorted(models)[0]
     elif default not in models:
-        raise StartupError(f"{ENV_PREFIX}DEFAULT_MODEL: no model of that name in {settings.models_dir}")
+        raise StartupError(
+            f"{ENV_PREFIX}DEFAULT_MODEL: no model of that name in {settings.models_dir}"
+        )
     return ModelRegistry(models, default)

@@ -1,8 +1,9 @@
-"""The sampling controls of a request body → `model.sampling.sampler.SamplingParams`, for both API surfaces.
+"""The sampling controls of a request body → `model.sampling.sampler.SamplingParams`, for both API
+surfaces.
 
-`/api` keys `logit_bias` by char (`{"\\n": -5}`); `/v1` by char id as a string (`{"0": -5}`),
-the index in the model's vocabulary that `GET /api/models` lists as `chars`.  A char or id the
-model does not have is a 422 naming `logit_bias`; the ranges are checked by the schemas.
+`/api` keys `logit_bias` by char (`{"\\n": -5}`); `/v1` by char id as a string (`{"0": -5}`), the
+index in the model's vocabulary that `GET /api/models` lists as `chars`.  A char or id the model
+does not have is a 422 naming `logit_bias`; the ranges are checked by the schemas.
 
     sampling = api_sampling(params, loaded.vocab)        # app/routes/api.py
     sampling = openai_sampling(params, loaded.vocab)     # app/routes/openai.py
@@ -35,18 +36,24 @@ def api_sampling(params: Any, vocab: Vocab) -> SamplingParams:
     for ch, value in (params.logit_bias or {}).items():
         if ch not in vocab:
             message = (
-                f"{ch!r} (U+{ord(ch):04X}) is not in the model's vocabulary: remove it (GET /api/models lists them)."
+                f"{ch!r} (U+{ord(ch):04X}) is not in the model's vocabulary: "
+                "remove it (GET /api/models lists them)."
             )
             raise ApiError(422, message, param="logit_bias")
         bias.append((int(vocab.encode(ch)[0]), float(value)))
-    return SamplingParams(params.temperature, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params))
+    return SamplingParams(
+        params.temperature, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params)
+    )
 
 
 def openai_sampling(params: Any, vocab: Vocab, default_temperature: float) -> SamplingParams:
     bias = []
     for key, value in (params.logit_bias or {}).items():
         if not key.isdigit() or int(key) >= len(vocab):
-            message = f"Use char ids from 0 to {len(vocab) - 1} as keys: a char's index in GET /api/models' chars."
+            message = (
+                f"Use char ids from 0 to {len(vocab) - 1} as keys: "
+                "a char's index in GET /api/models' chars."
+            )
             raise ApiError(422, message, param="logit_bias")
         bias.append((int(key), float(value)))
     t = default_temperature if params.temperature is None else params.temperature

@@ -38,7 +38,9 @@ def _no_lone_surrogates(value: str) -> str:
     # JSON can spell "\ud800"; such a string cannot be encoded, shown or tokenised.
     for ch in value:
         if "\ud800" <= ch <= "\udfff":
-            raise ValueError(f"Remove the lone surrogate U+{ord(ch):04X}: half of a UTF-16 pair is not a char.")
+            raise ValueError(
+                f"Remove the lone surrogate U+{ord(ch):04X}: half of a UTF-16 pair is not a char."
+            )
     return value
 
 
@@ -47,7 +49,8 @@ EXACT_FLOATS = 2**53  # up to here a float holds every whole number; 2^53 + 1 re
 
 def _whole_float(value: Any) -> Any:
     # JSON Schema counts 1e3 and 3.0 as integers (schemathesis sends them), so they are 1000 and 3.
-    # 2.5, "3" and true are not, nor is a float past 2^53: it may not be the number that was written.
+    # 2.5, "3" and true are not, nor is a float past 2^53: it may not be the number that was
+    # written.
     if isinstance(value, float) and value.is_integer() and abs(value) <= EXACT_FLOATS:
         return int(value)
     return value
@@ -59,24 +62,49 @@ INTEGRAL = BeforeValidator(_whole_float)
 NO_LONE_SURROGATES = AfterValidator(_no_lone_surrogates)
 Text = Annotated[str, NO_LONE_SURROGATES]
 StopText = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS), NO_LONE_SURROGATES]
-Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0 = greedy (argmax)")]
+Temperature = Annotated[
+    float, Field(ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0 = greedy (argmax)")
+]
 TopK = Annotated[
-    int, Field(ge=1, le=MAX_TOP_K, description="keep the k most likely chars (more than the vocab: all)"), INTEGRAL
+    int,
+    Field(
+        ge=1, le=MAX_TOP_K, description="keep the k most likely chars (more than the vocab: all)"
+    ),
+    INTEGRAL,
 ]
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, description="nucleus sampling")]
-Seed = Annotated[int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text"), INTEGRAL]
-Logprobs = Annotated[int, Field(ge=0, le=MAX_LOGPROBS, description="top-N alternatives per generated char"), INTEGRAL]
+Seed = Annotated[
+    int, Field(ge=0, lt=MAX_SEED, description="same seed and inputs → the same text"), INTEGRAL
+]
+Logprobs = Annotated[
+    int, Field(ge=0, le=MAX_LOGPROBS, description="top-N alternatives per generated char"), INTEGRAL
+]
 Count = Annotated[int, Field(ge=1), INTEGRAL]
 MinP = Annotated[
-    float, Field(ge=0, le=1, allow_inf_nan=False, description="keep chars ≥ min_p × the top char's probability")
+    float,
+    Field(
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="keep chars ≥ min_p × the top char's probability",
+    ),
 ]
 RepetitionPenalty = Annotated[
     float,
-    Field(ge=MIN_REPETITION_PENALTY, le=MAX_REPETITION_PENALTY, allow_inf_nan=False,
-          description="CTRL: a char seen in the window has its logit divided (if > 0) or multiplied by this; 1 = off"),
-]  # fmt: skip
+    Field(
+        ge=MIN_REPETITION_PENALTY,
+        le=MAX_REPETITION_PENALTY,
+        allow_inf_nan=False,
+        description="CTRL: a char seen in the window has its logit divided (if > 0) or multiplied "
+        "by this; 1 = off",
+    ),
+]
 RepetitionWindow = Annotated[
-    int, Field(ge=1, le=MAX_REPETITION_WINDOW, description="the last chars (prompt and output) it looks at"), INTEGRAL
+    int,
+    Field(
+        ge=1, le=MAX_REPETITION_WINDOW, description="the last chars (prompt and output) it looks at"
+    ),
+    INTEGRAL,
 ]
 Penalty = Annotated[float, Field(ge=-MAX_PENALTY, le=MAX_PENALTY, allow_inf_nan=False)]
 BiasValue = Annotated[float, Field(ge=-MAX_LOGIT_BIAS, le=MAX_LOGIT_BIAS, allow_inf_nan=False)]
@@ -88,20 +116,32 @@ class GenerateParams(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    prompt: Text = Field("", description="at most MAX_PROMPT_CHARS chars, all in the model's vocabulary")
-    max_chars: Count = Field(DEFAULT_MAX_CHARS, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)")
+    prompt: Text = Field(
+        "", description="at most MAX_PROMPT_CHARS chars, all in the model's vocabulary"
+    )
+    max_chars: Count = Field(
+        DEFAULT_MAX_CHARS, description="1 ≤ n ≤ MAX_CHARS (setting, default 5000)"
+    )
     temperature: Temperature = DEFAULT_TEMPERATURE
     top_k: TopK | None = None
     top_p: TopP | None = None
     seed: Seed | None = None
-    stop: list[StopText] | None = Field(None, max_length=MAX_STOPS, description="generation ends before the first one")
+    stop: list[StopText] | None = Field(
+        None, max_length=MAX_STOPS, description="generation ends before the first one"
+    )
     logprobs: Logprobs = 0
-    model: Text | None = Field(None, description="a name from GET /api/models; null: the default model")
+    model: Text | None = Field(
+        None, description="a name from GET /api/models; null: the default model"
+    )
     min_p: MinP | None = None
     repetition_penalty: RepetitionPenalty = 1.0
     repetition_window: RepetitionWindow = DEFAULT_REPETITION_WINDOW
-    presence_penalty: Penalty = Field(0.0, description="OpenAI's: minus this from each char generated at least once")
-    frequency_penalty: Penalty = Field(0.0, description="OpenAI's: minus this × the times a char was generated")
+    presence_penalty: Penalty = Field(
+        0.0, description="OpenAI's: minus this from each char generated at least once"
+    )
+    frequency_penalty: Penalty = Field(
+        0.0, description="OpenAI's: minus this × the times a char was generated"
+    )
     logit_bias: dict[OneChar, BiasValue] | None = Field(
         None,
         max_length=MAX_LOGIT_BIAS_ENTRIES,
@@ -116,7 +156,8 @@ class LogprobEntry(BaseModel):
 
 
 class StreamStart(BaseModel):
-    """The data of a stream's first event, `event: start`, before any text: a client that stops early
+    """The data of a stream's first event, `event: start`, before any text: a client that stops
+    early
     still knows the seed."""
 
     seed: int
@@ -160,7 +201,9 @@ class ModelInfo(BaseModel):
     default: bool
     vocab_size: int
     params: int | None = None
-    chars: list[str] = Field(default_factory=list, description="the vocabulary; a char's index is its id")
+    chars: list[str] = Field(
+        default_factory=list, description="the vocabulary; a char's index is its id"
+    )
 
 
 class ModelsResponse(BaseModel):
@@ -185,9 +228,9 @@ class Status(BaseModel):
 def error_responses(*statuses: int, by_ref: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries saying that these statuses carry the error envelope (JSON).
 
-    `by_ref` for routes whose own response class is not JSON (FastAPI would document a
-    `model` under that media type); the ErrorResponse component then comes from other routes.
-    Without 422 in `statuses` (the /v1 routes), validation errors are described under 400.
+    `by_ref` for routes whose own response class is not JSON (FastAPI would document a `model` under
+    that media type); the ErrorResponse component then comes from other routes. Without 422 in
+    `statuses` (the /v1 routes), validation errors are described under 400.
     """
     described = {
         400: "the body is not valid UTF-8",

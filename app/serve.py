@@ -2,8 +2,8 @@
 
     char-lstm-serve --host 127.0.0.1 --port 8000          # settings from CHARLSTM_* variables
 
-Any further arguments go to uvicorn's own command line (`--log-config`, `--workers`, ...).  The
-HTTP protocol is app/connection.py's, which cuts off slow and idle clients (CHARLSTM_HEADER_TIMEOUT_S,
+Any further arguments go to uvicorn's own command line (`--log-config`, `--workers`, ...).  The HTTP
+protocol is app/connection.py's, which cuts off slow and idle clients (CHARLSTM_HEADER_TIMEOUT_S,
 BODY_TIMEOUT_S, KEEP_ALIVE_S, SLOW_CLIENT_S); `make serve` and the Docker image name it too.
 """
 
@@ -18,7 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     from uvicorn.main import main as uvicorn_cli  # a click command
 
     args = sys.argv[1:] if argv is None else argv
-    defaults = ["--http", PROTOCOL, "--timeout-graceful-shutdown", "10"]  # streams end at once on SIGTERM (app/main.py)
+    defaults = [
+        "--http",
+        PROTOCOL,
+        "--timeout-graceful-shutdown",
+        "10",
+    ]  # streams end at once on SIGTERM (app/main.py)
     try:
         uvicorn_cli.main(["app.main:app", *defaults, *args], prog_name="char-lstm-serve")
     except SystemExit as exc:  # click ends with it, also after --help

@@ -78,8 +78,8 @@ class EventStream(StreamingResponse):
 class KeepAlive:
     """Sends the response's messages; in between, PING after each `every` seconds without one.
 
-    A task beside the stream that wakes once per `every` seconds of silence, so an event costs
-    only a time stamp and an uncontended lock.
+    A task beside the stream that wakes once per `every` seconds of silence, so an event costs only
+    a time stamp and an uncontended lock.
     """
 
     def __init__(self, send: Send, every: float):

@@ -1,18 +1,19 @@
 """Training-recipe ablation: short runs of `training.train` that differ by one ingredient each.
 
     python -m bench.ablation --corpus ../shared/data/tinyshakespeare.txt [--units 256] [--epochs 4]
-        [--max-chars N] [--extra "--batch-size 16 --seq-len 64"] [--only plain,adamw,...] [--work DIR]
+        [--max-chars N] [--extra "--batch-size 16 --seq-len 64"] [--only plain,adamw,...] [--work
+        DIR]
 
 Each variant trains the same small proxy network (2 layers of --units, same corpus, seed and
-schedule length) with the product's own CLI, then its held-out loss is measured the way the
-card measures it (state carried over the last 10%, training/evaluate.py).  Prints one markdown
-table: variant, flags, held-out nats/char after N epochs, the best per-window validation loss,
-training chars/s, and the CPU model.  A variant whose model directory already exists is read,
-not retrained, so an interrupted sweep resumes (delete --work to start over).
+schedule length) with the product's own CLI, then its held-out loss is measured the way the card
+measures it (state carried over the last 10%, training/evaluate.py).  Prints one markdown table:
+variant, flags, held-out nats/char after N epochs, the best per-window validation loss, training
+chars/s, and the CPU model.  A variant whose model directory already exists is read, not retrained,
+so an interrupted sweep resumes (delete --work to start over).
 
 The proxy is smaller than the bundled 2×512 model so that a whole sweep fits in an hour on two
-cores; regularisers that pay off only over long runs (dropout, averaging) look weaker here than
-they are on the full run, which docs/training.md says next to the table.
+cores; regularisers that pay off only over long runs (dropout, averaging) look weaker here than they
+are on the full run, which docs/training.md says next to the table.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ VARIANTS: dict[str, list[str]] = {
     "locked": [*RECIPE, "--locked-dropout"],
     "emb-dropout": [*RECIPE, "--locked-dropout", "--embedding-dropout", "0.1"],
     "seq-256": [*RECIPE, "--seq-len", "256"],
-    # the bundled model's fine-tuning recipe (docs/training.md): heavier locked dropout and weight decay
+    # the bundled model's fine-tuning recipe (docs/training.md): heavier locked dropout and weight
+    # decay
     "bundled": [
         *RECIPE,
         "--dropout",
@@ -64,10 +66,26 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, object]:
     out = args.work / name / "model"
     if not (out / "card.json").exists():
         command = [
-            sys.executable, "-m", "training.train", "--corpus", str(args.corpus), "--out", str(out),
-            "--work-dir", str(args.work / name / "work"), "--units", str(args.units), "--epochs", str(args.epochs),
-            "--patience", str(args.epochs), "--max-chars", str(args.max_chars), *args.extra.split(), *VARIANTS[name],
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "training.train",
+            "--corpus",
+            str(args.corpus),
+            "--out",
+            str(out),
+            "--work-dir",
+            str(args.work / name / "work"),
+            "--units",
+            str(args.units),
+            "--epochs",
+            str(args.epochs),
+            "--patience",
+            str(args.epochs),
+            "--max-chars",
+            str(args.max_chars),
+            *args.extra.split(),
+            *VARIANTS[name],
+        ]
         print(f"training {name}: {' '.join(command[3:])}", file=sys.stderr, flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     card = json.loads((out / "card.json").read_text())
@@ -90,17 +108,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=Path, required=True)
     p.add_argument("--units", type=int, default=256)
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--max-chars", type=int, default=0, help="train on this prefix of the training split (0: all)")
-    p.add_argument("--extra", default="", help="flags for every variant, e.g. '--batch-size 16 --seq-len 64'")
+    p.add_argument(
+        "--max-chars",
+        type=int,
+        default=0,
+        help="train on this prefix of the training split (0: all)",
+    )
+    p.add_argument(
+        "--extra", default="", help="flags for every variant, e.g. '--batch-size 16 --seq-len 64'"
+    )
     p.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
     p.add_argument("--work", type=Path, default=Path("checkpoints/ablation"))
     args = p.parse_args(argv)
     rows = [run_variant(name, args) for name in args.only.split(",")]
     base = float(rows[0]["held_out"])  # type: ignore[arg-type]
-    chars = f"the first {args.max_chars:,} training chars" if args.max_chars else "the whole training split"
+    chars = (
+        f"the first {args.max_chars:,} training chars"
+        if args.max_chars
+        else "the whole training split"
+    )
     extra = f", flags for all: `{args.extra}`" if args.extra else ""
-    print(f"\nProxy: 2×{args.units} LSTM, {args.epochs} epochs on {chars}{extra}, CPU: {cpu_model()}\n")
-    print("| variant | flags | held-out nats/char | Δ vs first | best window val | training chars/s |")
+    print(
+        f"\nProxy: 2×{args.units} LSTM, {args.epochs} epochs on {chars}{extra}, "
+        f"CPU: {cpu_model()}\n"
+    )
+    print(
+        "| variant | flags | held-out nats/char | Δ vs first | best window val | training chars/s |"
+    )
     print("|---|---|---|---|---|---|")
     for row in rows:
         delta = float(row["held_out"]) - base  # type: ignore[arg-type]

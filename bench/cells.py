@@ -165,8 +165,8 @@ def engine_runner(
     """A measurement of aggregate chars/s while `sequences` requests run together on one engine.
 
     Counted from the moment the last sequence has its first char to the moment the first one
-    finishes: every sequence gets one char per step in between (priming is measured apart).
-    The engine goes into `engines`, for the caller to stop.
+    finishes: every sequence gets one char per step in between (priming is measured apart). The
+    engine goes into `engines`, for the caller to stop.
     """
     engine = Engine(stack, vocab, name="bench")
     engine.start()

@@ -3,10 +3,11 @@
     python -m bench.continue_ [--model DIR] [--chars 5000] [--rounds 3]
 
 Each round generates `--chars` chars after a short prompt on an engine with its prefix cache
-(model/engine/prefix_cache.py), then submits prompt + that text as a new prompt (what the page's Continue
-sends) to the same engine, and the same prompt to an engine without the cache (a cold prompt of
-that length).  Prints the medians of the times from submit to the first char and their ratio
-(target: Continue ≤ 0.1× cold), and a branch at the middle of the text.  Never passes or fails.
+(model/engine/prefix_cache.py), then submits prompt + that text as a new prompt (what the page's
+Continue sends) to the same engine, and the same prompt to an engine without the cache (a cold
+prompt of that length).  Prints the medians of the times from submit to the first char and their
+ratio (target: Continue ≤ 0.1× cold), and a branch at the middle of the text.  Never passes or
+fails.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ PROMPT = "ROMEO:\n"
 
 
 def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+    for line in (
+        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    ):
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "unknown CPU"
@@ -88,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         cont.append(run(warm, follow).first or 0.0)
         middle = len(text) // 2
         other = "e" if text[middle] != "e" else "a"
-        branch.append(run(warm, GenerationRequest(PROMPT + text[:middle] + other, 20, sampling, seed=r)).first or 0.0)
+        branch.append(
+            run(warm, GenerationRequest(PROMPT + text[:middle] + other, 20, sampling, seed=r)).first
+            or 0.0
+        )
         fresh.append(run(cold, follow).first or 0.0)
     warm.stop()
     cold.stop()
@@ -97,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = {f"cold prompt of {len(PROMPT) + args.chars:,} chars": fresh, "Continue (cached)": cont}
     rows["branch at the middle (cached)"] = branch
     for name, times in rows.items():
-        print(f"| {name} | {statistics.median(times) * 1e3:.1f} | {min(times) * 1e3:.1f}–{max(times) * 1e3:.1f} |")
+        spread = f"{min(times) * 1e3:.1f}–{max(times) * 1e3:.1f}"
+        print(f"| {name} | {statistics.median(times) * 1e3:.1f} | {spread} |")
     f = statistics.median(fresh)
     print(f"Continue / cold: {statistics.median(cont) / f:.3f} (target ≤ 0.1)")
     print(f"branch / cold: {statistics.median(branch) / f:.3f}")

@@ -1,16 +1,17 @@
 """Streaming through real HTTP against the engine in-process, on the same model in the same run.
 
-    python -m bench.http [--models-dir DIR] [--chars 2000] [--streams 32]   (also `make bench`; 1-3 min)
+    python -m bench.http [--models-dir DIR] [--chars 2000] [--streams 32]   (also `make bench`; 1-3
+    min)
 
-Starts `uvicorn app.main:app` on a free loopback port and streams `/api/generate/stream`
-(through a minimal raw-socket client, so the client's own CPU stays small on a small machine)
-with 1 client (three times, one after another) and with 32 at once, `--chars` chars each;
-then drives a `model.engine.Engine` in this process with the same requests (same prompt,
-seeds and sampling).  Prints chars/s per stream and in aggregate, time to first char p50/p95,
-the HTTP/in-process ratios (target ≥ 0.8; for time to first char the ratio is
-in-process/HTTP, so higher is better there too) and the failed streams.  Never passes or
-fails.  Without a model directory it saves a randomly initialised model of the bundled
-shape (2×512 LSTM, embedding 64, 65 chars) to a temporary directory and says so.
+Starts `uvicorn app.main:app` on a free loopback port and streams `/api/generate/stream` (through a
+minimal raw-socket client, so the client's own CPU stays small on a small machine) with 1 client
+(three times, one after another) and with 32 at once, `--chars` chars each; then drives a
+`model.engine.Engine` in this process with the same requests (same prompt, seeds and sampling).
+Prints chars/s per stream and in aggregate, time to first char p50/p95, the HTTP/in-process ratios
+(target ≥ 0.8; for time to first char the ratio is in-process/HTTP, so higher is better there too)
+and the failed streams.  Never passes or fails.  Without a model directory it saves a randomly
+initialised model of the bundled shape (2×512 LSTM, embedding 64, 65 chars) to a temporary directory
+and says so.
 """
 
 from __future__ import annotations
@@ -58,10 +59,17 @@ def random_model_dir(root: Path) -> Path:
     from model.vocab import Vocab
 
     vocab = Vocab.from_chars(SHAKESPEARE_CHARS)
-    config = NetworkConfig(vocab_size=len(vocab), embedding_dim=64, units=512, layers=2, dropout=0.0)
+    config = NetworkConfig(
+        vocab_size=len(vocab), embedding_dim=64, units=512, layers=2, dropout=0.0
+    )
     model = build_model(config)
-    card = {"name": "random-2x512", "vocab_size": len(vocab), "params": int(model.count_params()),
-            "config": config.to_dict(), "note": "randomly initialised, for benchmarks"}  # fmt: skip
+    card = {
+        "name": "random-2x512",
+        "vocab_size": len(vocab),
+        "params": int(model.count_params()),
+        "config": config.to_dict(),
+        "note": "randomly initialised, for benchmarks",
+    }
     save_artifact(root / "random-2x512", model, vocab, card)
     return root
 
@@ -74,16 +82,36 @@ def free_port() -> int:
 
 def start_server(models_dir: Path, chars: int, streams: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "CHARLSTM_MODELS_DIR": str(models_dir), "CHARLSTM_MAX_CHARS": str(max(chars, 5000)),
-           "CHARLSTM_MAX_ACTIVE": str(max(64, streams)), "CHARLSTM_LOG_LEVEL": "warning"}  # fmt: skip
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "CHARLSTM_MODELS_DIR": str(models_dir),
+        "CHARLSTM_MAX_CHARS": str(max(chars, 5000)),
+        "CHARLSTM_MAX_ACTIVE": str(max(64, streams)),
+        "CHARLSTM_LOG_LEVEL": "warning",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"the server did not start:\n{proc.stderr.read().decode() if proc.stderr else ''}")
+            raise SystemExit(
+                f"the server did not start:\n{proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         try:
             if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                 return proc, url
@@ -97,8 +125,11 @@ def start_server(models_dir: Path, chars: int, streams: int) -> tuple[subprocess
 async def http_stream(host: str, port: int, body: dict[str, Any]) -> Run:
     """One stream over a raw socket: a client this light leaves the 2 cores to the server."""
     run, payload = Run(), json.dumps(body).encode()
-    head = (f"POST /api/generate/stream HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+    head = (
+        f"POST /api/generate/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
     start = time.perf_counter()
     try:
         reader, writer = await asyncio.open_connection(host, port)
@@ -190,7 +221,9 @@ def engine_round(engine: Any, bodies: list[dict[str, Any]]) -> tuple[list[Run], 
     sinks = []
     for b in bodies:
         sink = TimingSink(time.perf_counter(), done, left)
-        request = GenerationRequest(b["prompt"], b["max_chars"], SamplingParams(b["temperature"]), seed=b["seed"])
+        request = GenerationRequest(
+            b["prompt"], b["max_chars"], SamplingParams(b["temperature"]), seed=b["seed"]
+        )
         engine.submit(request, sink)
         sinks.append(sink)
     done.wait(600)
@@ -217,7 +250,9 @@ def figures(rounds: list[tuple[list[Run], float]]) -> Figures:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--chars", type=int, default=2000)
     parser.add_argument("--streams", type=int, default=32)
@@ -240,12 +275,17 @@ def main() -> None:
                 raise
             models_dir = random_model_dir(Path(tmp))
             model_dir = models_dir / "random-2x512"
-            note = f"model: RANDOMLY INITIALISED 2×512 (no model under {args.models_dir}), saved to a temp dir"
+            note = (
+                f"model: RANDOMLY INITIALISED 2×512 (no model under {args.models_dir}), "
+                "saved to a temp dir"
+            )
         loaded = load_model(model_dir, max_active=max(64, args.streams))
         server, url = start_server(models_dir, args.chars, args.streams)
         try:
             results = measure(loaded, url, args.chars, args.streams)
-            bodies = [{"prompt": PROMPT, "max_chars": args.chars, "seed": i} for i in range(args.streams)]
+            bodies = [
+                {"prompt": PROMPT, "max_chars": args.chars, "seed": i} for i in range(args.streams)
+            ]
             probes = sorted(healthz_round(url, bodies))
         finally:
             server.terminate()
@@ -253,14 +293,25 @@ def main() -> None:
             loaded.engine.stop()
     report(results, note, args.chars, args.streams)
     p50, p95 = probes[len(probes) // 2], probes[int(0.95 * (len(probes) - 1))]
-    print(f"/healthz while {args.streams} streams run: p50 {1000 * p50:.1f} ms, p95 {1000 * p95:.1f} ms "
-          f"({len(probes)} probes)")  # fmt: skip
+    print(
+        f"/healthz while {args.streams} streams run: p50 {1000 * p50:.1f} ms, "
+        f"p95 {1000 * p95:.1f} ms "
+        f"({len(probes)} probes)"
+    )
 
 
 def measure(loaded: Any, url: str, chars: int, streams: int) -> dict[tuple[str, str], Figures]:
     def bodies(n: int, first_seed: int) -> list[dict[str, Any]]:
-        return [{"prompt": PROMPT, "max_chars": chars, "temperature": 0.8, "seed": first_seed + i, "model": loaded.name}
-                for i in range(n)]  # fmt: skip
+        return [
+            {
+                "prompt": PROMPT,
+                "max_chars": chars,
+                "temperature": 0.8,
+                "seed": first_seed + i,
+                "model": loaded.name,
+            }
+            for i in range(n)
+        ]
 
     loaded.engine.start()
     http_round(url, bodies(1, 99))  # warm-up: first-request costs on both paths
@@ -278,20 +329,29 @@ def measure(loaded: Any, url: str, chars: int, streams: int) -> dict[tuple[str, 
 
 def report(results: dict[tuple[str, str], Figures], note: str, chars: int, streams: int) -> None:
     print(f"bench.http: {chars} chars per stream, prompt {PROMPT!r}, temperature 0.8; {note}")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at the end (the machine is shared: other work runs alongside)\n")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        "load average "
+        f"{os.getloadavg()[0]:.1f} at the end (the machine is shared: other work runs alongside)\n"
+    )
     head = f"{'scenario':<12} {'path':<11} {'chars/s per stream':>18} {'aggregate chars/s':>18} "
     head += f"{'TTFC p50 ms':>12} {'TTFC p95 ms':>12} {'failed':>7}"
     print(head)
     print("-" * len(head))
     for (label, path), f in results.items():
-        print(f"{label:<12} {path:<11} {f.per_stream:>18.0f} {f.aggregate:>18.0f} {1000 * f.ttfc50:>12.1f} "
-              f"{1000 * f.ttfc95:>12.1f} {f.failed:>7}")  # fmt: skip
+        print(
+            f"{label:<12} {path:<11} {f.per_stream:>18.0f} {f.aggregate:>18.0f} "
+            f"{1000 * f.ttfc50:>12.1f} "
+            f"{1000 * f.ttfc95:>12.1f} {f.failed:>7}"
+        )
     print("\nHTTP / in-process (target ≥ 0.8; TTFC as in-process / HTTP)")
     for label in dict.fromkeys(label for label, _ in results):
         h, e = results[(label, "HTTP")], results[(label, "in-process")]
-        print(f"{label:<12} per stream {h.per_stream / e.per_stream:5.2f}   aggregate {h.aggregate / e.aggregate:5.2f}"
-              f"   TTFC p50 {e.ttfc50 / h.ttfc50:5.2f}   TTFC p95 {e.ttfc95 / h.ttfc95:5.2f}")  # fmt: skip
+        print(
+            f"{label:<12} per stream {h.per_stream / e.per_stream:5.2f}   "
+            f"aggregate {h.aggregate / e.aggregate:5.2f}"
+            f"   TTFC p50 {e.ttfc50 / h.ttfc50:5.2f}   TTFC p95 {e.ttfc95 / h.ttfc95:5.2f}"
+        )
     print(f"\nfailed streams: {sum(f.failed for f in results.values())}")
 
 

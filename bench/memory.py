@@ -1,12 +1,13 @@
-"""Memorisation index: a suffix array (model/reading/memory.py) against a hashed n-gram set, on one corpus.
+"""Memorisation index: a suffix array (model/reading/memory.py) against a hashed n-gram set, on one
+corpus.
 
     .venv/bin/python -m bench.memory --corpus ../shared/data/tinyshakespeare.txt
 
 Prints size on disk, build time and the time to mark a 5,000-char text (half copied from the
-training text, half not) for each, and checks that both mark the same chars.  The n-gram set
-is the sorted unique 64-bit polynomial hashes of every 24-char window: a lookup hashes every
-window of the query and binary-searches them all at once (NumPy), but it answers only
-"is this window somewhere" — no position, one fixed n, spans stitched from windows.
+training text, half not) for each, and checks that both mark the same chars.  The n-gram set is the
+sorted unique 64-bit polynomial hashes of every 24-char window: a lookup hashes every window of the
+query and binary-searches them all at once (NumPy), but it answers only "is this window somewhere" —
+no position, one fixed n, spans stitched from windows.
 """
 
 from __future__ import annotations
@@ -80,14 +81,28 @@ def main() -> None:
     ng_build, table = timed(lambda t: np.unique(window_hashes(t)), text, rounds=1)
     sa_look, a = timed(sa_marks, index, query)
     ng_look, b = timed(ngram_marks, table, query)
-    print(f"corpus: {args.corpus} ({len(text):,} training chars); query {len(query):,} chars, n = {N}")
+    print(
+        f"corpus: {args.corpus} ({len(text):,} training chars); query {len(query):,} chars, n = {N}"
+    )
     print("| index | size | build s | mark 5,000 chars ms | position | any n |")
     print("|---|---|---|---|---|---|")
     sa_size = (sa.nbytes + len(text.encode())) / 1e6
-    print(f"| suffix array + text | {sa_size:.1f} MB | {sa_build:.2f} | {sa_look * 1e3:.1f} | yes | yes |")
-    print(f"| hashed {N}-gram set | {table.nbytes / 1e6:.1f} MB | {ng_build:.2f} | {ng_look * 1e3:.1f} | no | no |")
-    print(f"lookup ratio n-gram / suffix array: {ng_look / sa_look:.2f}; same chars marked: {bool((a == b).all())}")
-    print(f"marked: {int(a.sum())} of {len(copied)} copied chars, {int(a[len(copied) :].sum())} of the fresh ones")
+    print(
+        f"| suffix array + text | {sa_size:.1f} MB | {sa_build:.2f} | "
+        f"{sa_look * 1e3:.1f} | yes | yes |"
+    )
+    print(
+        f"| hashed {N}-gram set | {table.nbytes / 1e6:.1f} MB | {ng_build:.2f} | "
+        f"{ng_look * 1e3:.1f} | no | no |"
+    )
+    print(
+        f"lookup ratio n-gram / suffix array: {ng_look / sa_look:.2f}; "
+        f"same chars marked: {bool((a == b).all())}"
+    )
+    print(
+        f"marked: {int(a.sum())} of {len(copied)} copied chars, "
+        f"{int(a[len(copied) :].sum())} of the fresh ones"
+    )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,18 @@
-"""Mixed load over real HTTP: long streams beside long prompts and short requests, the numbers users feel.
+"""Mixed load over real HTTP: long streams beside long prompts and short requests, the numbers users
+feel.
 
-    python -m bench.mixed [--seconds 60] [--model-dir DIR]      (also `make bench`; about 1.5 × --seconds)
+    python -m bench.mixed [--seconds 60] [--model-dir DIR]      (also `make bench`; about 1.5 ×
+    --seconds)
 
 Starts `uvicorn app.main:app` on a free loopback port with the bundled model (bench/http.py's
 `start_server`), then, for --seconds: 16 streams that never end by themselves; 6 clients that each
 send unique 2,000-char prompts (slices of the model's corpus) with max_chars 20, one after the
-other; 6 that send 20-char prompts with max_chars 100 the same way.  Before that, in the same
-run: each kind of request alone (3 times, median) and the 16 streams alone, for the ratios.
-Prints p50, p99 and max of whole-request time and of time to first char by kind, the failures
-(a 429 is one), the streams' aggregate chars/s against their speed alone, and each issue-25 target
-met or not.  Never passes or fails.  The CPU model and the instruction set the kernels are
-compiled for (numba's target, or NUMBA_CPU_NAME / NUMBA_CPU_FEATURES when set) head the table.
+other; 6 that send 20-char prompts with max_chars 100 the same way.  Before that, in the same run:
+each kind of request alone (3 times, median) and the 16 streams alone, for the ratios. Prints p50,
+p99 and max of whole-request time and of time to first char by kind, the failures (a 429 is one),
+the streams' aggregate chars/s against their speed alone, and each issue-25 target met or not.
+Never passes or fails.  The CPU model and the instruction set the kernels are compiled for (numba's
+target, or NUMBA_CPU_NAME / NUMBA_CPU_FEATURES when set) head the table.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ def instruction_set() -> str:
 
     name = numba.config.CPU_NAME or llvm.get_host_cpu_name()  # type: ignore[attr-defined]
     features = (numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()).split(",")  # type: ignore[attr-defined]
-    on = [label for label, flag in (("AVX-512", "+avx512f"), ("AVX2", "+avx2"), ("FMA", "+fma")) if flag in features]
+    on = [
+        label
+        for label, flag in (("AVX-512", "+avx512f"), ("AVX2", "+avx2"), ("FMA", "+fma"))
+        if flag in features
+    ]
     off = [label for label in ("AVX-512", "AVX2", "FMA") if label not in on]
     return f"{name} ({', '.join(on) or 'none'} on{'; ' + ', '.join(off) + ' off' if off else ''})"
 
@@ -59,11 +65,16 @@ class Stream:
         return sum(n for t, n in self.arrivals if start <= t < end)
 
 
-async def read_stream(host: str, port: int, body: dict[str, Any], stream: Stream, until: asyncio.Event) -> None:
+async def read_stream(
+    host: str, port: int, body: dict[str, Any], stream: Stream, until: asyncio.Event
+) -> None:
     """Read an SSE stream's text events (chunked transfer decoded) until `until` is set."""
     payload = json.dumps(body).encode()
-    head = (f"POST /api/generate/stream HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")  # fmt: skip
+    head = (
+        f"POST /api/generate/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    )
     try:
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(head.encode() + payload)
@@ -89,11 +100,16 @@ async def read_stream(host: str, port: int, body: dict[str, Any], stream: Stream
 
 
 class Prompts:
-    """Unique prompts: slices of the model's corpus at random offsets (no two share a cached prefix)."""
+    """Unique prompts: slices of the model's corpus at random offsets (no two share a cached
+    prefix)."""
 
     def __init__(self, model_dir: Path, seed: int = 0):
         path = model_dir / "memory.txt"
-        self.text = path.read_text() if path.exists() else "ROMEO:\nWhat light through yonder window breaks?\n" * 5000
+        self.text = (
+            path.read_text()
+            if path.exists()
+            else "ROMEO:\nWhat light through yonder window breaks?\n" * 5000
+        )
         self.rng = random.Random(seed)
 
     def take(self, chars: int) -> str:
@@ -105,7 +121,9 @@ def body(prompt: str, max_chars: int, seed: int) -> dict[str, Any]:
     return {"prompt": prompt, "max_chars": max_chars, "temperature": 0.8, "seed": seed}
 
 
-async def client(host: str, port: int, prompts: Prompts, kind: tuple[int, int], end: float, runs: list[Run]) -> None:
+async def client(
+    host: str, port: int, prompts: Prompts, kind: tuple[int, int], end: float, runs: list[Run]
+) -> None:
     """One closed-loop client: a request, then the next as soon as it is answered (a second after a
     refusal, as a client honouring Retry-After would), until `end`."""
     while time.perf_counter() < end:
@@ -136,15 +154,19 @@ async def reader(url: str, prompts: Prompts, end: float, runs: dict[str, list[Ru
             response = await http.post(route, json=payload)
             took = time.perf_counter() - began
             failed = None if response.status_code == 200 else f"{route} {response.status_code}"
-            runs[route].append(Run(took, took, failed=failed) if failed is None else Run(failed=failed))
+            runs[route].append(
+                Run(took, took, failed=failed) if failed is None else Run(failed=failed)
+            )
             turn += 1
 
 
 async def streams_alone(host: str, port: int, seconds: float) -> float:
     """Aggregate chars/s of the 16 streams with nothing else running (after their first second)."""
     done, streams = asyncio.Event(), [Stream() for _ in range(STREAMS)]
-    tasks = [asyncio.create_task(read_stream(host, port, body("ROMEO:\n", STREAM_MAX, i), s, done))
-             for i, s in enumerate(streams)]  # fmt: skip
+    tasks = [
+        asyncio.create_task(read_stream(host, port, body("ROMEO:\n", STREAM_MAX, i), s, done))
+        for i, s in enumerate(streams)
+    ]
     start = time.perf_counter() + 1.0
     await asyncio.sleep(1.0 + seconds)
     done.set()
@@ -152,24 +174,34 @@ async def streams_alone(host: str, port: int, seconds: float) -> float:
     return sum(s.chars_between(start, start + seconds) for s in streams) / seconds
 
 
-async def mixed(host: str, port: int, prompts: Prompts, seconds: float,
-                readers: int = 0) -> tuple[dict[str, list[Run]], float, int]:  # fmt: skip
-    """The mix for `seconds`; returns (runs by kind, streams' aggregate chars/s, streams that failed)."""
+async def mixed(
+    host: str, port: int, prompts: Prompts, seconds: float, readers: int = 0
+) -> tuple[dict[str, list[Run]], float, int]:
+    """The mix for `seconds`; returns (runs by kind, streams' aggregate chars/s, streams that
+    failed)."""
     done, streams = asyncio.Event(), [Stream() for _ in range(STREAMS)]
-    tasks = [asyncio.create_task(read_stream(host, port, body("ROMEO:\n", STREAM_MAX, 100 + i), s, done))
-             for i, s in enumerate(streams)]  # fmt: skip
+    tasks = [
+        asyncio.create_task(read_stream(host, port, body("ROMEO:\n", STREAM_MAX, 100 + i), s, done))
+        for i, s in enumerate(streams)
+    ]
     await asyncio.sleep(1.0)  # the streams are running before the first prompt arrives
     start = time.perf_counter()
     end = start + seconds
     runs: dict[str, list[Run]] = {"2,000-char prompt": [], "20-char prompt": []}
-    clients = [client(host, port, prompts, (LONG_PROMPT, LONG_MAX), end, runs["2,000-char prompt"])
-               for _ in range(LONG_CLIENTS)]  # fmt: skip
-    clients += [client(host, port, prompts, (SHORT_PROMPT, SHORT_MAX), end, runs["20-char prompt"])
-                for _ in range(SHORT_CLIENTS)]  # fmt: skip
+    clients = [
+        client(host, port, prompts, (LONG_PROMPT, LONG_MAX), end, runs["2,000-char prompt"])
+        for _ in range(LONG_CLIENTS)
+    ]
+    clients += [
+        client(host, port, prompts, (SHORT_PROMPT, SHORT_MAX), end, runs["20-char prompt"])
+        for _ in range(SHORT_CLIENTS)
+    ]
     if readers:
         runs.update({route: [] for route in READS})
         clients += [reader(f"http://{host}:{port}", prompts, end, runs) for _ in range(readers)]
-    await asyncio.gather(*clients)  # requests still open at `end` finish; the streams run on meanwhile
+    await asyncio.gather(
+        *clients
+    )  # requests still open at `end` finish; the streams run on meanwhile
     done.set()
     await asyncio.gather(*tasks)
     aggregate = sum(s.chars_between(start, end) for s in streams) / seconds
@@ -178,18 +210,25 @@ async def mixed(host: str, port: int, prompts: Prompts, seconds: float,
 
 async def alone(host: str, port: int, prompts: Prompts, kind: tuple[int, int]) -> Run:
     """The median of 3 requests of one kind with nothing else running."""
-    runs = [await http_stream(host, port, body(prompts.take(kind[0]), kind[1], i)) for i in range(3)]
+    runs = [
+        await http_stream(host, port, body(prompts.take(kind[0]), kind[1], i)) for i in range(3)
+    ]
     ok = [r for r in runs if r.failed is None and r.total is not None and r.ttfc is not None]
     if not ok:
         return Run(failed=runs[0].failed)
-    return Run(statistics.median(r.ttfc for r in ok if r.ttfc), statistics.median(r.total for r in ok if r.total))
+    return Run(
+        statistics.median(r.ttfc for r in ok if r.ttfc),
+        statistics.median(r.total for r in ok if r.total),
+    )
 
 
 def spread(values: list[float]) -> str:
     """p50/p99/max in seconds."""
     if not values:
         return "-"
-    return "/".join(f"{v:.2f}" for v in (percentile(values, 0.5), percentile(values, 0.99), max(values)))
+    return "/".join(
+        f"{v:.2f}" for v in (percentile(values, 0.5), percentile(values, 0.99), max(values))
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -199,23 +238,35 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of the mixed load (default 60)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="length of the mixed load (default 60)"
+    )
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--readers", type=int, default=0,
-                        help="clients reading the model beside the mix: gates, score, influence in turn")  # fmt: skip
+    parser.add_argument(
+        "--readers",
+        type=int,
+        default=0,
+        help="clients reading the model beside the mix: gates, score, influence in turn",
+    )
     args = parser.parse_args()
     if not (args.model_dir / "model.keras").exists():
         raise SystemExit(f"no model at {args.model_dir} (bench.mixed measures the bundled model)")
     prompts = Prompts(args.model_dir)
-    server, url = start_server(args.model_dir, STREAM_MAX, STREAMS + LONG_CLIENTS + SHORT_CLIENTS + args.readers)
+    server, url = start_server(
+        args.model_dir, STREAM_MAX, STREAMS + LONG_CLIENTS + SHORT_CLIENTS + args.readers
+    )
     host, port = url.removeprefix("http://").split(":")
     try:
 
         async def go() -> tuple[dict[str, Run], float, tuple[dict[str, list[Run]], float, int]]:
             await http_stream(host, int(port), body("ROMEO:\n", 5, 0))  # warm-up
-            lone = {"2,000-char prompt": await alone(host, int(port), prompts, (LONG_PROMPT, LONG_MAX)),
-                    "20-char prompt": await alone(host, int(port), prompts, (SHORT_PROMPT, SHORT_MAX))}  # fmt: skip
+            lone = {
+                "2,000-char prompt": await alone(host, int(port), prompts, (LONG_PROMPT, LONG_MAX)),
+                "20-char prompt": await alone(host, int(port), prompts, (SHORT_PROMPT, SHORT_MAX)),
+            }
             streams = await streams_alone(host, int(port), max(5.0, args.seconds / 4))
             return lone, streams, await mixed(host, int(port), prompts, args.seconds, args.readers)
 
@@ -226,14 +277,28 @@ def main() -> None:
     report(args, lone, streams_speed, runs, streams_mixed, streams_failed)
 
 
-def report(args: argparse.Namespace, lone: dict[str, Run], streams_speed: float, runs: dict[str, list[Run]],
-           streams_mixed: float, streams_failed: int) -> None:  # fmt: skip
-    print(f"bench.mixed: {args.seconds:g} s of {STREAMS} streams + {LONG_CLIENTS} clients × {LONG_PROMPT:,}-char "
-          f"prompts (max_chars {LONG_MAX}) + {SHORT_CLIENTS} clients × {SHORT_PROMPT}-char prompts (max_chars "
-          f"{SHORT_MAX}); model {args.model_dir}")  # fmt: skip
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+def report(
+    args: argparse.Namespace,
+    lone: dict[str, Run],
+    streams_speed: float,
+    runs: dict[str, list[Run]],
+    streams_mixed: float,
+    streams_failed: int,
+) -> None:
+    print(
+        f"bench.mixed: {args.seconds:g} s of {STREAMS} streams + {LONG_CLIENTS} clients × "
+        f"{LONG_PROMPT:,}-char prompts (max_chars {LONG_MAX}) + {SHORT_CLIENTS} clients × "
+        f"{SHORT_PROMPT}-char prompts (max_chars {SHORT_MAX}); model {args.model_dir}"
+    )
+    print(
+        f"CPU: {cpu_name()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"kernels compiled for: {instruction_set()}\n")
-    head = f"{'kind':<18} {'requests':>8} {'failed':>6}   {'whole p50/p99/max s':>20}   {'first char p50/p99/max':>22}"
+    head = (
+        f"{'kind':<18} {'requests':>8} {'failed':>6}   "
+        f"{'whole p50/p99/max s':>20}   {'first char p50/p99/max':>22}"
+    )
     print(head + "   alone: whole, first char s")
     print("-" * (len(head) + 30))
     stats = {}
@@ -246,14 +311,25 @@ def report(args: argparse.Namespace, lone: dict[str, Run], streams_speed: float,
         if solo is None:
             solo_text = "(a read: whole request)"
         else:
-            solo_text = f"{solo.total:.2f}, {solo.ttfc:.2f}" if solo.total and solo.ttfc else f"failed ({solo.failed})"
-        print(f"{kind:<18} {len(kind_runs):>8} {len(kind_runs) - len(ok):>6}   {spread(whole):>20}   "
-              f"{spread(first):>22}   {solo_text}")  # fmt: skip
+            solo_text = (
+                f"{solo.total:.2f}, {solo.ttfc:.2f}"
+                if solo.total and solo.ttfc
+                else f"failed ({solo.failed})"
+            )
+        print(
+            f"{kind:<18} {len(kind_runs):>8} {len(kind_runs) - len(ok):>6}   {spread(whole):>20}   "
+            f"{spread(first):>22}   {solo_text}"
+        )
     reasons = sorted({r.failed for rs in runs.values() for r in rs if r.failed})
     keep = streams_mixed / streams_speed if streams_speed else float("nan")
-    print(f"\nstreams: {streams_mixed:,.0f} chars/s in aggregate in the mix, {streams_speed:,.0f} alone: "
-          f"keep {keep:.2f}; {streams_failed} failed")  # fmt: skip
-    failed = sum(len(rs) - sum(r.failed is None and r.total is not None for r in rs) for rs in runs.values())
+    print(
+        f"\nstreams: {streams_mixed:,.0f} chars/s in aggregate in the mix, "
+        f"{streams_speed:,.0f} alone: "
+        f"keep {keep:.2f}; {streams_failed} failed"
+    )
+    failed = sum(
+        len(rs) - sum(r.failed is None and r.total is not None for r in rs) for rs in runs.values()
+    )
     if reasons:
         print(f"failures: {', '.join(reasons)}")
     long_alone = lone["2,000-char prompt"].total or float("nan")
@@ -262,7 +338,13 @@ def report(args: argparse.Namespace, lone: dict[str, Run], streams_speed: float,
     print("\ntargets (quiet machine):")
     for label, met in (
         (f"no failed request ({failed + streams_failed})", failed + streams_failed == 0),
-        (f"2,000-char p99 {long_p99:.2f} s ≤ max(3 s, 6 × {long_alone:.2f} s alone) = {bound:.2f}", long_p99 <= bound),
+        (
+            (
+                f"2,000-char p99 {long_p99:.2f} s ≤ max(3 s, 6 × {long_alone:.2f} s alone) "
+                f"= {bound:.2f}"
+            ),
+            long_p99 <= bound,
+        ),
         (f"2,000-char max {long_max:.2f} s ≤ 10 s", long_max <= 10),
         (f"20-char p99 {short_p99:.2f} s ≤ 2 s", short_p99 <= 2),
         (f"streams keep {keep:.2f} ≥ 0.5 of their speed alone", keep >= 0.5),

@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.score [--model model/pretrained/shakespeare] [--chars 3000]
 
-On one engine: a stream of --chars chars alone; then the same stream while a text of --chars
-chars is scored (model/reading/score.py's Reading, run by the engine in step-sized slices).  Prints the
-stream's chars/s both ways, their ratio (the engine gives scoring one step's worth per step, so
-≥ 0.5 is the design) and the scoring rate.  Medians of 3 rounds; never pass/fail.
+On one engine: a stream of --chars chars alone; then the same stream while a text of --chars chars
+is scored (model/reading/score.py's Reading, run by the engine in step-sized slices).  Prints the
+stream's chars/s both ways, their ratio (the engine gives scoring one step's worth per step, so ≥
+0.5 is the design) and the scoring rate.  Medians of 3 rounds; never pass/fail.
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def main() -> None:
     finally:
         engine.stop()
     a, b, s = statistics.median(alone), statistics.median(beside), statistics.median(scoring)
-    print(f"model {art.name}, {args.chars:,} chars streamed and {len(text):,} scored; medians of 3 rounds")
+    print(
+        f"model {art.name}, {args.chars:,} chars streamed and {len(text):,} scored; "
+        "medians of 3 rounds"
+    )
     print("| stream | chars/s |\n|---|---|")
     print(f"| alone | {a:,.0f} |\n| while a text is scored | {b:,.0f} |")
     print(f"ratio {b / a:.2f} (design ≥ 0.5); scoring ran at {s:,.0f} chars/s beside the stream")

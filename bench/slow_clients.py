@@ -57,13 +57,21 @@ def cpu_name() -> str:
     return f"{name.group(1) if name else platform.processor()} ({isa}), {psutil.cpu_count()} cores"
 
 
-def serve(models_dir: Path, guarded: bool, **settings: object) -> tuple[subprocess.Popen[bytes], int]:
+def serve(
+    models_dir: Path, guarded: bool, **settings: object
+) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {**os.environ, "CHARLSTM_MODELS_DIR": str(models_dir), "CHARLSTM_LOG_LEVEL": "warning",
-           **{f"CHARLSTM_{k.upper()}": str(v) for k, v in settings.items()}}  # fmt: skip
+    env = {
+        **os.environ,
+        "CHARLSTM_MODELS_DIR": str(models_dir),
+        "CHARLSTM_LOG_LEVEL": "warning",
+        **{f"CHARLSTM_{k.upper()}": str(v) for k, v in settings.items()},
+    }
     entry = ["-m", "app.serve"] if guarded else ["-m", "uvicorn", "app.main:app"]
     cmd = [sys.executable, *entry, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -88,8 +96,9 @@ def gauges(port: int) -> dict[str, float]:
 
 
 def probe(port: int) -> None:
-    """The prober's own process (`--probe PORT`): GET /healthz every 10 ms on one keep-alive connection
-    until stdin closes, then print [monotonic time, ms] per GET as JSON.  Its own process: the
+    """The prober's own process (`--probe PORT`): GET /healthz every 10 ms on one keep-alive
+    connection until stdin closes, then print [monotonic time, ms] per GET as JSON.  Its own
+    process: the
     clients' event loop would otherwise hold the GIL that its timings need."""
     done = threading.Event()
 
@@ -97,7 +106,10 @@ def probe(port: int) -> None:
         sys.stdin.read()
         done.set()
 
-    conn, ms = http.client.HTTPConnection("127.0.0.1", port, timeout=30), list[tuple[float, float]]()
+    conn, ms = (
+        http.client.HTTPConnection("127.0.0.1", port, timeout=30),
+        list[tuple[float, float]](),
+    )
     get(port, "/healthz", conn)
     print("ready", flush=True)
     threading.Thread(target=watch, daemon=True).start()
@@ -110,13 +122,16 @@ def probe(port: int) -> None:
 
 def gen2_collections(port: int) -> float:
     text = get(port, "/metrics")[1].decode()
-    return float(re.search(r'^python_gc_collections_total\{generation="2"\} (\S+)$', text, re.M).group(1))  # type: ignore[union-attr]
+    found = re.search(r'^python_gc_collections_total\{generation="2"\} (\S+)$', text, re.M)
+    return float(found.group(1))  # type: ignore[union-attr]
 
 
 class Prober:
     def __init__(self, port: int):
         cmd = [sys.executable, "-m", "bench.slow_clients", "--probe", str(port)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None and self.proc.stdout.readline() == "ready\n"
 
     def stop(self) -> list[tuple[float, float]]:
@@ -137,7 +152,8 @@ def figures(timed: list[tuple[float, float]], since: float, until: float = float
 
 
 async def hold(port: int, sent: bytes, give_up: float, opened: list[float]) -> float | None:
-    """Seconds until the server closes the connection, or None if it is still open after `give_up`."""
+    """Seconds until the server closes the connection, or None if it is still open after
+    `give_up`."""
     began = time.monotonic()  # before the connect: the server's clock for it starts later
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(sent)
@@ -156,7 +172,9 @@ def connections(port: int, n: int, give_up: float) -> tuple[dict[str, list[float
     """Seconds to close per connection, by kind; and when the last one was open (monotonic)."""
 
     async def go() -> list[float | None]:
-        return await asyncio.gather(*(hold(port, KINDS[kinds[i]], give_up, opened) for i in range(n)))
+        return await asyncio.gather(
+            *(hold(port, KINDS[kinds[i]], give_up, opened) for i in range(n))
+        )
 
     kinds, opened = [list(KINDS)[i % len(KINDS)] for i in range(n)], list[float]()
     out: dict[str, list[float | None]] = {kind: [] for kind in KINDS}
@@ -172,7 +190,9 @@ def unread(port: int, n: int, max_chars: int = 5000) -> list[socket.socket]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", port))
         body = json.dumps({**STREAM, "seed": i, "max_chars": max_chars}).encode()
-        head = b"POST /api/generate/stream HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+        head = (
+            b"POST /api/generate/stream HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
+        )
         sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
         socks.append(sock)
     return socks
@@ -181,23 +201,31 @@ def unread(port: int, n: int, max_chars: int = 5000) -> list[socket.socket]:
 def read_all(sock: socket.socket) -> None:
     sock.settimeout(120)
     data = b""
-    while not data.endswith(b"0\r\n\r\n") and (chunk := sock.recv(1 << 16)):  # the chunked body's end
+    while not data.endswith(b"0\r\n\r\n") and (
+        chunk := sock.recv(1 << 16)
+    ):  # the chunked body's end
         data = data[-8:] + chunk
     sock.close()
 
 
 def send_queues(port: int) -> int:
-    """Bytes the kernel holds in the send buffers of the server's connections on `port` (ss's skmem w)."""
+    """Bytes the kernel holds in the send buffers of the server's connections on `port` (ss's
+    skmem w)."""
     out = subprocess.run(
-        ["ss", "-tmnH", "state", "established", f"( sport = :{port} )"], capture_output=True, text=True
+        ["ss", "-tmnH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
     )
     return sum(int(w) for w in re.findall(r"skmem:\(.*?,w(\d+),", out.stdout))
 
 
-def memory(models_dir: Path, streams: int, bound: int, guarded: bool) -> tuple[float, float, float, float, str]:
-    """(RSS growth MB, its noise, kernel send queues MB, seconds to settle, what the engine showed) for `streams`
-    unread streams.  The prefix cache is off (it has its own budget), and as many streams are first
-    run and read to their end, so what grows is what the unread ones hold, not a first batch that size."""
+def memory(
+    models_dir: Path, streams: int, bound: int, guarded: bool
+) -> tuple[float, float, float, float, str]:
+    """(RSS growth MB, its noise, kernel send queues MB, seconds to settle, what the engine showed)
+    for `streams` unread streams.  The prefix cache is off (it has its own budget), and as many
+    streams are first run and read to their end, so what grows is what the unread ones hold, not a
+    first batch that size."""
     settings = {
         "max_active": max(64, streams),
         "stream_buffer_bytes": bound,
@@ -213,7 +241,9 @@ def memory(models_dir: Path, streams: int, bound: int, guarded: bool) -> tuple[f
             time.sleep(1.0)
             rss.append(psutil.Process(proc.pid).memory_info().rss)
         began, socks = time.monotonic(), unread(port, streams)
-        while (g := gauges(port)).get("charlstm_engine_sequences", 1) > 0 or g.get("charlstm_queued_sequences", 1) > 0:
+        while (g := gauges(port)).get("charlstm_engine_sequences", 1) > 0 or g.get(
+            "charlstm_queued_sequences", 1
+        ) > 0:
             time.sleep(0.5)
         settled = time.monotonic() - began
         time.sleep(1.0)
@@ -221,7 +251,10 @@ def memory(models_dir: Path, streams: int, bound: int, guarded: bool) -> tuple[f
         noise = (rss[1] - rss[0]) / 2**20
         kernel = send_queues(port) / 2**20
         g = gauges(port)
-        shown = f"{g['charlstm_active_sequences']:.0f} active, {g['charlstm_engine_sequences']:.0f} stepping"
+        shown = (
+            f"{g['charlstm_active_sequences']:.0f} active, "
+            f"{g['charlstm_engine_sequences']:.0f} stepping"
+        )
         for sock in socks:
             sock.close()
         return grown, noise, kernel, settled, shown
@@ -231,7 +264,9 @@ def memory(models_dir: Path, streams: int, bound: int, guarded: bool) -> tuple[f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
     ap.add_argument("--connections", type=int, default=500)
     ap.add_argument("--streams", type=int, default=64)
@@ -257,15 +292,23 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
-    print(f"| {args.connections} connections, limits {limit:g} s | closed | seconds to close p50 / max |")
+    print(
+        f"| {args.connections} connections, limits {limit:g} s | closed | "
+        "seconds to close p50 / max |"
+    )
     print("|---|---|---|")
     for kind, times in closed.items():
         done = [t for t in times if t is not None]
         span = f"{statistics.median(done):.2f} / {max(done):.2f}" if done else "-"
         print(f"| {kind} | {len(done)} of {len(times)} | {span} |")
-    print(f"\n/healthz p50 / p99 / max, GETs every 10 ms; the server's full GCs meanwhile: {gc2:.0f}")
+    print(
+        f"\n/healthz p50 / p99 / max, GETs every 10 ms; the server's full GCs meanwhile: {gc2:.0f}"
+    )
     print(f"- alone (5 s before): {figures(timed, quiet, began)}")
-    print(f"- while {args.connections} connections open ({opened - began:.1f} s): {figures(timed, began, opened)}")
+    print(
+        f"- while {args.connections} connections open ({opened - began:.1f} s): "
+        f"{figures(timed, began, opened)}"
+    )
     print(f"- while they are held and closed: {figures(timed, opened)}")
     proc, port = serve(args.models_dir, False)
     try:
@@ -277,19 +320,33 @@ def main() -> None:
         proc.terminate()
         proc.wait(30)
     still = sum(t is None for times in bare.values() for t in times)
-    print(f"\nbare uvicorn (before): {still} of {args.connections} still open after {limit + 5:g} s; /healthz while")
-    print(f"they open ({opened - began:.1f} s): {figures(timed, began, opened)}; held: {figures(timed, opened)}\n")
+    print(
+        f"\nbare uvicorn (before): {still} of {args.connections} still open "
+        f"after {limit + 5:g} s; /healthz while"
+    )
+    print(
+        f"they open ({opened - began:.1f} s): {figures(timed, began, opened)}; "
+        f"held: {figures(timed, opened)}\n"
+    )
     target = args.streams * args.bound / 2**20
-    print(f"| {args.streams} unread streams, 5 logprobs | server RSS growth (noise) | kernel send queues | together "
-          f"(target < {target:.1f} MB) | settled in | engine shows |")  # fmt: skip
+    print(
+        f"| {args.streams} unread streams, 5 logprobs | server RSS growth (noise) | "
+        "kernel send queues | together "
+        f"(target < {target:.1f} MB) | settled in | engine shows |"
+    )
     print("|---|---|---|---|---|---|")
-    rows = ((f"guarded, {args.bound // 1024} KiB bound", True, args.bound),
-            ("guarded, 4 KiB bound (mostly a request's own cost)", True, 4096),
-            ("bare uvicorn, 64 MiB bound (before)", False, 64 * 2**20))  # fmt: skip
+    rows = (
+        (f"guarded, {args.bound // 1024} KiB bound", True, args.bound),
+        ("guarded, 4 KiB bound (mostly a request's own cost)", True, 4096),
+        ("bare uvicorn, 64 MiB bound (before)", False, 64 * 2**20),
+    )
     for label, guarded, bound in rows:
         grown, noise, kernel, settled, shown = memory(args.models_dir, args.streams, bound, guarded)
         together = f"{grown + kernel:.1f} MB"
-        print(f"| {label} | {grown:.1f} MB ({noise:+.1f}) | {kernel:.1f} MB | {together} | {settled:.1f} s | {shown} |")
+        print(
+            f"| {label} | {grown:.1f} MB ({noise:+.1f}) | {kernel:.1f} MB | {together} | "
+            f"{settled:.1f} s | {shown} |"
+        )
 
 
 if __name__ == "__main__":

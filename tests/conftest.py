@@ -34,7 +34,12 @@ TINY_CHARS = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz<>/\
 
 
 def build_tiny_model_dir(
-    path: Path, name: str = "tiny", chars: str = TINY_CHARS, units: int = 16, seed: int = 0, cell: str = "lstm"
+    path: Path,
+    name: str = "tiny",
+    chars: str = TINY_CHARS,
+    units: int = 16,
+    seed: int = 0,
+    cell: str = "lstm",
 ) -> Path:
     """Save a tiny random-weight char-RNN (2 layers; an LSTM unless `cell` is "gru" or "rnn") as a
     complete model directory."""
@@ -46,7 +51,9 @@ def build_tiny_model_dir(
 
     keras.utils.set_random_seed(seed)
     vocab = Vocab.from_chars(chars)
-    config = NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=units, layers=2, dropout=0.0, cell=cell)
+    config = NetworkConfig(
+        vocab_size=len(vocab), embedding_dim=8, units=units, layers=2, dropout=0.0, cell=cell
+    )
     model = build_model(config)
     card = {
         "name": name,
@@ -101,7 +108,12 @@ class LiveServer:
         # A file, not a pipe: a chatty server could fill a pipe nobody reads and hang.
         self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT, text=True
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def wait_ready(self, timeout: float = 180) -> None:
@@ -135,7 +147,10 @@ class LiveServer:
 
 
 def start_server(models_dir: Path, **settings: str) -> LiveServer:
-    env = {"CHARLSTM_MODELS_DIR": str(models_dir), **{f"CHARLSTM_{k.upper()}": v for k, v in settings.items()}}
+    env = {
+        "CHARLSTM_MODELS_DIR": str(models_dir),
+        **{f"CHARLSTM_{k.upper()}": v for k, v in settings.items()},
+    }
     server = LiveServer(env)
     try:
         server.wait_ready()
@@ -158,6 +173,8 @@ def browser() -> Iterator[Any]:
     """Debian's headless Chromium, driven by Playwright (the browser tests skip without it)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()

@@ -78,16 +78,27 @@ def test_a_seed_gives_the_same_text_and_no_seed_reports_one(client: TestClient) 
 def test_greedy_and_tiny_temperatures(client: TestClient) -> None:
     greedy = generate(client, prompt="a", max_chars=50, temperature=0, seed=1)["text"]
     assert generate(client, prompt="a", max_chars=50, temperature=0, seed=2)["text"] == greedy
-    assert generate(client, prompt="a", max_chars=50, top_k=1, temperature=1.0, seed=3)["text"] == greedy
+    assert (
+        generate(client, prompt="a", max_chars=50, top_k=1, temperature=1.0, seed=3)["text"]
+        == greedy
+    )
     assert generate(client, prompt="a", max_chars=50, temperature=1e-30, seed=4)["text"] == greedy
-    assert len(generate(client, prompt="a", max_chars=50, temperature=5, top_p=0.5, seed=5)["text"]) == 50
+    assert (
+        len(generate(client, prompt="a", max_chars=50, temperature=5, top_p=0.5, seed=5)["text"])
+        == 50
+    )
 
 
 def test_stop_ends_before_the_stop_string(client: TestClient) -> None:
     full = generate(client, prompt="The", max_chars=80, temperature=1.0, seed=21)["text"]
     stop = full[30:33]
     body = generate(
-        client, prompt="The", max_chars=80, temperature=1.0, seed=21, stop=[stop, "\u00e9\u00e9\u00e9\u00e9"]
+        client,
+        prompt="The",
+        max_chars=80,
+        temperature=1.0,
+        seed=21,
+        stop=[stop, "\u00e9\u00e9\u00e9\u00e9"],
     )
     assert body["finish_reason"] == "stop"
     assert body["text"] == full[: full.index(stop)]
@@ -110,7 +121,9 @@ def test_logprobs_describe_each_generated_char(client: TestClient) -> None:
 
 
 def test_stream_sends_chunks_then_done(client: TestClient) -> None:
-    with client.stream("POST", "/api/generate/stream", json={"prompt": "ROMEO:", "max_chars": 300, "seed": 9}) as r:
+    with client.stream(
+        "POST", "/api/generate/stream", json={"prompt": "ROMEO:", "max_chars": 300, "seed": 9}
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         events = parse_sse(list(r.iter_lines()))
@@ -118,14 +131,25 @@ def test_stream_sends_chunks_then_done(client: TestClient) -> None:
     assert [e for e, _ in events[1:-1]] == ["message"] * (len(events) - 2)
     name, done = events[-1]
     assert name == "done"
-    assert done == {"finish_reason": "length", "usage": {"prompt_chars": 6, "generated_chars": 300}, "seed": 9,
-                    "model": "tiny"}  # fmt: skip
+    assert done == {
+        "finish_reason": "length",
+        "usage": {"prompt_chars": 6, "generated_chars": 300},
+        "seed": 9,
+        "model": "tiny",
+    }
     assert stream_text(events) == generate(client, prompt="ROMEO:", max_chars=300, seed=9)["text"]
 
 
 def test_stream_with_logprobs_and_stop(client: TestClient) -> None:
     full = generate(client, prompt="x", max_chars=60, seed=4, temperature=1.0)["text"]
-    params = {"prompt": "x", "max_chars": 60, "seed": 4, "temperature": 1.0, "logprobs": 2, "stop": [full[20:22]]}
+    params = {
+        "prompt": "x",
+        "max_chars": 60,
+        "seed": 4,
+        "temperature": 1.0,
+        "logprobs": 2,
+        "stop": [full[20:22]],
+    }
     with client.stream("POST", "/api/generate/stream", json=params) as r:
         events = parse_sse(list(r.iter_lines()))
     chunks = [d for e, d in events if e == "message"]
@@ -136,7 +160,9 @@ def test_stream_with_logprobs_and_stop(client: TestClient) -> None:
 
 def test_models_lists_the_card(client: TestClient) -> None:
     models = client.get("/api/models").json()["models"]
-    assert [(m["name"], m["default"], m["vocab_size"]) for m in models] == [("tiny", True, len(set(TINY_CHARS)))]
+    assert [(m["name"], m["default"], m["vocab_size"]) for m in models] == [
+        ("tiny", True, len(set(TINY_CHARS)))
+    ]
     assert models[0]["params"] > 0 and models[0]["config"]["units"] == 16
 
 
@@ -145,9 +171,15 @@ def test_ops_routes(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ready"}
     generate(client, max_chars=10)
     text = client.get("/metrics").text
-    for name in ("charlstm_http_requests_total", "charlstm_active_sequences", "charlstm_queued_sequences",
-                 "charlstm_generated_chars_total", "charlstm_rejected_requests_total",
-                 "charlstm_time_to_first_char_seconds_bucket", "charlstm_char_latency_seconds_bucket"):  # fmt: skip
+    for name in (
+        "charlstm_http_requests_total",
+        "charlstm_active_sequences",
+        "charlstm_queued_sequences",
+        "charlstm_generated_chars_total",
+        "charlstm_rejected_requests_total",
+        "charlstm_time_to_first_char_seconds_bucket",
+        "charlstm_char_latency_seconds_bucket",
+    ):
         assert name in text
     assert 'charlstm_http_requests_total{method="POST",route="/api/generate",status="200"}' in text
     assert client.get("/openapi.json").json()["paths"]["/api/generate"]["post"]["responses"]["429"]
@@ -176,8 +208,14 @@ async def read_stream(client: httpx.AsyncClient, params: dict[str, Any]) -> list
 def char_latency(server: LiveServer) -> tuple[float, float]:
     """(sum, count) of the server's per-sequence mean seconds between chars."""
     text = httpx.get(server.url + "/metrics", timeout=60).text
-    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("charlstm_char_latency"))
-    series = 'charlstm_char_latency_seconds_{}{{model="tiny"}}'  # absent before the first observation
+    values = dict(
+        line.rsplit(" ", 1)
+        for line in text.splitlines()
+        if line.startswith("charlstm_char_latency")
+    )
+    series = (
+        'charlstm_char_latency_seconds_{}{{model="tiny"}}'  # absent before the first observation
+    )
     return float(values.get(series.format("sum"), 0)), float(values.get(series.format("count"), 0))
 
 
@@ -188,7 +226,9 @@ def test_seeded_text_is_the_same_alone_or_beside_others(coalescing_server: LiveS
     async def run() -> tuple[str, list[str]]:
         async with httpx.AsyncClient(base_url=coalescing_server.url, timeout=60) as c:
             alone = stream_text(await read_stream(c, {**params, "seed": 0}))
-            crowd = await asyncio.gather(*(read_stream(c, {**params, "seed": s % 3}) for s in range(9)))
+            crowd = await asyncio.gather(
+                *(read_stream(c, {**params, "seed": s % 3}) for s in range(9))
+            )
             return alone, [stream_text(events) for events in crowd]
 
     alone, crowd = asyncio.run(run())
@@ -198,7 +238,9 @@ def test_seeded_text_is_the_same_alone_or_beside_others(coalescing_server: LiveS
 
 
 @pytest.mark.slow
-def test_stream_events_are_coalesced_and_the_first_comes_at_once(coalescing_server: LiveServer) -> None:
+def test_stream_events_are_coalesced_and_the_first_comes_at_once(
+    coalescing_server: LiveServer,
+) -> None:
     async def run() -> list[tuple[str, Any]]:
         async with httpx.AsyncClient(base_url=coalescing_server.url, timeout=60) as c:
             return await read_stream(c, {"max_chars": 20000, "seed": 1})

@@ -25,7 +25,9 @@ def client(models_dir: Path) -> Iterator[TestClient]:
 
 
 def text_of(client: TestClient, **body: Any) -> str:
-    response = client.post("/api/generate", json={"prompt": "ROMEO:", "max_chars": 60, "seed": 3, **body})
+    response = client.post(
+        "/api/generate", json={"prompt": "ROMEO:", "max_chars": 60, "seed": 3, **body}
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["text"])
 
@@ -36,12 +38,21 @@ def test_models_list_the_vocabulary(client: TestClient) -> None:
 
 
 def test_neutral_controls_change_nothing(client: TestClient) -> None:
-    neutral = {"repetition_penalty": 1.0, "presence_penalty": 0, "frequency_penalty": 0.0, "min_p": 0}
+    neutral = {
+        "repetition_penalty": 1.0,
+        "presence_penalty": 0,
+        "frequency_penalty": 0.0,
+        "min_p": 0,
+    }
     assert text_of(client, **neutral) == text_of(client)
 
 
 def test_controls_change_the_text_and_stay_reproducible(client: TestClient) -> None:
-    for body in ({"repetition_penalty": 3.0, "repetition_window": 8}, {"frequency_penalty": 2}, {"min_p": 0.5}):
+    for body in (
+        {"repetition_penalty": 3.0, "repetition_window": 8},
+        {"frequency_penalty": 2},
+        {"min_p": 0.5},
+    ):
         assert text_of(client, **body) == text_of(client, **body)
     plain = text_of(client, temperature=0)
     penalised = text_of(client, temperature=0, repetition_penalty=10.0, repetition_window=4)
@@ -53,12 +64,24 @@ def test_logit_bias_by_char_on_api_and_by_id_on_v1(client: TestClient) -> None:
     assert text_of(client, logit_bias={"e": 100}) == "e" * 60
     assert "\n" not in text_of(client, logit_bias={"\n": -100}, max_chars=300)
     chars = client.get("/api/models").json()["models"][0]["chars"]
-    body = {"prompt": "ROMEO:", "max_tokens": 30, "seed": 1, "logit_bias": {str(chars.index("z")): 100}}
+    body = {
+        "prompt": "ROMEO:",
+        "max_tokens": 30,
+        "seed": 1,
+        "logit_bias": {str(chars.index("z")): 100},
+    }
     response = client.post("/v1/completions", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["text"] == "z" * 30
-    more = {"presence_penalty": 1.5, "frequency_penalty": -0.5, "repetition_penalty": 1.3, "min_p": 0.1}
-    assert client.post("/v1/completions", json={**body, "logit_bias": None, **more}).status_code == 200
+    more = {
+        "presence_penalty": 1.5,
+        "frequency_penalty": -0.5,
+        "repetition_penalty": 1.3,
+        "min_p": 0.1,
+    }
+    assert (
+        client.post("/v1/completions", json={**body, "logit_bias": None, **more}).status_code == 200
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,7 +98,9 @@ def test_logit_bias_by_char_on_api_and_by_id_on_v1(client: TestClient) -> None:
         ({"logit_bias": {"€": 1}}, "logit_bias"),  # not in the model's vocabulary
     ],
 )
-def test_bad_controls_are_422_naming_the_field(client: TestClient, body: dict[str, Any], param: str) -> None:
+def test_bad_controls_are_422_naming_the_field(
+    client: TestClient, body: dict[str, Any], param: str
+) -> None:
     response = client.post("/api/generate", json={"prompt": "A", "max_chars": 5, **body})
     assert response.status_code == 422
     assert param in (response.json()["error"]["param"] or "")
@@ -83,7 +108,9 @@ def test_bad_controls_are_422_naming_the_field(client: TestClient, body: dict[st
 
 @pytest.mark.parametrize("bias", [{"9999": 1}, {"e": 1}, {"-1": 1}, {"3": 200}])
 def test_bad_v1_logit_bias_is_400(client: TestClient, bias: dict[str, float]) -> None:
-    response = client.post("/v1/completions", json={"prompt": "A", "max_tokens": 5, "logit_bias": bias})
+    response = client.post(
+        "/v1/completions", json={"prompt": "A", "max_tokens": 5, "logit_bias": bias}
+    )
     assert response.status_code == 400  # a validation error on /v1 (OpenAI's convention)
     assert "logit_bias" in (response.json()["error"]["param"] or "")
 
@@ -99,7 +126,9 @@ def test_openapi_describes_the_logit_bias_keys_the_model_accepts(client: TestCli
     chars = client.get("/api/models").json()["models"][0]["chars"]
     components = client.get("/openapi.json").json()["components"]["schemas"]
     api = components["GenerateParams"]["properties"]["logit_bias"]["anyOf"][0]["propertyNames"]
-    assert all(re.fullmatch(api["pattern"], ch) for ch in chars) and not re.fullmatch(api["pattern"], "€")
+    assert all(re.fullmatch(api["pattern"], ch) for ch in chars) and not re.fullmatch(
+        api["pattern"], "€"
+    )
     v1 = components["CompletionParams"]["properties"]["logit_bias"]["anyOf"][0]["propertyNames"]
     ids = [str(i) for i in range(len(chars))] + ["007"]
     assert all(re.fullmatch(v1["pattern"], key) for key in ids)

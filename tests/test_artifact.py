@@ -38,7 +38,9 @@ def test_saved_model_is_inference_only(model_dir: Path, tmp_path: Path) -> None:
     import keras
 
     art = load_artifact(model_dir)
-    art.model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    art.model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     ids = np.zeros((2, 5), np.int32)
     art.model.train_on_batch(ids, ids)  # now it carries optimizer state
     save_artifact(tmp_path / "trained", art.model, art.vocab, art.card)
@@ -76,7 +78,9 @@ def test_missing_directory_is_named(tmp_path: Path) -> None:
 
 def test_vocab_that_disagrees_with_the_weights_is_named(model_dir: Path) -> None:
     (model_dir / "vocab.json").write_text(json.dumps({"chars": list("abc")}), "utf-8")
-    with pytest.raises(ArtifactError, match=r"vocab\.json: 3 chars, but .*model\.keras has \d+ embedding rows"):
+    with pytest.raises(
+        ArtifactError, match=r"vocab\.json: 3 chars, but .*model\.keras has \d+ embedding rows"
+    ):
         load_artifact(model_dir)
 
 
@@ -90,7 +94,9 @@ def test_card_that_disagrees_is_named(model_dir: Path) -> None:
         load_artifact(model_dir)
 
 
-def test_failed_save_leaves_the_previous_directory(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_save_leaves_the_previous_directory(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keras
 
     art = load_artifact(model_dir)
@@ -124,7 +130,10 @@ while True:
 def test_kill_during_save_leaves_a_loadable_directory(model_dir: Path) -> None:
     for delay in (0.3, 0.7, 1.1):
         proc = subprocess.Popen(
-            [sys.executable, "-c", SAVE_LOOP, str(model_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", SAVE_LOOP, str(model_dir)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         time.sleep(delay)

@@ -30,12 +30,16 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 @pytest.mark.parametrize(("units", "layers", "threads"), [(17, 3, 2), (64, 2, 1), (64, 2, 2)])
-def test_rows_primed_together_have_the_bits_of_each_alone(units: int, layers: int, threads: int) -> None:
+def test_rows_primed_together_have_the_bits_of_each_alone(
+    units: int, layers: int, threads: int
+) -> None:
     stack = random_stack(units=units, vocab=20, layers=layers, threads=threads)
     rng = np.random.default_rng(units + threads)
     for _ in range(8):
         k = int(rng.integers(1, 12))
-        chunks = [rng.integers(0, 20, int(rng.integers(1, PRIME_CHUNK + 1))) for _ in range(k)]  # ragged
+        chunks = [
+            rng.integers(0, 20, int(rng.integers(1, PRIME_CHUNK + 1))) for _ in range(k)
+        ]  # ragged
         together = [stack.prime(rng.integers(0, 20, int(rng.integers(0, 40))))[1] for _ in range(k)]
         alone = [s.copy() for s in together]
         logits_alone = [stack.prime_chunk(c, s) for c, s in zip(chunks, alone, strict=True)]
@@ -52,15 +56,21 @@ def test_prompts_primed_by_the_primer_together_end_in_the_state_of_each_alone() 
     stack = random_stack(units=24, vocab=len(VOCAB))
     primer, batch = Primer(stack, PrefixCache(1 << 20)), Batch(stack)
     rng = np.random.default_rng(3)
-    prompts = ["".join(rng.choice(list("abcdefghij"), size=n)) for n in (1, 15, 16, 17, 40, 100, 233, 40)]
-    prompts.append(prompts[6] + "abcde")  # from the cache at 233 (where that text ended): a ragged first slice
+    prompts = [
+        "".join(rng.choice(list("abcdefghij"), size=n)) for n in (1, 15, 16, 17, 40, 100, 233, 40)
+    ]
+    prompts.append(
+        prompts[6] + "abcde"
+    )  # from the cache at 233 (where that text ended): a ragged first slice
     seqs = [sequence_of(p) for p in prompts]
     primed = prime_all(primer, batch, seqs[:7]) | prime_all(primer, batch, seqs[7:])
     assert seqs[-1].gen.cached_chars == 233
     for seq, prompt in zip(seqs, prompts, strict=True):
         logits, state = stack.prime(VOCAB.encode(prompt))
         assert same_bits(primed[id(seq)], logits)
-        assert same_bits(state_of(batch, seq).h, state.h) and same_bits(state_of(batch, seq).c, state.c)
+        assert same_bits(state_of(batch, seq).h, state.h) and same_bits(
+            state_of(batch, seq).c, state.c
+        )
 
 
 def test_rows_primed_in_steps_and_slices_end_in_the_state_of_priming_alone() -> None:
@@ -82,7 +92,9 @@ def test_rows_primed_in_steps_and_slices_end_in_the_state_of_priming_alone() -> 
                 done[id(batch.seqs[r])] = row_logits, batch.state.rows([r])
             continue
         feeding = [s.priming for s in batch.seqs]
-        ids = np.array([s.ids[s.primed] if f else s.next_id for s, f in zip(batch.seqs, feeding, strict=True)])
+        ids = np.array(
+            [s.ids[s.primed] if f else s.next_id for s, f in zip(batch.seqs, feeding, strict=True)]
+        )
         logits = stack.step(ids, batch.state)
         for r in primer.after_step(batch, feeding, logits, np.isfinite(logits).all(axis=1)):
             done[id(batch.seqs[r])] = logits[r], batch.state.rows([r])
@@ -119,22 +131,30 @@ def test_the_same_seed_gives_the_same_text_primed_together_beside_streams(engine
     engine.submit(GenerationRequest("ab", 400, SamplingParams(1.0), seed=1), stream)
     rng = np.random.default_rng(7)
     chars = [c for c in MEDIUM_VOCAB.chars if c.isalpha()]
-    requests = [GenerationRequest("".join(rng.choice(chars, size=n)), 30, SamplingParams(0.9), seed=10 + n)
-                for n in (3, 16, 17, 50, 120, 299)]  # fmt: skip
+    requests = [
+        GenerationRequest("".join(rng.choice(chars, size=n)), 30, SamplingParams(0.9), seed=10 + n)
+        for n in (3, 16, 17, 50, 120, 299)
+    ]
     sinks = [RecordingSink() for _ in requests]
     for request, sink in zip(requests, sinks, strict=True):
         engine.submit(request, sink)
     for request, sink in zip(requests, sinks, strict=True):
         assert sink.wait().text == "".join(c.text for c in generate(stack, MEDIUM_VOCAB, request))
-    assert stream.wait().text == "".join(c.text for c in generate(stack, MEDIUM_VOCAB, GenerationRequest(
-        "ab", 400, SamplingParams(1.0), seed=1)))  # fmt: skip
+    assert stream.wait().text == "".join(
+        c.text
+        for c in generate(
+            stack, MEDIUM_VOCAB, GenerationRequest("ab", 400, SamplingParams(1.0), seed=1)
+        )
+    )
 
 
 def test_slices_wait_their_turn_only_while_rows_generate() -> None:
     """After a long slice priming owes the generating rows time; with none generating it owes
     nothing: one long prompt on an idle engine primes slice after slice, at its single-sequence
     speed.  Beside generating rows it still feeds one char per step."""
-    engine = Engine(random_stack(units=16, vocab=len(VOCAB)), VOCAB)  # not started: its loop driven here
+    engine = Engine(
+        random_stack(units=16, vocab=len(VOCAB)), VOCAB
+    )  # not started: its loop driven here
     long, short = sequence_of("abcdefghij" * 30), sequence_of("ab")
     engine._loop_once([long])
     assert long.primed == PRIME_CHUNK
@@ -152,7 +172,9 @@ def test_a_prompt_cancelled_while_it_is_primed_ends_and_leaves_the_batch(engine_
     engine = engine_of(random_stack(units=64, vocab=40), MEDIUM_VOCAB)
     stream, long = RecordingSink(), RecordingSink()
     engine.submit(GenerationRequest("ab", 10**6, seed=1), stream)
-    ticket = engine.submit(GenerationRequest("abcdefgh " * 2000, 5, seed=2), long)  # 18,000 chars to prime
+    ticket = engine.submit(
+        GenerationRequest("abcdefgh " * 2000, 5, seed=2), long
+    )  # 18,000 chars to prime
     while engine.active < 2:
         time.sleep(0.001)
     ticket.cancel()

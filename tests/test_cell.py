@@ -1,4 +1,5 @@
-"""The LSTM step (compiled kernels) against the Keras model it was read from; rows alone or in a batch."""
+"""The LSTM step (compiled kernels) against the Keras model it was read from; rows alone or in a
+batch."""
 
 from __future__ import annotations
 
@@ -26,10 +27,14 @@ def odd_keras_and_stack():
     from model.cells.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(3)
-    model = build_model(NetworkConfig(vocab_size=23, embedding_dim=5, units=13, layers=3, dropout=0.0))
+    model = build_model(
+        NetworkConfig(vocab_size=23, embedding_dim=5, units=13, layers=3, dropout=0.0)
+    )
     for layer in model.layers:  # random biases too, so the bias path is exercised
         if layer.weights:
-            layer.set_weights([w + np.random.default_rng(1).normal(0, 0.3, w.shape) for w in layer.get_weights()])
+            layer.set_weights(
+                [w + np.random.default_rng(1).normal(0, 0.3, w.shape) for w in layer.get_weights()]
+            )
     return model, LSTMStack.from_keras(model)
 
 
@@ -58,7 +63,9 @@ def test_prime_equals_stepping_char_by_char(odd_keras_and_stack) -> None:
     stepped = stack.zero_state(1)
     for i in ids:
         last = stack.step(np.array([i]), stepped)[0]
-    np.testing.assert_array_equal(logits, last)  # bit for bit: the prefix cache hands out either state
+    np.testing.assert_array_equal(
+        logits, last
+    )  # bit for bit: the prefix cache hands out either state
     np.testing.assert_array_equal(state.h, stepped.h)
     np.testing.assert_array_equal(state.c, stepped.c)
 
@@ -83,14 +90,17 @@ def test_empty_prompt_logits_are_the_start_state(odd_keras_and_stack) -> None:
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_row_steps_the_same_alone_or_in_any_batch(threads: int) -> None:
-    """Batch size, position and threads never change a bit of a row's logits or state (256 units)."""
+    """Batch size, position and threads never change a bit of a row's logits or state (256
+    units)."""
     stack = random_stack(units=256, vocab=40, threads=threads)
     prompts = np.random.default_rng(4).integers(0, 40, size=(32, 12))
     alone = [stack.logits_of(p[None])[0] for p in prompts]
     for rows in [prompts[:2], prompts[:3], prompts[:5], prompts[::-1], prompts]:
         together = stack.logits_of(rows)
         for r, row in enumerate(rows):
-            np.testing.assert_array_equal(together[r], alone[[tuple(p) for p in prompts].index(tuple(row))])
+            np.testing.assert_array_equal(
+                together[r], alone[[tuple(p) for p in prompts].index(tuple(row))]
+            )
 
 
 def test_threads_do_not_change_bits() -> None:
@@ -101,7 +111,8 @@ def test_threads_do_not_change_bits() -> None:
 
 
 def test_prime_is_the_same_alone_or_after_other_work() -> None:
-    """Priming reuses the step's kernels: its bits do not depend on what ran before or on threads."""
+    """Priming reuses the step's kernels: its bits do not depend on what ran before or on
+    threads."""
     one, two = (random_stack(units=300, vocab=40, threads=n) for n in (1, 2))
     ids = np.random.default_rng(6).integers(0, 40, size=2 * PRIME_CHUNK + 3)
     first, state = one.prime(ids)
@@ -137,8 +148,13 @@ def random_stack(
         return rng.normal(0, 0.4, shape).astype(np.float32)
 
     sizes = [embedding] + [units] * (layers - 1)
-    lstm = [LayerWeights(normal(n, 4 * units), normal(units, 4 * units), normal(4 * units)) for n in sizes]
-    return LSTMStack(normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab), threads)
+    lstm = [
+        LayerWeights(normal(n, 4 * units), normal(units, 4 * units), normal(4 * units))
+        for n in sizes
+    ]
+    return LSTMStack(
+        normal(vocab, embedding), lstm, normal(units, vocab) * 3, normal(vocab), threads
+    )
 
 
 @pytest.fixture(scope="module", params=["gru", "rnn"])
@@ -149,11 +165,15 @@ def other_cell(request):
     from model.cells.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(4)
-    config = NetworkConfig(vocab_size=23, embedding_dim=5, units=13, layers=3, dropout=0.0, cell=request.param)
+    config = NetworkConfig(
+        vocab_size=23, embedding_dim=5, units=13, layers=3, dropout=0.0, cell=request.param
+    )
     model = build_model(config)
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights([w + np.random.default_rng(2).normal(0, 0.3, w.shape) for w in layer.get_weights()])
+            layer.set_weights(
+                [w + np.random.default_rng(2).normal(0, 0.3, w.shape) for w in layer.get_weights()]
+            )
     return model, LSTMStack.from_keras(model)
 
 

@@ -1,5 +1,6 @@
-"""model/reading/finder.py: the streamed correlations equal NumPy's on recorded activations, and on a tiny
-model trained here on text whose quotes matter (uppercase inside, lowercase outside) the finder
+"""model/reading/finder.py: the streamed correlations equal NumPy's on recorded activations, and on
+a tiny model trained here on text whose quotes matter (uppercase inside, lowercase outside) the
+finder
 ranks a quote-tracking cell above the rest; the CLI writes cells.json."""
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def quote_text(chars: int, seed: int) -> str:
 
 @pytest.fixture(scope="module")
 def trained():
-    """A 1×16 LSTM fitted for a few seconds: to predict the case it must know whether a quote is open."""
+    """A 1×16 LSTM fitted for a few seconds: to predict the case it must know whether a quote is
+    open."""
     import keras
 
     from model.cells.network import NetworkConfig, build_model
@@ -39,13 +41,22 @@ def trained():
     text = quote_text(30_000, seed=0)
     vocab = Vocab.from_text(text)
     keras.utils.set_random_seed(0)
-    model = build_model(NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=16, layers=1, dropout=0.0))
+    model = build_model(
+        NetworkConfig(vocab_size=len(vocab), embedding_dim=8, units=16, layers=1, dropout=0.0)
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     ids, seq = vocab.encode(text), 64
     n = (len(ids) - 1) // seq
-    model.fit(ids[: n * seq].reshape(n, seq), ids[1 : n * seq + 1].reshape(n, seq), batch_size=32, epochs=3, verbose=0)
+    model.fit(
+        ids[: n * seq].reshape(n, seq),
+        ids[1 : n * seq + 1].reshape(n, seq),
+        batch_size=32,
+        epochs=3,
+        verbose=0,
+    )
     return model, vocab
 
 
@@ -65,7 +76,9 @@ def test_streamed_correlations_equal_numpy(tiny_model_dir: Path) -> None:
 
     art = load_artifact(tiny_model_dir)
     stack = LSTMStack.from_keras(art.model)
-    text = 'He said "HI there" and left.\nROMEO:\nAnd "so" it goes, "WELL".\n' * 3  # all in the vocab
+    text = (
+        'He said "HI there" and left.\nROMEO:\nAnd "so" it goes, "WELL".\n' * 3
+    )  # all in the vocab
     r = correlations(stack, art.vocab, text, streams=1)
     acts = Reading(stack, art.vocab, text, probe=Probe(1, tuple(range(16)), "c")).run().activations
     feats = feature_matrix(text)
@@ -96,5 +109,8 @@ def test_cli_writes_cells_json(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert set(found["features"]) == set(FEATURES)
     assert found["held_out_chars"] == int(len(corpus.read_text()) * 0.1)
     sizes = {name: len(e["cells"]) for name, e in found["features"].items()}
-    assert sizes == {**dict.fromkeys(FEATURES, 5), "in_brackets": 0}  # "(" is not in the tiny vocab: never varies
+    assert sizes == {
+        **dict.fromkeys(FEATURES, 5),
+        "in_brackets": 0,
+    }  # "(" is not in the tiny vocab: never varies
     assert main(["--model", str(tmp_path / "none"), "--corpus", str(corpus)]) == 2

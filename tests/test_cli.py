@@ -24,23 +24,45 @@ def test_prompt_then_sample_reproducible_with_a_seed(tiny_model_dir: Path) -> No
     text = sample(tiny_model_dir, "--prompt", "ROMEO:", "--max-chars", "60", "--seed", "5")
     assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 60 + 1  # + the final newline
     assert sample(tiny_model_dir, "--prompt", "ROMEO:", "--max-chars", "60", "--seed", "5") == text
-    only = sample(tiny_model_dir, "--prompt", "ROMEO:", "--max-chars", "60", "--seed", "5", "--no-prompt")
+    only = sample(
+        tiny_model_dir, "--prompt", "ROMEO:", "--max-chars", "60", "--seed", "5", "--no-prompt"
+    )
     assert only == text[len("ROMEO:") :]
 
 
 def test_greedy_top_k_top_p_and_stop(tiny_model_dir: Path) -> None:
-    greedy = sample(tiny_model_dir, "--prompt", "A", "--temperature", "0", "--max-chars", "40", "--no-prompt")
-    assert greedy == sample(tiny_model_dir, "--prompt", "A", "--temperature", "0", "--max-chars", "40", "--no-prompt")
-    text = sample(tiny_model_dir, "--max-chars", "300", "--seed", "2", "--top-k", "3", "--top-p", "0.9")
+    greedy = sample(
+        tiny_model_dir, "--prompt", "A", "--temperature", "0", "--max-chars", "40", "--no-prompt"
+    )
+    assert greedy == sample(
+        tiny_model_dir, "--prompt", "A", "--temperature", "0", "--max-chars", "40", "--no-prompt"
+    )
+    text = sample(
+        tiny_model_dir, "--max-chars", "300", "--seed", "2", "--top-k", "3", "--top-p", "0.9"
+    )
     assert len(text) == 301
-    cut = text[100:102]  # a stop string that occurs: the sample ends right before its first occurrence
+    cut = text[
+        100:102
+    ]  # a stop string that occurs: the sample ends right before its first occurrence
     stopped = sample(
-        tiny_model_dir, "--max-chars", "300", "--seed", "2", "--top-k", "3", "--top-p", "0.9", "--stop", cut
+        tiny_model_dir,
+        "--max-chars",
+        "300",
+        "--seed",
+        "2",
+        "--top-k",
+        "3",
+        "--top-p",
+        "0.9",
+        "--stop",
+        cut,
     )
     assert stopped == text[: text.index(cut)] + "\n"
 
 
-def test_drawn_seed_is_reported_on_stderr(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_drawn_seed_is_reported_on_stderr(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sample(tiny_model_dir, "--max-chars", "5")
     err = capsys.readouterr().err
     assert err.startswith("seed: ") and int(err.split()[1]) >= 0
@@ -88,13 +110,32 @@ def test_help_explains_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--model", "--prompt", "--temperature", "--max-chars", "--top-k", "--top-p", "--seed", "--stop"):
+    for flag in (
+        "--model",
+        "--prompt",
+        "--temperature",
+        "--max-chars",
+        "--top-k",
+        "--top-p",
+        "--seed",
+        "--stop",
+    ):
         assert flag in text
 
 
 @pytest.mark.slow
 def test_the_module_streams_to_stdout_while_it_samples(tiny_model_dir: Path) -> None:
-    cmd = [sys.executable, "-m", "model", "--model", str(tiny_model_dir), "--prompt", "A", "--max-chars", "10000000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "model",
+        "--model",
+        str(tiny_model_dir),
+        "--prompt",
+        "A",
+        "--max-chars",
+        "10000000",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -106,7 +147,9 @@ def test_the_module_streams_to_stdout_while_it_samples(tiny_model_dir: Path) -> 
         proc.kill()
         proc.wait()
     err = proc.stderr.read().decode() if proc.stderr else ""
-    assert re.fullmatch(r"seed: \d+\n", err), err  # nothing else: TensorFlow's load-time lines stay off stderr
+    assert re.fullmatch(r"seed: \d+\n", err), (
+        err
+    )  # nothing else: TensorFlow's load-time lines stay off stderr
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""The engine-thread-to-event-loop bridge (app/collector.py): merged takes, few wake-ups, whole ticks."""
+"""The engine-thread-to-event-loop bridge (app/collector.py): merged takes, few wake-ups, whole
+ticks."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ def test_what_arrived_between_takes_is_merged_per_sequence_and_ends_are_taken_on
         await asyncio.wait_for(collector.wait(), 5)
         events = collector.take()
         assert [i for i, _ in events] == [0, 0, 1]
-        assert events[0][1] == Chunk("abc", [{"char": "a", "logprob": -1.0, "top": []},
-                                             {"char": "c", "logprob": -2.0, "top": []}])  # fmt: skip
+        assert events[0][1] == Chunk(
+            "abc",
+            [{"char": "a", "logprob": -1.0, "top": []}, {"char": "c", "logprob": -2.0, "top": []}],
+        )
         assert events[1][1] == Done("cancelled", 3, Usage(2, 0))
         assert collector.finished and collector.take() == []
 
@@ -73,8 +76,9 @@ def test_ticks_never_return_twice_in_one_tick() -> None:
 
 
 def test_a_sequence_pauses_only_while_its_reader_is_stuck_sending() -> None:
-    """An eighth of the bound held while the reader sends (took, not yet hushed) pauses it; the next
-    take resumes it.  A reader waiting for its tick never pauses it, nor does a whole-text request."""
+    """An eighth of the bound held while the reader sends (took, not yet hushed) pauses it; the
+    next take resumes it.  A reader waiting for its tick never pauses it, nor does a whole-text
+    request."""
 
     class FakeTicket:
         paused = False
@@ -106,7 +110,9 @@ def test_a_sequence_pauses_only_while_its_reader_is_stuck_sending() -> None:
         assert not ticket.paused
         collector.take()
         for _ in range(200):
-            out.on_chunk(Chunk("d", [{"char": "d", "logprob": -1.0, "top": [("d", -1.0)]}]))  # ~300 bytes each
+            out.on_chunk(
+                Chunk("d", [{"char": "d", "logprob": -1.0, "top": [("d", -1.0)]}])
+            )  # ~300 bytes each
         assert ticket.paused
         collector.stream = False  # a whole-text request: nobody reads before the end
         assert not ticket.paused

@@ -59,14 +59,16 @@ def test_every_entry_point_names_the_protocol() -> None:
 
 HALF_HEADERS = b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-"
 HALF_BODY = (
-    b'POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"pro'
+    b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 40\r\n\r\n{"pro'
 )
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 KINDS = {"idle": b"", "half headers": HALF_HEADERS, "half body": HALF_BODY, "keep-alive": HEALTHZ}
 
 
 async def hold(port: int, sent: bytes) -> tuple[float, bytes]:
-    """Open a connection, send `sent`, then read until the server closes it: (seconds, what came)."""
+    """Open a connection, send `sent`, then read until the server closes it: (seconds, what
+    came)."""
     began = time.monotonic()  # before the connect: the server's clock for it starts later
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(sent)
@@ -93,12 +95,17 @@ def test_idle_and_half_sent_connections_are_closed_within_their_limits(server: L
                 began = time.monotonic()
                 assert (await client.get("/healthz")).status_code == 200
                 waits.append(time.monotonic() - began)
-        return [(kind, took, got) for kind, (took, got) in zip(kinds, await held, strict=True)], waits
+        return [
+            (kind, took, got) for kind, (took, got) in zip(kinds, await held, strict=True)
+        ], waits
 
     results, healthz = asyncio.run(run())
     assert max(healthz) < 2.0, healthz  # generous: a busy 2-core CI machine; the bench measures p99
     for kind, took, got in results:
-        assert 0.8 * LIMIT_S <= took <= LIMIT_S + 4.0, (kind, took)  # never early; late only by load
+        assert 0.8 * LIMIT_S <= took <= LIMIT_S + 4.0, (
+            kind,
+            took,
+        )  # never early; late only by load
         if kind == "idle":
             assert got == b"", "a connection that sent nothing is closed without a word"
         elif kind == "keep-alive":
@@ -121,7 +128,9 @@ def gauge(server: LiveServer, name: str) -> float:
 def unread_stream(port: int, body: dict[str, object]) -> socket.socket:
     """A stream whose client reads nothing: a small receive window, and no reads."""
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window stays small
+    sock.setsockopt(
+        socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
+    )  # before connect: the window stays small
     sock.connect(("127.0.0.1", port))
     payload = json.dumps(body).encode()
     head = b"POST /api/generate/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -138,15 +147,21 @@ def wait_for(check, timeout: float) -> float:
 
 
 def paused(server: LiveServer) -> bool:
-    """One stream admitted (it keeps its slot), none stepping: its generation waits for its reader."""
-    return gauge(server, "charlstm_active_sequences") == 1 and gauge(server, "charlstm_engine_sequences") == 0
+    """One stream admitted (it keeps its slot), none stepping: its generation waits for its
+    reader."""
+    return (
+        gauge(server, "charlstm_active_sequences") == 1
+        and gauge(server, "charlstm_engine_sequences") == 0
+    )
 
 
 STREAM = {"prompt": "ROMEO:", "max_chars": 4000, "logprobs": 5, "temperature": 1.0, "seed": 11}
 
 
 def test_a_stream_read_late_has_the_text_read_at_once(server: LiveServer) -> None:
-    whole = httpx.post(server.url + "/api/generate", json=STREAM, timeout=60)  # not streamed: never paused
+    whole = httpx.post(
+        server.url + "/api/generate", json=STREAM, timeout=60
+    )  # not streamed: never paused
     assert whole.status_code == 200 and len(whole.json()["text"]) == STREAM["max_chars"]
     sock = unread_stream(server.port, STREAM)
     try:
@@ -178,6 +193,10 @@ def test_a_stream_nobody_reads_is_cut_off_as_a_slow_consumer(server: LiveServer)
         sock.close()
     metrics = httpx.get(server.url + "/metrics").text
     assert 'charlstm_rejected_requests_total{reason="slow_client"} 1.0' in metrics
-    assert re.search(r'charlstm_sequences_total\{finish_reason="cancelled",model="tiny"\} 1.0', metrics)
+    assert re.search(
+        r'charlstm_sequences_total\{finish_reason="cancelled",model="tiny"\} 1.0', metrics
+    )
     assert "slow consumer: 127.0.0.1:" in server.output()
-    assert httpx.post(server.url + "/api/generate", json={"max_chars": 5}).status_code == 200  # its slot is free
+    assert (
+        httpx.post(server.url + "/api/generate", json={"max_chars": 5}).status_code == 200
+    )  # its slot is free

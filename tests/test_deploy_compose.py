@@ -52,11 +52,15 @@ class Stack:
     url: str  # the balancer
     env: dict[str, str]
 
-    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         argv = ["docker-compose", "-p", self.project, "-f", str(COMPOSE_FILE), *args]
         run = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=self.env)
         if check and run.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+            raise AssertionError(
+                f"{' '.join(argv)} failed ({run.returncode}):\n{run.stderr[-3000:]}"
+            )
         return run
 
     def replicas(self) -> dict[str, str]:
@@ -65,7 +69,9 @@ class Stack:
         found = {}
         for container in names:
             template = "{{.Name}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
-            run = subprocess.run(["docker", "inspect", "-f", template, container], capture_output=True, text=True)
+            run = subprocess.run(
+                ["docker", "inspect", "-f", template, container], capture_output=True, text=True
+            )
             name, _, address = run.stdout.strip().lstrip("/").partition(" ")
             found[name] = f"{address}:8000"
         return found
@@ -79,12 +85,18 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     start_engine()
     installed = subprocess.run(
-        ["bash", str(ROOT / "scripts/docker_compose.sh")], capture_output=True, text=True, timeout=900
+        ["bash", str(ROOT / "scripts/docker_compose.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if installed.returncode != 0:
         pytest.skip(f"no docker-compose: {(installed.stderr.strip().splitlines() or ['?'])[-1]}")
-    # DEPLOY_TEST_IMAGE: an image already built from this tree (e.g. by `make docker-image`) instead.
-    image = os.environ.get("DEPLOY_TEST_IMAGE") or build_test_image(tmp_path_factory.mktemp("docker-context"))
+    # DEPLOY_TEST_IMAGE: an image already built from this tree (e.g. by `make docker-image`)
+    # instead.
+    image = os.environ.get("DEPLOY_TEST_IMAGE") or build_test_image(
+        tmp_path_factory.mktemp("docker-context")
+    )
     port = free_port()
     env = os.environ | {
         "APP_IMAGE": image,
@@ -97,7 +109,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.compose("down", "-t", "1", check=False)
     try:
         stack.compose("build", "lb", timeout=900)
-        stack.compose("up", "-d", timeout=600)  # returns once both replicas are healthy and nginx started
+        stack.compose(
+            "up", "-d", timeout=600
+        )  # returns once both replicas are healthy and nginx started
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not ready(stack.url):
             time.sleep(0.5)
@@ -130,13 +144,20 @@ class Stream:
     ended_at: float = 0.0  # time.monotonic() when the stream closed
 
 
-def stream(url: str, prompt: str, max_chars: int, client_id: str, seed: int = 0, into: Stream | None = None) -> Stream:
-    """POST /api/generate/stream, reading every event into `into` (or a new Stream); never raises."""
+def stream(
+    url: str, prompt: str, max_chars: int, client_id: str, seed: int = 0, into: Stream | None = None
+) -> Stream:
+    """POST /api/generate/stream, reading every event into `into` (or a new Stream); never
+    raises."""
     result, sent = into or Stream(), time.perf_counter()
     body = {"prompt": prompt, "max_chars": max_chars, "seed": seed}
     try:
         with httpx.stream(
-            "POST", url + "/api/generate/stream", json=body, headers={"X-Client-Id": client_id}, timeout=60
+            "POST",
+            url + "/api/generate/stream",
+            json=body,
+            headers={"X-Client-Id": client_id},
+            timeout=60,
         ) as response:
             result.status = response.status_code
             result.tried = response.headers.get("x-upstream", "")
@@ -176,7 +197,9 @@ def test_streams_go_through_unbuffered_with_the_replica_named(stack: Stack) -> N
     assert result.upstream in stack.replicas().values()
     # The first chars arrive long before the end: nothing holds the stream back.
     started = time.perf_counter()
-    with httpx.stream("POST", stack.url + "/api/generate/stream", json={"prompt": "", "max_chars": 1500}) as r:
+    with httpx.stream(
+        "POST", stack.url + "/api/generate/stream", json={"prompt": "", "max_chars": 1500}
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = r.iter_lines()
         next(line for line in lines if line.startswith("data:") and '"text"' in line)
@@ -199,7 +222,9 @@ def test_each_client_id_sticks_to_one_replica_and_the_ids_spread_over_both(stack
     assert {next(iter(tried)) for tried in homes.values()} == set(stack.replicas().values()), homes
 
 
-def test_continue_lands_on_the_replica_of_its_text_and_starts_as_fast_as_direct(stack: Stack) -> None:
+def test_continue_lands_on_the_replica_of_its_text_and_starts_as_fast_as_direct(
+    stack: Stack,
+) -> None:
     replicas = set(stack.replicas().values())
     through, direct, other = [], [], []
     for writer in range(3):
@@ -213,52 +238,76 @@ def test_continue_lands_on_the_replica_of_its_text_and_starts_as_fast_as_direct(
             f"{client_id}: text on {first.tried}, Continue on {again.tried}"
         )
         through.append(again.first_char_s or 0.0)
-        # The same Continue straight to its replica, and to the other one (whose cache lacks the text).
+        # The same Continue straight to its replica, and to the other one (whose cache lacks the
+        # text).
         home = stream(f"http://{first.upstream}", continuation, 20, client_id, seed=writer)
         (away,) = replicas - {first.upstream}
         cold = stream(f"http://{away}", continuation, 20, client_id, seed=writer)
         assert finished(home, 20) and finished(cold, 20)
-        assert home.text == again.text == cold.text, "a Continue gives the same text wherever it runs"
+        assert home.text == again.text == cold.text, (
+            "a Continue gives the same text wherever it runs"
+        )
         direct.append(home.first_char_s or 0.0)
         other.append(cold.first_char_s or 0.0)
     t, d, o = (statistics.median(x) * 1e3 for x in (through, direct, other))
-    print(f"\nContinue of 1,506 chars, first char (median of 3, ms): balancer {t:.1f}, direct {d:.1f}, other {o:.1f}")
+    print(
+        f"\nContinue of 1,506 chars, first char (median of 3, ms): "
+        f"balancer {t:.1f}, direct {d:.1f}, other {o:.1f}"
+    )
     # Within 2x of direct; a few ms of slack for the extra hop on a loaded 2-core machine.
     assert t <= max(2 * d, d + 25), f"through the balancer {t:.1f} ms, direct {d:.1f} ms"
 
 
-def test_replica_killed_half_way_new_requests_succeed_and_survivor_streams_finish(stack: Stack) -> None:
+def test_replica_killed_half_way_new_requests_succeed_and_survivor_streams_finish(
+    stack: Stack,
+) -> None:
     replicas = stack.replicas()
     victim, survivor = sorted(replicas)  # container names: <project>_app_1, <project>_app_2
     pool = ThreadPoolExecutor(max_workers=KILL_STREAMS)
     # Half: streams long enough to be running when the replica dies, spread over both by client id.
     before = [Stream() for _ in range(KILL_STREAMS)]
     futures = [
-        pool.submit(stream, stack.url, "ROMEO:", KILL_CHARS, f"before-{i}", i, before[i]) for i in range(KILL_STREAMS)
+        pool.submit(stream, stack.url, "ROMEO:", KILL_CHARS, f"before-{i}", i, before[i])
+        for i in range(KILL_STREAMS)
     ]
     assert all(s.started.wait(120) for s in before), "not every stream started within 120 s"
     killed_at = time.monotonic()
     subprocess.run(["docker", "kill", victim], check=True, capture_output=True, timeout=60)
     # The other half, sent after the kill: among them clients whose hash points at the dead replica.
     with ThreadPoolExecutor(max_workers=AFTER_AT_ONCE) as senders:
-        after = list(senders.map(lambda i: stream(stack.url, "ROMEO:", 200, f"after-{i}", i), range(KILL_STREAMS)))
+        after = list(
+            senders.map(
+                lambda i: stream(stack.url, "ROMEO:", 200, f"after-{i}", i), range(KILL_STREAMS)
+            )
+        )
     for f in futures:
         f.result(timeout=300)
     pool.shutdown()
     took = time.monotonic() - killed_at
 
-    failed_after = [(i, s.status, s.error, s.upstream) for i, s in enumerate(after) if not finished(s, 200)]
-    assert failed_after == [], f"{len(failed_after)} requests sent after the kill failed: {failed_after[:5]}"
+    failed_after = [
+        (i, s.status, s.error, s.upstream) for i, s in enumerate(after) if not finished(s, 200)
+    ]
+    assert failed_after == [], (
+        f"{len(failed_after)} requests sent after the kill failed: {failed_after[:5]}"
+    )
     assert {s.upstream for s in after} == {replicas[survivor]}
     on_survivor = [s for s in before if s.upstream == replicas[survivor]]
     on_victim = [s for s in before if s.upstream == replicas[victim]]
-    assert len(on_survivor) >= 10 and len(on_victim) >= 10, "the client ids did not spread over both replicas"
+    assert len(on_survivor) >= 10 and len(on_victim) >= 10, (
+        "the client ids did not spread over both replicas"
+    )
     running = [s for s in on_survivor if s.ended_at > killed_at]
-    assert len(running) >= 10, f"only {len(running)} streams were still running on the survivor at the kill"
+    assert len(running) >= 10, (
+        f"only {len(running)} streams were still running on the survivor at the kill"
+    )
     unfinished = [s for s in on_survivor if not finished(s, KILL_CHARS)]
-    assert unfinished == [], f"{len(unfinished)} of {len(on_survivor)} streams on the survivor did not finish"
+    assert unfinished == [], (
+        f"{len(unfinished)} of {len(on_survivor)} streams on the survivor did not finish"
+    )
     print(
-        f"\n{len(on_victim)} streams on the killed replica, {len(on_survivor)} on the survivor (all finished, "
+        f"\n{len(on_victim)} streams on the killed replica, "
+        f"{len(on_survivor)} on the survivor (all finished, "
         f"{len(running)} of them running at the kill); "
         f"{KILL_STREAMS} sent after the kill, all finished; {took:.1f} s from the kill to the last"
     )

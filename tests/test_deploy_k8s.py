@@ -50,7 +50,11 @@ def server_container() -> dict[str, Any]:
 def dockerfile_final_stage() -> tuple[dict[str, str], str]:
     """The final stage's ENV and USER (this Dockerfile writes ENV as KEY=VALUE pairs)."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     last_from = max(i for i, line in enumerate(lines) if line.upper().startswith("FROM "))
     env, user = {}, ""
     for line in lines[last_from + 1 :]:
@@ -64,20 +68,35 @@ def dockerfile_final_stage() -> tuple[dict[str, str], str]:
 
 def test_the_expected_resources_are_there() -> None:
     kinds = by_kind()
-    assert set(kinds) == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"}
+    assert set(kinds) == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Ingress",
+    }
     assert kinds["HorizontalPodAutoscaler"]["apiVersion"] == "autoscaling/v2"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(("name", "resource"), resources(), ids=lambda v: v if isinstance(v, str) else v["kind"])
-def test_resource_validates_against_the_kubernetes_schema(name: str, resource: dict[str, Any], version: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "resource"), resources(), ids=lambda v: v if isinstance(v, str) else v["kind"]
+)
+def test_resource_validates_against_the_kubernetes_schema(
+    name: str, resource: dict[str, Any], version: str
+) -> None:
     try:
         kubernetes_validate.validate(resource, version, strict=True)
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.path)
-        pytest.fail(f"{name}: {resource['kind']} invalid for Kubernetes {version} at {where}: {exc.message}")
+        pytest.fail(
+            f"{name}: {resource['kind']} invalid for Kubernetes {version} at {where}: {exc.message}"
+        )
     except SchemaNotFoundError:
-        pytest.fail(f"{name}: no schema for {resource['apiVersion']} {resource['kind']} in Kubernetes {version}")
+        pytest.fail(
+            f"{name}: no schema for {resource['apiVersion']} {resource['kind']} "
+            f"in Kubernetes {version}"
+        )
 
 
 def test_probes_hit_readyz_and_healthz_on_the_image_port() -> None:
@@ -101,8 +120,13 @@ def test_pod_runs_read_only_as_the_image_user_with_tmp_writable() -> None:
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
-    for variable in ("NUMBA_CACHE_DIR", "KERAS_HOME"):  # everything the server writes is under the emptyDir
-        assert env[variable].startswith("/tmp/"), f"{variable}={env[variable]} is outside the writable /tmp"
+    for variable in (
+        "NUMBA_CACHE_DIR",
+        "KERAS_HOME",
+    ):  # everything the server writes is under the emptyDir
+        assert env[variable].startswith("/tmp/"), (
+            f"{variable}={env[variable]} is outside the writable /tmp"
+        )
     assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
@@ -124,17 +148,26 @@ def test_service_hpa_pdb_and_ingress_point_at_the_deployment() -> None:
     assert kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items()
     target = kinds["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
-    assert kinds["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2, "one pod left would have no peer to drain to"
+    assert kinds["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2, (
+        "one pod left would have no peer to drain to"
+    )
     port = kinds["Service"]["spec"]["ports"][0]
     assert port["targetPort"] == server_container()["ports"][0]["name"]
     backend = kinds["Ingress"]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-    assert (backend["name"], backend["port"]["name"]) == (kinds["Service"]["metadata"]["name"], port["name"])
+    assert (backend["name"], backend["port"]["name"]) == (
+        kinds["Service"]["metadata"]["name"],
+        port["name"],
+    )
 
 
 def test_ingress_streams_unbuffered_and_hashes_on_the_client_id() -> None:
     annotations = by_kind()["Ingress"]["metadata"]["annotations"]
     prefix = "nginx.ingress.kubernetes.io/"
     assert annotations[prefix + "proxy-buffering"] == "off"
-    assert int(annotations[prefix + "proxy-read-timeout"]) >= 60, "longer than the server's 15 s SSE ping"
+    assert int(annotations[prefix + "proxy-read-timeout"]) >= 60, (
+        "longer than the server's 15 s SSE ping"
+    )
     assert annotations[prefix + "upstream-hash-by"].startswith("$http_x_client_id")
-    assert "http_503" in annotations[prefix + "proxy-next-upstream"].split(), "a draining pod's 503 goes elsewhere"
+    assert "http_503" in annotations[prefix + "proxy-next-upstream"].split(), (
+        "a draining pod's 503 goes elsewhere"
+    )

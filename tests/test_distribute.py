@@ -1,7 +1,8 @@
-"""Multi-worker training on localhost: two processes, each with its own TF_CONFIG, train in lockstep.
+"""Multi-worker training on localhost: two processes, each with its own TF_CONFIG, train in
+lockstep.
 
-The chief alone writes the model directory; a worker killed with SIGKILL makes the other one
-fail fast; starting both again resumes from the chief's last checkpoint.
+The chief alone writes the model directory; a worker killed with SIGKILL makes the other one fail
+fast; starting both again resumes from the chief's last checkpoint.
 """
 
 from __future__ import annotations
@@ -45,13 +46,27 @@ class Cluster:
             env = {
                 **os.environ,
                 "CUDA_VISIBLE_DEVICES": "-1",
-                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": index}}
+                ),
             }
             log = self.tmp_path / f"{run}-worker{index}.log"
             with open(log, "wb") as out:
-                cmd = [sys.executable, "-m", "training.train", "--strategy", "multi-worker", *self.args]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "training.train",
+                    "--strategy",
+                    "multi-worker",
+                    *self.args,
+                ]
                 proc = subprocess.Popen(
-                    cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                    cmd,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             self.procs.append(proc)
             self.logs.append(log)
@@ -87,7 +102,9 @@ def cluster_factory(tmp_path: Path):
 def latest_checkpoint(work: Path) -> int:
     """Number of the chief's newest complete checkpoint (0: none yet)."""
     state = work / "ckpt" / "checkpoint"
-    found = re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', state.read_text() if state.exists() else "", re.M)
+    found = re.search(
+        r'^model_checkpoint_path: "ckpt-(\d+)"', state.read_text() if state.exists() else "", re.M
+    )
     return int(found.group(1)) if found else 0
 
 
@@ -96,10 +113,23 @@ def digests(cluster: Cluster) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_two_workers_train_in_lockstep_and_only_the_chief_writes_the_model(tmp_path: Path, cluster_factory) -> None:
+def test_two_workers_train_in_lockstep_and_only_the_chief_writes_the_model(
+    tmp_path: Path, cluster_factory
+) -> None:
     corpus = make_corpus(tmp_path / "c.txt")
     out, work = tmp_path / "m", tmp_path / "w"
-    args = ["--corpus", str(corpus), "--out", str(out), "--work-dir", str(work), "--epochs", "2", "--max-steps", "6"]
+    args = [
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--work-dir",
+        str(work),
+        "--epochs",
+        "2",
+        "--max-steps",
+        "6",
+    ]
     cluster = cluster_factory([*args, *TINY])
     cluster.start("run")
     codes = cluster.wait(timeout=240)
@@ -119,21 +149,38 @@ def test_two_workers_train_in_lockstep_and_only_the_chief_writes_the_model(tmp_p
 
 
 @pytest.mark.slow
-def test_a_killed_worker_stops_the_other_and_a_restart_resumes(tmp_path: Path, cluster_factory) -> None:
+def test_a_killed_worker_stops_the_other_and_a_restart_resumes(
+    tmp_path: Path, cluster_factory
+) -> None:
     corpus = make_corpus(tmp_path / "c.txt", words=12000)
     out, work = tmp_path / "m", tmp_path / "w"
-    args = ["--corpus", str(corpus), "--out", str(out), "--work-dir", str(work), "--epochs", "3", "--max-steps", "20"]
+    args = [
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--work-dir",
+        str(work),
+        "--epochs",
+        "3",
+        "--max-steps",
+        "20",
+    ]
     cluster = cluster_factory([*args, *TINY])
     cluster.start("first")
     deadline = time.monotonic() + 240
-    while "Epoch 2/3" not in cluster.output(0) and time.monotonic() < deadline:  # the chief saved epoch 1
+    while (
+        "Epoch 2/3" not in cluster.output(0) and time.monotonic() < deadline
+    ):  # the chief saved epoch 1
         assert cluster.procs[0].poll() is None, cluster.output(0)
         time.sleep(0.1)
     assert "Epoch 2/3" in cluster.output(0), cluster.output(0)
     at_epoch_end = latest_checkpoint(work)
     while latest_checkpoint(work) == at_epoch_end and time.monotonic() < deadline:
         time.sleep(0.02)  # until the first backup inside epoch 2 is on disk
-    os.killpg(cluster.procs[0].pid, signal.SIGKILL)  # the chief: it also hosts TF's coordination service
+    os.killpg(
+        cluster.procs[0].pid, signal.SIGKILL
+    )  # the chief: it also hosts TF's coordination service
     killed = time.monotonic()
     code = cluster.procs[1].wait(timeout=90)
     waited = time.monotonic() - killed
@@ -162,8 +209,14 @@ def test_a_killed_worker_stops_the_other_and_a_restart_resumes(tmp_path: Path, c
     [
         (None, "needs the TF_CONFIG variable"),
         ("{not json", "TF_CONFIG is not a usable cluster"),
-        ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}', "task index 3"),
-        ('{"cluster": {"ps": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}', "only 'chief' and 'worker'"),
+        (
+            '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}',
+            "task index 3",
+        ),
+        (
+            '{"cluster": {"ps": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}',
+            "only 'chief' and 'worker'",
+        ),
     ],
 )
 def test_a_bad_tf_config_is_named_before_any_training(
@@ -178,7 +231,14 @@ def test_a_bad_tf_config_is_named_before_any_training(
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
     corpus = make_corpus(tmp_path / "c.txt", words=300)
-    argv = ["--corpus", str(corpus), "--out", str(tmp_path / "m"), "--work-dir", str(tmp_path / "w")]
+    argv = [
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(tmp_path / "m"),
+        "--work-dir",
+        str(tmp_path / "w"),
+    ]
     rc = train_main([*argv, *TINY, "--strategy", "multi-worker"])
     err = capsys.readouterr().err
     assert rc == 2 and message in err, err

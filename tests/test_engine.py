@@ -1,4 +1,5 @@
-"""The batched engine: reproducible beside others, cancellation, stop, failures kept to their sinks."""
+"""The batched engine: reproducible beside others, cancellation, stop, failures kept to their
+sinks."""
 
 from __future__ import annotations
 
@@ -88,23 +89,39 @@ def engine_of() -> Iterator:
 def mixed_requests(vocab: Vocab, n: int = 32) -> list[GenerationRequest]:
     rng = np.random.default_rng(1)
     chars = "".join(c for c in vocab.chars if c.isalpha())
-    samplings = [SamplingParams(1.0), SamplingParams(0.0), SamplingParams(0.7, top_k=5), SamplingParams(1.2, top_p=0.9)]
+    samplings = [
+        SamplingParams(1.0),
+        SamplingParams(0.0),
+        SamplingParams(0.7, top_k=5),
+        SamplingParams(1.2, top_p=0.9),
+    ]
     out = []
     for i in range(n):
         prompt = "".join(rng.choice(list(chars), size=int(rng.integers(0, 60))))
         stop = (
-            (chars[i % len(chars)] * 2, chars[(i * 7) % len(chars)], chars[(i * 3) % len(chars)]) if i % 3 == 0 else ()
+            (chars[i % len(chars)] * 2, chars[(i * 7) % len(chars)], chars[(i * 3) % len(chars)])
+            if i % 3 == 0
+            else ()
         )
-        out.append(GenerationRequest(prompt, int(rng.integers(20, 90)), samplings[i % 4], stop, i % 6, seed=1000 + i))
+        out.append(
+            GenerationRequest(
+                prompt, int(rng.integers(20, 90)), samplings[i % 4], stop, i % 6, seed=1000 + i
+            )
+        )
     return out
 
 
 @pytest.mark.parametrize("model", ["tiny", "medium", "medium-1-thread"])
 def test_32_concurrent_requests_give_the_same_text_as_alone(model: str, tiny, engine_of) -> None:
     # At 256 units a BLAS product per batch changes last bits enough to change some of these texts
-    # (see the next test): the compiled kernels (model/cells/kernel.py) must keep every bit of every row.
+    # (see the next test): the compiled kernels (model/cells/kernel.py) must keep every bit of every
+    # row.
     threads = 1 if model == "medium-1-thread" else 2
-    stack, vocab = tiny if model == "tiny" else (random_stack(units=256, vocab=40, threads=threads), MEDIUM_VOCAB)
+    stack, vocab = (
+        tiny
+        if model == "tiny"
+        else (random_stack(units=256, vocab=40, threads=threads), MEDIUM_VOCAB)
+    )
     requests = mixed_requests(vocab)
     engine = engine_of(stack, vocab)
     sinks = [RecordingSink() for _ in requests]
@@ -114,14 +131,17 @@ def test_32_concurrent_requests_give_the_same_text_as_alone(model: str, tiny, en
         sink.wait()
         alone = list(generate(stack, vocab, request))
         assert sink.text == "".join(c.text for c in alone)
-        assert [e for c in sink.chunks for e in c.logprobs or []] == [e for c in alone for e in c.logprobs or []]
+        assert [e for c in sink.chunks for e in c.logprobs or []] == [
+            e for c in alone for e in c.logprobs or []
+        ]
         assert sink.generation is not None and sink.generation.finish_reason in {"length", "stop"}
         assert sink.generation.emitted == len(sink.text)
     assert {s.generation.finish_reason for s in sinks if s.generation} == {"length", "stop"}
 
 
 class SharedProductStack(LSTMStack):
-    """The step as one BLAS product per layer for the whole batch: what the kernels are there to avoid."""
+    """The step as one BLAS product per layer for the whole batch: what the kernels are there to
+    avoid."""
 
     def __init__(self, base: LSTMStack):
         self.__dict__.update(base.__dict__)
@@ -129,7 +149,9 @@ class SharedProductStack(LSTMStack):
     def step(self, ids: np.ndarray, state):
         x = self.embedding[ids]
         for n, lw in enumerate(self.layers):
-            z_i, z_f, z_g, z_o = np.split(x @ lw.kernel + state.h[n] @ lw.recurrent + lw.bias, 4, axis=1)
+            z_i, z_f, z_g, z_o = np.split(
+                x @ lw.kernel + state.h[n] @ lw.recurrent + lw.bias, 4, axis=1
+            )
             i, f, o = (1 / (1 + np.exp(-z)) for z in (z_i, z_f, z_o))
             state.c[n] = f * state.c[n] + i * np.tanh(z_g)
             state.h[n] = x = o * np.tanh(state.c[n])
@@ -137,7 +159,8 @@ class SharedProductStack(LSTMStack):
 
 
 def test_a_shared_batch_product_would_change_texts_at_this_size(engine_of) -> None:
-    """Guard: the test above can see a break, since one gemm per batch changes some of these texts."""
+    """Guard: the test above can see a break, since one gemm per batch changes some of these
+    texts."""
     stack = SharedProductStack(random_stack(units=256, vocab=40, threads=1))
     requests = mixed_requests(MEDIUM_VOCAB)
     engine = engine_of(stack, MEDIUM_VOCAB)
@@ -260,7 +283,9 @@ class FailingStack(LSTMStack):
         return logits
 
 
-def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_running(tiny, engine_of) -> None:
+def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_running(
+    tiny, engine_of
+) -> None:
     stack, vocab = tiny
     engine = engine_of(FailingStack(stack), vocab)
     first = [RecordingSink() for _ in range(3)]
@@ -278,8 +303,9 @@ def test_step_failures_reach_only_the_affected_sinks_and_the_engine_keeps_runnin
 
 
 class StepClock:
-    """Stands in for `time` in model/engine/loop.py and model/engine/primer.py: perf_counter() moves 1 ms a call,
-    so the time priming slices earn from the steps (a share of each step, counted as at least 2 ms)
+    """Stands in for `time` in model/engine/loop.py and model/engine/primer.py: perf_counter() moves
+    1 ms a call, so the time priming slices earn from the steps (a share of each step, counted as at
+    least 2 ms)
     buys the same number of slices on a busy machine as on an idle one."""
 
     def __init__(self) -> None:
@@ -305,7 +331,9 @@ def test_a_long_prompt_primes_without_stalling_running_streams(engine_of, monkey
     while not long.chunks and not long.ended.is_set():
         time.sleep(0.001)
     during = len(running.chunks) - before
-    assert during >= 20, f"only {during} chars for the running stream while the long prompt was primed"
+    assert during >= 20, (
+        f"only {during} chars for the running stream while the long prompt was primed"
+    )
     assert len(long.wait().text) == 5
 
 
@@ -319,7 +347,9 @@ def test_idle_engine_does_not_spin(tiny, engine_of) -> None:
     thread_id = engine._thread.native_id if engine._thread else None
 
     def cpu() -> float:
-        return next(t.user_time + t.system_time for t in psutil.Process().threads() if t.id == thread_id)
+        return next(
+            t.user_time + t.system_time for t in psutil.Process().threads() if t.id == thread_id
+        )
 
     before = cpu()
     time.sleep(0.5)

@@ -25,7 +25,9 @@ def stack(request) -> Stack:
     from model.cells.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(0)
-    config = NetworkConfig(vocab_size=len(VOCAB), embedding_dim=4, units=8, layers=2, dropout=0.0, cell=request.param)
+    config = NetworkConfig(
+        vocab_size=len(VOCAB), embedding_dim=4, units=8, layers=2, dropout=0.0, cell=request.param
+    )
     return Stack.from_keras(build_model(config))
 
 

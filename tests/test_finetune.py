@@ -1,4 +1,5 @@
-"""Fine-tuning (`--init-from`, `--extend-vocab`): unknown chars are named, an extended model predicts the old
+"""Fine-tuning (`--init-from`, `--extend-vocab`): unknown chars are named, an extended model
+predicts the old
 chars as before at step 0, and fine-tuning on a new text beats training from scratch on it."""
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def test_an_extended_model_predicts_the_old_chars_as_before(tmp_path: Path) -> N
     init_weights(model, parent)
     ids = np.random.default_rng(0).integers(0, old, size=(4, 40)).astype("int32")
     before, after = np.asarray(parent.model(ids)), np.asarray(model(ids))  # (batch, time, vocab)
-    np.testing.assert_allclose(after[..., :old], before, atol=1e-5)  # the old chars' logits are the parent's
+    np.testing.assert_allclose(
+        after[..., :old], before, atol=1e-5
+    )  # the old chars' logits are the parent's
     p_before, p_after = softmax(before), softmax(after)
     assert p_after[..., old:].sum(axis=-1).max() < 1e-3  # the new chars start with a tiny share
     np.testing.assert_allclose(p_after[..., :old], p_before, atol=1e-3)
@@ -41,19 +44,25 @@ def test_an_extended_model_predicts_the_old_chars_as_before(tmp_path: Path) -> N
     np.testing.assert_array_equal(table[:old], parent.model.get_layer("embedding").get_weights()[0])
 
 
-def test_chars_the_parent_lacks_are_listed_in_one_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chars_the_parent_lacks_are_listed_in_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     parent = build_tiny_model_dir(tmp_path / "p", chars="abcdefgh .\n", units=16)
     corpus = tmp_path / "b.txt"
     corpus.write_text("a bad cafe. Ω ж Ω\n" * 100, "utf-8")
     rc = train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--init-from", str(parent)]))
     err = capsys.readouterr().err
-    assert rc == 2 and re.search(r"^error: .*b\.txt: 2 chars are not in the model's vocabulary: \['Ω', 'ж'\]", err)
+    assert rc == 2 and re.search(
+        r"^error: .*b\.txt: 2 chars are not in the model's vocabulary: \['Ω', 'ж'\]", err
+    )
     assert "--extend-vocab" in err and not (tmp_path / "m").exists()
 
 
 def test_a_missing_parent_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = make_corpus(tmp_path / "c.txt", words=300)
-    rc = train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--init-from", str(tmp_path / "nope")]))
+    rc = train_main(
+        cli_args(corpus, tmp_path, epochs=1, extra=["--init-from", str(tmp_path / "nope")])
+    )
     err = capsys.readouterr().err
     assert rc == 2 and re.search(r"^error: --init-from .*nope: model directory not found", err), err
 
@@ -72,13 +81,27 @@ def test_fine_tuning_on_a_new_text_beats_training_from_scratch(tmp_path: Path) -
     assert train_main(cli_args(a, tmp_path / "parent", epochs=2, extra=["--lr", "1e-2"])) == 0
     parent = tmp_path / "parent" / "m"
     short = ["--max-steps", "15", "--lr", "1e-2", "--warmup-steps", "0"]
-    tuned_args = cli_args(b, tmp_path / "tuned", epochs=1, extra=[*short, "--init-from", str(parent), "--extend-vocab"])
-    assert train_main([*tuned_args, "--units", "64", "--layers", "3"]) == 0  # the parent's sizes win
+    tuned_args = cli_args(
+        b,
+        tmp_path / "tuned",
+        epochs=1,
+        extra=[*short, "--init-from", str(parent), "--extend-vocab"],
+    )
+    assert (
+        train_main([*tuned_args, "--units", "64", "--layers", "3"]) == 0
+    )  # the parent's sizes win
     assert train_main(cli_args(b, tmp_path / "scratch", epochs=1, extra=short)) == 0
-    tuned, scratch, old = (load_artifact(tmp_path / d / "m") for d in ("tuned", "scratch", "parent"))
+    tuned, scratch, old = (
+        load_artifact(tmp_path / d / "m") for d in ("tuned", "scratch", "parent")
+    )
     assert tuned.card["held_out_loss_nats"] < scratch.card["held_out_loss_nats"] - 0.1
     assert tuned.vocab.chars[: len(old.vocab)] == old.vocab.chars  # the old chars keep their ids
     assert tuned.vocab.chars[len(old.vocab) :] == ("Ω",)
     assert tuned.card["config"]["units"] == 24 and tuned.card["config"]["layers"] == 2
-    assert tuned.card["parent"]["sha256"] == hashlib.sha256((parent / "model.keras").read_bytes()).hexdigest()
-    assert tuned.card["parent"]["added_chars"] == ["Ω"] and tuned.card["hyperparameters"]["init_from"] == str(parent)
+    assert (
+        tuned.card["parent"]["sha256"]
+        == hashlib.sha256((parent / "model.keras").read_bytes()).hexdigest()
+    )
+    assert tuned.card["parent"]["added_chars"] == ["Ω"] and tuned.card["hyperparameters"][
+        "init_from"
+    ] == str(parent)

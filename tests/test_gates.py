@@ -29,11 +29,15 @@ def network(request):
     from model.cells.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(7)
-    config = NetworkConfig(vocab_size=len(CHARS), embedding_dim=5, units=11, layers=2, dropout=0.0, cell=request.param)
+    config = NetworkConfig(
+        vocab_size=len(CHARS), embedding_dim=5, units=11, layers=2, dropout=0.0, cell=request.param
+    )
     model = build_model(config)
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights([w + np.random.default_rng(3).normal(0, 0.4, w.shape) for w in layer.get_weights()])
+            layer.set_weights(
+                [w + np.random.default_rng(3).normal(0, 0.4, w.shape) for w in layer.get_weights()]
+            )
     return request.param, model, Stack.from_keras(model)
 
 
@@ -41,7 +45,11 @@ def keras_reference(cell: str, model, ids: np.ndarray, layer: int) -> dict[str, 
     import keras
 
     name = f"{cell}_{layer}"
-    below = model.get_layer("embedding").output if layer == 0 else model.get_layer(f"dropout_{layer - 1}").output
+    below = (
+        model.get_layer("embedding").output
+        if layer == 0
+        else model.get_layer(f"dropout_{layer - 1}").output
+    )
     probe = keras.Model(model.inputs, [below, model.get_layer(name).output])
     x_in, hs = (np.asarray(a, np.float64)[0] for a in probe(ids[None], training=False))
     weights = model.get_layer(name).get_weights()
@@ -80,10 +88,14 @@ def test_gates_and_states_match_keras(network, layer: int) -> None:
     units = (0, 3, 10)
     result = GateReading(stack, vocab, TEXT, layer, units).run().result()
     ref = keras_reference(cell, model, vocab.encode(TEXT), layer)
-    assert result["gates"] == {"lstm": ["i", "f", "g", "o"], "gru": ["z", "r", "n"], "rnn": []}[cell]
+    assert (
+        result["gates"] == {"lstm": ["i", "f", "g", "o"], "gru": ["z", "r", "n"], "rnn": []}[cell]
+    )
     assert set(result["values"]) == set(ref)  # c only for the LSTM; only h for the RNN
     for name, rows in result["values"].items():
-        np.testing.assert_allclose(np.array(rows), ref[name][:, units], atol=1e-4, rtol=0, err_msg=name)
+        np.testing.assert_allclose(
+            np.array(rows), ref[name][:, units], atol=1e-4, rtol=0, err_msg=name
+        )
 
 
 def test_a_char_outside_the_vocab_is_null_and_skipped(network) -> None:
@@ -98,6 +110,11 @@ def test_a_char_outside_the_vocab_is_null_and_skipped(network) -> None:
 
 def test_bad_layer_and_units_name_the_field(network) -> None:
     _, _, stack = network
-    for layer, units, field in [(2, (0,), "layer"), (0, (), "units"), (0, (11,), "units"), (0, tuple(range(17)), "units")]:
+    for layer, units, field in [
+        (2, (0,), "layer"),
+        (0, (), "units"),
+        (0, (11,), "units"),
+        (0, tuple(range(17)), "units"),
+    ]:
         with pytest.raises(ValueError, match=f"^{field}:"):
             check_units(stack, layer, units)

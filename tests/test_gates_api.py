@@ -37,7 +37,9 @@ def test_gates_give_every_value_of_an_lstm(client: TestClient) -> None:
         ({"text": "a" * 201, "layer": 0, "units": [0]}, "text"),
     ],
 )
-def test_bad_gates_requests_are_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
+def test_bad_gates_requests_are_422_naming_the_field(
+    client: TestClient, body: dict, field: str
+) -> None:
     response = client.post("/api/gates", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["param"] == field
@@ -53,10 +55,15 @@ def test_influence_gives_one_value_per_char_before(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"text": "abc", "position": 3}, "position"), ({"text": "abc", "position": 0}, "position"),
-     ({"text": "a~~b", "position": 3}, "text")],
-)  # fmt: skip
-def test_bad_influence_requests_are_422_naming_the_field(client: TestClient, body: dict, field: str) -> None:
+    [
+        ({"text": "abc", "position": 3}, "position"),
+        ({"text": "abc", "position": 0}, "position"),
+        ({"text": "a~~b", "position": 3}, "text"),
+    ],
+)
+def test_bad_influence_requests_are_422_naming_the_field(
+    client: TestClient, body: dict, field: str
+) -> None:
     response = client.post("/api/influence", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["param"] == field
@@ -64,4 +71,7 @@ def test_bad_influence_requests_are_422_naming_the_field(client: TestClient, bod
 
 def test_figures_are_404_until_computed(client: TestClient) -> None:
     response = client.get("/api/models/tiny/figures")
-    assert response.status_code == 404 and "model.reading.figures" in response.json()["error"]["message"]
+    assert (
+        response.status_code == 404
+        and "model.reading.figures" in response.json()["error"]["message"]
+    )

@@ -1,9 +1,10 @@
 """model/cells/gemm.py: the product is right, and a row's bits are its own whatever the batch.
 
-    .venv/bin/pytest tests/test_gemm.py      (~17 s on 2 busy cores, kernels cached; -m "not slow": ~5 s)
+    .venv/bin/pytest tests/test_gemm.py      (~17 s on 2 busy cores, kernels cached; -m "not slow":
+    ~5 s)
 
-The values span six decades, so that any change in the order of a sum shows in the last bits.
-The forced-AVX2 tests run a child process (this module's `_child`) with NUMBA_CPU_NAME and
+The values span six decades, so that any change in the order of a sum shows in the last bits. The
+forced-AVX2 tests run a child process (this module's `_child`) with NUMBA_CPU_NAME and
 NUMBA_CPU_FEATURES set before numba loads, and its own kernel cache.
 """
 

@@ -50,7 +50,9 @@ def run(script: str, prompt: str = "a", **kwargs) -> list[Chunk]:
 def finish_of(script: str, **kwargs) -> tuple[str, str]:
     gen_box: list[Generation] = []
     request = GenerationRequest(prompt="a", sampling=SamplingParams(0.0), **kwargs)
-    text = "".join(c.text for c in generate(ScriptedStepper(script), VOCAB, request, on_start=gen_box.append))
+    text = "".join(
+        c.text for c in generate(ScriptedStepper(script), VOCAB, request, on_start=gen_box.append)
+    )
     assert gen_box[0].emitted == len(text)
     return text, str(gen_box[0].finish_reason)
 
@@ -70,7 +72,9 @@ def test_stop_string_spanning_chunks_is_held_back_then_released_when_it_fails() 
     texts = [c.text for c in chunks]
     assert "".join(texts) == "abENx"
     assert texts == ["a", "b", "ENx"]  # 'E', 'N' were held until 'x' ruled the stop string out
-    assert not any(t.endswith(("E", "EN")) for t in texts)  # a possible stop prefix is never shown early
+    assert not any(
+        t.endswith(("E", "EN")) for t in texts
+    )  # a possible stop prefix is never shown early
 
 
 def test_stop_string_that_never_completes_is_released_at_the_end() -> None:
@@ -87,7 +91,9 @@ def test_logprobs_have_one_entry_per_emitted_char() -> None:
     entries = [e for c in chunks for e in (c.logprobs or [])]
     assert "".join(e["char"] for e in entries) == "abENx"
     for e in entries:
-        expected = log_softmax(ScriptedStepper(e["char"])._logits())  # what the model said for that char
+        expected = log_softmax(
+            ScriptedStepper(e["char"])._logits()
+        )  # what the model said for that char
         assert len(e["top"]) == 3 and e["top"][0][0] == e["char"]
         assert e["logprob"] == pytest.approx(float(expected.max()), abs=1e-4)
         assert [lp for _, lp in e["top"]] == sorted((lp for _, lp in e["top"]), reverse=True)
@@ -104,7 +110,14 @@ def test_cancel_drops_held_back_chars() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_chars": 0}, {"max_chars": True}, {"logprobs": 6}, {"seed": -1}, {"seed": 2**63}, {"stop": ("",)}],
+    [
+        {"max_chars": 0},
+        {"max_chars": True},
+        {"logprobs": 6},
+        {"seed": -1},
+        {"seed": 2**63},
+        {"stop": ("",)},
+    ],
 )
 def test_bad_requests_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
@@ -129,6 +142,9 @@ def test_seeded_generation_on_a_tiny_model_is_reproducible(tiny_model_dir: Path)
     assert text(7, prompt="") != first  # the prompt primes the state
     seeds: list[int] = []
     drawn = "".join(
-        c.text for c in generate(stack, art.vocab, GenerationRequest("A", 30), on_start=lambda g: seeds.append(g.seed))
+        c.text
+        for c in generate(
+            stack, art.vocab, GenerationRequest("A", 30), on_start=lambda g: seeds.append(g.seed)
+        )
     )
     assert 0 <= seeds[0] < 2**63 and len(drawn) == 30

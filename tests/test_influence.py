@@ -15,7 +15,11 @@ def influence(request):
     from model.cells.network import NetworkConfig, build_model
 
     keras.utils.set_random_seed(0)
-    model = build_model(NetworkConfig(vocab_size=20, embedding_dim=6, units=8, layers=2, dropout=0.0, cell=request.param))
+    model = build_model(
+        NetworkConfig(
+            vocab_size=20, embedding_dim=6, units=8, layers=2, dropout=0.0, cell=request.param
+        )
+    )
     return model, Influence(model)
 
 

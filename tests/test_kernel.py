@@ -53,7 +53,9 @@ def batches(pool: int = 64, seed: int = 1) -> list[np.ndarray]:
     return [draw.permutation(pool)[:size] for size in range(1, pool + 1)]
 
 
-def random_stack(cell: str, units: int, layers: int = 2, emb: int = 7, vocab: int = 23, threads: int = 1) -> Stack:
+def random_stack(
+    cell: str, units: int, layers: int = 2, emb: int = 7, vocab: int = 23, threads: int = 1
+) -> Stack:
     blocks = CELL_BLOCKS[cell]
     weights = [
         LayerWeights(
@@ -75,7 +77,9 @@ def random_state(stack: Stack, batch: int) -> State:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("cell", "units"), [("lstm", 17), ("gru", 3), ("rnn", 300), ("lstm", UNITS_BUNDLED)])
+@pytest.mark.parametrize(
+    ("cell", "units"), [("lstm", 17), ("gru", 3), ("rnn", 300), ("lstm", UNITS_BUNDLED)]
+)
 def test_step_rows_are_bit_identical_in_any_batch(cell: str, units: int, threads: int) -> None:
     """Two steps of the whole stack (so the second reads a state the kernel wrote)."""
     stack = random_stack(cell, units, vocab=VOCAB if units == UNITS_BUNDLED else 23)
@@ -99,14 +103,18 @@ def test_step_rows_are_bit_identical_in_any_batch(cell: str, units: int, threads
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("inputs", "cols"), [(UNITS_BUNDLED, VOCAB), (3, 5), (17, 23), (300, 1200)])
+@pytest.mark.parametrize(
+    ("inputs", "cols"), [(UNITS_BUNDLED, VOCAB), (3, 5), (17, 23), (300, 1200)]
+)
 def test_linear_rows_are_bit_identical_in_any_batch(inputs: int, cols: int, threads: int) -> None:
     panels = kernel.packed(random(inputs, cols))
     x, add = random(64, inputs), random(64, kernel.columns(cols))
 
     def run(rows: np.ndarray, n: int) -> np.ndarray:
         out = np.empty((len(rows), kernel.columns(cols)), np.float32)
-        kernel.linear(np.ascontiguousarray(x[rows]), panels, np.ascontiguousarray(add[rows]), out, n)
+        kernel.linear(
+            np.ascontiguousarray(x[rows]), panels, np.ascontiguousarray(add[rows]), out, n
+        )
         return out
 
     alone = [run(np.array([r]), 1)[0] for r in range(64)]
@@ -168,7 +176,9 @@ def test_a_blas_product_would_change_bits_at_these_sizes() -> None:
     assert any(not np.array_equal((x[rows] @ w), alone[rows]) for rows in batches())
 
 
-def test_a_prebuilt_cache_is_copied_where_numba_can_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_prebuilt_cache_is_copied_where_numba_can_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The Docker image's read-only cache reaches NUMBA_CACHE_DIR before any kernel compiles."""
     import numba
 
@@ -194,7 +204,9 @@ def test_importing_the_kernels_changes_no_process_wide_setting() -> None:
         "assert kernel._step._dispatcher is None, 'compiled at import'\n"
         "print(numba.config.THREADING_LAYER)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert out.stdout.strip() == "default"
 
 
@@ -226,13 +238,23 @@ def test_a_row_has_the_same_bits_under_avx2_and_the_native_target(tmp_path: Path
 
     from bench.gemm import AVX2_ENV
 
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    flags = ""
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
     if " avx2 " not in flags or " fma " not in flags:
         pytest.skip("this CPU has no AVX2 and FMA: no AVX2 code to compare with")
 
     def run(env: dict[str, str], cache: str) -> list[str]:
-        full = {**os.environ, **env, "NUMBA_CACHE_DIR": str(tmp_path / cache), "PYTHONPATH": str(ROOT)}
-        done = subprocess.run([sys.executable, "-c", STEP_BYTES], cwd=ROOT, env=full, capture_output=True, text=True)
+        full = {
+            **os.environ,
+            **env,
+            "NUMBA_CACHE_DIR": str(tmp_path / cache),
+            "PYTHONPATH": str(ROOT),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", STEP_BYTES], cwd=ROOT, env=full, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout.split()
 

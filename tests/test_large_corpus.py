@@ -25,14 +25,38 @@ from tests.conftest import ROOT
 
 MB = 1 << 20
 LEAK_BOUND = 100 * MB
-FLAGS = ["--units", "24", "--embedding-dim", "8", "--layers", "1", "--seq-len", "128", "--batch-size", "256"]
+FLAGS = [
+    "--units",
+    "24",
+    "--embedding-dim",
+    "8",
+    "--layers",
+    "1",
+    "--seq-len",
+    "128",
+    "--batch-size",
+    "256",
+]
 FLAGS += ["--epochs", "1", "--max-steps", "20", "--backup-every", "1000"]
 
 
 def write_corpus(path: Path, megabytes: int) -> Path:
     """`megabytes` MiB of random words, written 1 MiB at a time."""
     rng = random.Random(0)
-    words = ["to", "be", "or", "not", "that", "is", "the", "question:", "whether", "'tis", "nobler\n", "Привет"]
+    words = [
+        "to",
+        "be",
+        "or",
+        "not",
+        "that",
+        "is",
+        "the",
+        "question:",
+        "whether",
+        "'tis",
+        "nobler\n",
+        "Привет",
+    ]
     block = " ".join(rng.choice(words) for _ in range(250_000)).encode()[:MB]
     block = block[: len(block.decode("utf-8", errors="ignore").encode())]  # whole chars only
     with open(path, "wb") as fh:
@@ -44,9 +68,21 @@ def write_corpus(path: Path, megabytes: int) -> Path:
 def peak_rss(corpus: Path, out: Path, work: Path, timeout: float) -> int:
     """Train on `corpus` in a child process; its peak resident set size in bytes."""
     log = out.with_suffix(".log")
-    cmd = [sys.executable, "-m", "training.train", "--corpus", str(corpus), "--out", str(out), "--work-dir", str(work)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--corpus",
+        str(corpus),
+        "--out",
+        str(out),
+        "--work-dir",
+        str(work),
+    ]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([*cmd, *FLAGS], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [*cmd, *FLAGS], cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
     timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
     timer.start()
     try:
@@ -70,7 +106,9 @@ def test_a_200_mb_corpus_trains_with_flat_resident_memory(tmp_path: Path) -> Non
         ids = next((tmp_path / "w-big").glob("ids-*.npy"))
         assert ids.stat().st_size < card["corpus"]["chars"] + 4096  # one byte per char on disk
         print(f"peak RSS: 1 MB corpus {base / MB:.0f} MB, 200 MB corpus {peak / MB:.0f} MB")
-        assert peak - base < LEAK_BOUND, f"1 MB corpus: {base / MB:.0f} MB, 200 MB corpus: {peak / MB:.0f} MB"
+        assert peak - base < LEAK_BOUND, (
+            f"1 MB corpus: {base / MB:.0f} MB, 200 MB corpus: {peak / MB:.0f} MB"
+        )
         assert peak < 2048 * MB
     finally:  # 400 MB that pytest would otherwise keep in its last three temp dirs
         for path in (big, tmp_path / "w-big"):

@@ -1,4 +1,5 @@
-"""model/reading/memory.py: the suffix array, copied spans (whole, none, across chunk joins), the CLI and
+"""model/reading/memory.py: the suffix array, copied spans (whole, none, across chunk joins), the
+CLI and
 the training hook's gating."""
 
 from __future__ import annotations
@@ -8,11 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.reading.memory import INDEX_FILE, TEXT_FILE, MemoryIndex, index_after_training, main, suffix_array
+from model.reading.memory import (
+    INDEX_FILE,
+    TEXT_FILE,
+    MemoryIndex,
+    index_after_training,
+    main,
+    suffix_array,
+)
 from model.vocab import Vocab
 
 CORPUS = (
-    "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n\n"
+    "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+    "It is the east, and Juliet is the sun.\n\n"
     "JULIET:\nO Romeo, Romeo! wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n\n"
 )
 
@@ -42,7 +51,12 @@ def test_corpus_text_is_marked_whole(index: MemoryIndex) -> None:
 
 
 def test_new_text_is_not_marked(index: MemoryIndex) -> None:
-    assert index.copied_spans("ROMEO:\nWhat is a name? a rose by any other word would smell as sweet", 24) == []
+    assert (
+        index.copied_spans(
+            "ROMEO:\nWhat is a name? a rose by any other word would smell as sweet", 24
+        )
+        == []
+    )
     assert index.copied_spans("short", 24) == []
     assert index.copied_spans("wherefore art thou Romeo", 25) == []  # 24 chars: under min_chars
 
@@ -97,13 +111,18 @@ def test_training_hook_gates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_run_across_two_corpus_files_is_one_span(tmp_path: Path) -> None:
-    """A corpus directory is read as one text (as training reads it): a run over a file boundary is found whole."""
+    """A corpus directory is read as one text (as training reads it): a run over a file boundary
+    is found whole."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.txt").write_text(CORPUS[:120], "utf-8")
-    (corpus / "b.txt").write_text(CORPUS[120:] * 20, "utf-8")  # the held-out 10% comes from b's repeats
+    (corpus / "b.txt").write_text(
+        CORPUS[120:] * 20, "utf-8"
+    )  # the held-out 10% comes from b's repeats
     model_dir = tmp_path / "m"
     model_dir.mkdir()
     assert main(["--model", str(model_dir), "--corpus", str(corpus)]) == 0
     across = CORPUS[90:150]
-    assert [(s["start"], s["end"]) for s in MemoryIndex.load(model_dir).copied_spans(across, 24)] == [(0, 60)]
+    assert [
+        (s["start"], s["end"]) for s in MemoryIndex.load(model_dir).copied_spans(across, 24)
+    ] == [(0, 60)]

@@ -29,7 +29,9 @@ def client(server: LiveServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=60)
 
 
-def streamed(client: openai.OpenAI, **params: object) -> tuple[dict[int, str], dict[int, str | None]]:
+def streamed(
+    client: openai.OpenAI, **params: object
+) -> tuple[dict[int, str], dict[int, str | None]]:
     texts: dict[int, str] = {}
     reasons: dict[int, str | None] = {}
     for chunk in client.completions.create(stream=True, **params):  # type: ignore[call-overload]
@@ -44,19 +46,34 @@ def test_models_list(client: openai.OpenAI) -> None:
 
 
 def test_completion_n_seed_and_usage(client: openai.OpenAI) -> None:
-    first = client.completions.create(model="tiny", prompt="ROMEO:", max_tokens=30, n=2, seed=5, temperature=1.0)
-    again = client.completions.create(model="tiny", prompt="ROMEO:", max_tokens=30, n=2, seed=5, temperature=1.0)
+    first = client.completions.create(
+        model="tiny", prompt="ROMEO:", max_tokens=30, n=2, seed=5, temperature=1.0
+    )
+    again = client.completions.create(
+        model="tiny", prompt="ROMEO:", max_tokens=30, n=2, seed=5, temperature=1.0
+    )
     assert first.object == "text_completion" and first.model == "tiny"
     assert [c.index for c in first.choices] == [0, 1]
     assert [c.text for c in first.choices] == [c.text for c in again.choices]
     assert first.choices[0].text != first.choices[1].text  # each completion has its own seed
     assert all(len(c.text) == 30 and c.finish_reason == "length" for c in first.choices)
     assert first.usage is not None
-    assert (first.usage.prompt_tokens, first.usage.completion_tokens, first.usage.total_tokens) == (6, 60, 66)
+    assert (first.usage.prompt_tokens, first.usage.completion_tokens, first.usage.total_tokens) == (
+        6,
+        60,
+        66,
+    )
 
 
 def test_stream_matches_the_whole_completion(client: openai.OpenAI) -> None:
-    params = {"model": "tiny", "prompt": "KING", "max_tokens": 200, "n": 3, "seed": 40, "temperature": 0.9}
+    params = {
+        "model": "tiny",
+        "prompt": "KING",
+        "max_tokens": 200,
+        "n": 3,
+        "seed": 40,
+        "temperature": 0.9,
+    }
     whole = client.completions.create(**params)  # type: ignore[call-overload]
     texts, reasons = streamed(client, **params)
     assert texts == {c.index: c.text for c in whole.choices}
@@ -64,10 +81,14 @@ def test_stream_matches_the_whole_completion(client: openai.OpenAI) -> None:
 
 
 def test_stop_strings(client: openai.OpenAI) -> None:
-    full = client.completions.create(model="tiny", prompt="a", max_tokens=80, seed=3, temperature=1.0).choices[0]
+    full = client.completions.create(
+        model="tiny", prompt="a", max_tokens=80, seed=3, temperature=1.0
+    ).choices[0]
     stop = full.text[40:42]
     cut = full.text[: full.text.index(stop)]
-    single = client.completions.create(model="tiny", prompt="a", max_tokens=80, seed=3, temperature=1.0, stop=stop)
+    single = client.completions.create(
+        model="tiny", prompt="a", max_tokens=80, seed=3, temperature=1.0, stop=stop
+    )
     assert (single.choices[0].text, single.choices[0].finish_reason) == (cut, "stop")
     texts, reasons = streamed(
         client, model="tiny", prompt="a", max_tokens=80, seed=3, temperature=1.0, stop=[stop, "##"]
@@ -76,7 +97,9 @@ def test_stop_strings(client: openai.OpenAI) -> None:
 
 
 def test_logprobs_in_the_legacy_shape(client: openai.OpenAI) -> None:
-    choice = client.completions.create(model="tiny", prompt="abc", max_tokens=12, seed=1, logprobs=2).choices[0]
+    choice = client.completions.create(
+        model="tiny", prompt="abc", max_tokens=12, seed=1, logprobs=2
+    ).choices[0]
     lp = choice.logprobs
     assert lp is not None and lp.tokens is not None and lp.token_logprobs is not None
     assert "".join(lp.tokens) == choice.text
@@ -86,7 +109,9 @@ def test_logprobs_in_the_legacy_shape(client: openai.OpenAI) -> None:
 
 
 def test_unknown_fields_are_ignored_and_bad_ones_refused(client: openai.OpenAI) -> None:
-    ok = client.completions.create(model="tiny", prompt="a", max_tokens=5, user="someone", extra_body={"frobnicate": 1})
+    ok = client.completions.create(
+        model="tiny", prompt="a", max_tokens=5, user="someone", extra_body={"frobnicate": 1}
+    )
     assert len(ok.choices[0].text) == 5
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="no-such-model", prompt="a")
@@ -113,7 +138,14 @@ def test_unsupported_parameters_are_refused_unless_neutral(client: openai.OpenAI
 
 def test_temperature_left_out_is_1(client: openai.OpenAI) -> None:
     def text(**params: object) -> str:
-        params = {"model": "tiny", "prompt": "a", "max_tokens": 100, "seed": 2, "logit_bias": {"0": 3}, **params}
+        params = {
+            "model": "tiny",
+            "prompt": "a",
+            "max_tokens": 100,
+            "seed": 2,
+            "logit_bias": {"0": 3},
+            **params,
+        }
         return client.completions.create(**params).choices[0].text  # type: ignore[call-overload]
 
     assert text() == text(temperature=1.0) != text(temperature=0.8)
@@ -132,7 +164,14 @@ def test_over_the_limit_is_a_rate_limit_error(client: openai.OpenAI, server: Liv
             with pytest.raises(openai.RateLimitError) as info:
                 client.completions.create(model="tiny", prompt="a", max_tokens=5, n=2)
             assert info.value.response.headers["retry-after"]
-            assert len(client.completions.create(model="tiny", prompt="a", max_tokens=5).choices[0].text) == 5
+            assert (
+                len(
+                    client.completions.create(model="tiny", prompt="a", max_tokens=5)
+                    .choices[0]
+                    .text
+                )
+                == 5
+            )
     # More completions than MAX_ACTIVE could ever admit: refused as invalid, not "retry later".
     with pytest.raises(openai.BadRequestError):
         client.completions.create(model="tiny", prompt=["a", "b"], max_tokens=5, n=2)

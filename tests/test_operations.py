@@ -96,36 +96,67 @@ def test_the_api_key_guards_api_and_v1_only(guarded: TestClient) -> None:
     assert guarded.get("/v1/models", headers=auth).status_code == 200
     for open_path in ("/", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
         assert guarded.get(open_path).status_code == 200, open_path
-    assert 'charlstm_rejected_requests_total{reason="unauthorized"} 4.0' in guarded.get("/metrics").text
+    assert (
+        'charlstm_rejected_requests_total{reason="unauthorized"} 4.0'
+        in guarded.get("/metrics").text
+    )
     schema = guarded.get("/openapi.json").json()
     assert schema["paths"]["/api/generate"]["post"]["security"] == [{"apiKey": []}]
 
 
 def test_the_bearer_scheme_is_case_insensitive(guarded: TestClient) -> None:
     body = {"prompt": "A", "max_chars": 5, "seed": 1}
-    for header in (f"bearer {KEY}", f"BEARER {KEY}", f"Bearer  {KEY} ", f"bEaReR {KEY}"):  # RFC 7235 2.1
-        assert guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code == 200, header
-    for header in (f"Basic {KEY}", f"Bearer{KEY}", f"Bearer {KEY}x", f"Bearer {KEY[:-1]}", "bearer"):
-        assert guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code == 401, header
+    for header in (
+        f"bearer {KEY}",
+        f"BEARER {KEY}",
+        f"Bearer  {KEY} ",
+        f"bEaReR {KEY}",
+    ):  # RFC 7235 2.1
+        assert (
+            guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code
+            == 200
+        ), header
+    for header in (
+        f"Basic {KEY}",
+        f"Bearer{KEY}",
+        f"Bearer {KEY}x",
+        f"Bearer {KEY[:-1]}",
+        "bearer",
+    ):
+        assert (
+            guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code
+            == 401
+        ), header
 
 
 def test_every_response_names_its_replica(guarded: TestClient, models_dir: Path) -> None:
-    assert guarded.get("/healthz").headers["x-replica"] == replica_name(None) == socket.gethostname()
+    assert (
+        guarded.get("/healthz").headers["x-replica"] == replica_name(None) == socket.gethostname()
+    )
     assert guarded.post("/api/generate", json={}).headers["x-replica"]  # a 401 too
     with TestClient(create_app(Settings(models_dir=models_dir, replica_id="replica-7"))) as named:
         assert named.get("/readyz").headers["x-replica"] == "replica-7"
-        assert named.post("/api/generate", json={"max_chars": 3}).headers["x-replica"] == "replica-7"
+        assert (
+            named.post("/api/generate", json={"max_chars": 3}).headers["x-replica"] == "replica-7"
+        )
     with pytest.raises(ValueError, match="replica_id"):
         Settings(replica_id="two words")
 
 
 def test_cors_allows_only_the_configured_origins(guarded: TestClient) -> None:
-    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization",
+    }
     ok = guarded.options("/api/generate", headers={"Origin": ORIGIN, **preflight})
     assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == ORIGIN
-    other = guarded.options("/api/generate", headers={"Origin": "https://evil.example", **preflight})
+    other = guarded.options(
+        "/api/generate", headers={"Origin": "https://evil.example", **preflight}
+    )
     assert "access-control-allow-origin" not in other.headers
-    refused = guarded.post("/api/generate", json={}, headers={"Origin": ORIGIN})  # a browser can read the 401
+    refused = guarded.post(
+        "/api/generate", json={}, headers={"Origin": ORIGIN}
+    )  # a browser can read the 401
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == ORIGIN
 
 
@@ -133,12 +164,22 @@ def test_metrics_show_request_durations_and_process_series(guarded: TestClient) 
     guarded.get("/healthz")
     text = guarded.get("/metrics").text
     assert 'charlstm_http_request_duration_seconds_count{method="GET",route="/healthz"}' in text
-    assert 'charlstm_http_request_duration_seconds_bucket{le="1800.0",method="GET",route="/healthz"}' in text
-    for series in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info", "python_gc"):
+    assert (
+        'charlstm_http_request_duration_seconds_bucket{le="1800.0",method="GET",route="/healthz"}'
+        in text
+    )
+    for series in (
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "python_info",
+        "python_gc",
+    ):
         assert series in text, series
 
 
-def test_log_lines_have_timestamps_unless_a_config_routes_them(capsys: pytest.CaptureFixture[str]) -> None:
+def test_log_lines_have_timestamps_unless_a_config_routes_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     app_logger, root = logging.getLogger("app"), logging.getLogger()
     saved = app_logger.handlers[:], root.handlers[:]
     try:
@@ -147,23 +188,35 @@ def test_log_lines_have_timestamps_unless_a_config_routes_them(capsys: pytest.Ca
         assert len(app_logger.handlers) == 1 and app_logger.propagate
         record = logging.LogRecord("app.main", logging.INFO, __file__, 1, "ready %s", ("x",), None)
         line = app_logger.handlers[0].format(record)
-        assert line.endswith("INFO     app.main: ready x") and line[:4].isdigit()  # 2026-11-30 06:40:01,123 ...
+        assert (
+            line.endswith("INFO     app.main: ready x") and line[:4].isdigit()
+        )  # 2026-11-30 06:40:01,123 ...
         app_logger.handlers, root.handlers = [], [logging.NullHandler()]
         configure_logging("info")  # a config set handlers: app.* lines go there
         assert app_logger.handlers == []
     finally:
         app_logger.handlers, root.handlers = saved
     entry = json.loads(JsonFormatter().format(record))
-    assert entry["logger"] == "app.main" and entry["message"] == "ready x" and entry["time"].endswith("+00:00")
+    assert (
+        entry["logger"] == "app.main"
+        and entry["message"] == "ready x"
+        and entry["time"].endswith("+00:00")
+    )
 
 
 @pytest.mark.slow
 def test_a_live_server_pings_streams_and_logs_json(models_dir: Path) -> None:
-    env = {"CHARLSTM_MODELS_DIR": str(models_dir), "CHARLSTM_SSE_PING_S": "0.001", "CHARLSTM_COALESCE_MS": "50"}
+    env = {
+        "CHARLSTM_MODELS_DIR": str(models_dir),
+        "CHARLSTM_SSE_PING_S": "0.001",
+        "CHARLSTM_COALESCE_MS": "50",
+    }
     server = LiveServer(env, ["--log-config", str(ROOT / "docs" / "log-config.json")])
     try:
         server.wait_ready()
-        with httpx.stream("POST", server.url + "/api/generate/stream", json={"max_chars": 3000}, timeout=60) as r:
+        with httpx.stream(
+            "POST", server.url + "/api/generate/stream", json={"max_chars": 3000}, timeout=60
+        ) as r:
             lines = list(r.iter_lines())
         assert ": ping" in lines  # comments between the 50 ms ticks; clients skip them
         events = parse_sse(lines)

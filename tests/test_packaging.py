@@ -40,7 +40,11 @@ def third_party_imports(folder: str) -> set[str]:
                 found |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 found.add(node.module.split(".")[0])
-    return {name for name in found if name not in sys.stdlib_module_names and name not in LOCAL | {"__future__"}}
+    return {
+        name
+        for name in found
+        if name not in sys.stdlib_module_names and name not in LOCAL | {"__future__"}
+    }
 
 
 def test_make_bench_installs_what_bench_imports() -> None:

@@ -46,7 +46,9 @@ def watch_console(tab: Any, problems: list[str]) -> None:
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 
 
@@ -61,16 +63,20 @@ def server(models_dir: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def context(browser: Any) -> Iterator[Any]:
-    """One desktop-sized browser context for the module: a fresh tab per test is enough isolation."""
+    """One desktop-sized browser context for the module: a fresh tab per test is enough
+    isolation."""
     desktop = browser.new_context(viewport={"width": 1280, "height": 900})
-    desktop.add_init_script("localStorage.clear()")  # the page keeps the last visit (write.js): start clean
+    desktop.add_init_script(
+        "localStorage.clear()"
+    )  # the page keeps the last visit (write.js): start clean
     yield desktop
     desktop.close()
 
 
 @pytest.fixture
 def page(server: LiveServer, context: Any) -> Iterator[Any]:
-    """The page, loaded and ready (models listed); fails the test on any script error or CSP report."""
+    """The page, loaded and ready (models listed); fails the test on any script error or CSP
+    report."""
     tab = context.new_page()
     problems: list[str] = []
 
@@ -93,8 +99,11 @@ def page(server: LiveServer, context: Any) -> Iterator[Any]:
     assert problems == []
 
 
-def generate(page: Any, prompt: str, *, max_chars: int, seed: str = "", keyboard: bool = False) -> str:
-    """Fill the form, click Generate (or press Ctrl+Enter), wait for the run to end; the generated text."""
+def generate(
+    page: Any, prompt: str, *, max_chars: int, seed: str = "", keyboard: bool = False
+) -> str:
+    """Fill the form, click Generate (or press Ctrl+Enter), wait for the run to end; the
+    generated text."""
     runs = int(page.evaluate("document.body.dataset.runs ?? 0"))
     page.fill("#prompt", prompt)
     page.fill("#max_chars", str(max_chars))
@@ -135,8 +144,10 @@ def test_text_streams_in_steps(page: Any) -> None:
     # Record the output's length at every DOM change while the stream runs.
     page.evaluate("""() => {
         window.lengths = [];
-        new MutationObserver(() => window.lengths.push(document.getElementById('output').textContent.length))
-            .observe(document.getElementById('output'), {childList: true, characterData: true, subtree: true});
+        new MutationObserver(() =>
+        window.lengths.push(document.getElementById('output').textContent.length))
+            .observe(document.getElementById('output'), {childList: true, characterData: true,
+            subtree: true});
     }""")
     text = generate(page, "ROMEO:", max_chars=3000, seed="1")
     lengths = page.evaluate("window.lengths")
@@ -172,7 +183,8 @@ def test_seeded_runs_repeat_and_the_random_seed_is_shown(page: Any) -> None:
     second = generate(page, "JULIET:", max_chars=300, seed="12345", keyboard=True)
     assert first == second and len(first) == 300
     assert page.text_content("#stat-seed") == "12345"
-    # Blank seed: the server draws one (up to 2^63, past a JS number's exact range); reusing it repeats the run.
+    # Blank seed: the server draws one (up to 2^63, past a JS number's exact range); reusing it
+    # repeats the run.
     fresh = generate(page, "JULIET:", max_chars=300)
     shown = page.text_content("#stat-seed")
     assert shown.isdigit()
@@ -214,7 +226,9 @@ def test_temperature_zero_is_greedy(page: Any) -> None:
     assert page.text_content("#temperature-value") == "0.80"
     page.fill("#temperature", "0")
     assert page.text_content("#temperature-value") == "0 · greedy"
-    assert generate(page, "ROMEO:", max_chars=100, seed="1") == generate(page, "ROMEO:", max_chars=100, seed="2")
+    assert generate(page, "ROMEO:", max_chars=100, seed="1") == generate(
+        page, "ROMEO:", max_chars=100, seed="2"
+    )
 
 
 def test_continue_appends_and_copy_copies(page: Any, server: LiveServer) -> None:
@@ -237,14 +251,18 @@ def test_continue_keeps_the_tail_within_the_prompt_limit(page: Any) -> None:
     page.wait_for_function("n => document.body.dataset.runs !== n", arg=runs)
     assert page.locator("[data-error-for]:visible").count() == 0
     assert page.text_content("#stat-finish") == "length (max chars)"
-    assert output_text(page).startswith(before) and len(output_text(page)) == len(before) + PROMPT_LIMIT + 50
+    assert (
+        output_text(page).startswith(before)
+        and len(output_text(page)) == len(before) + PROMPT_LIMIT + 50
+    )
 
 
 def test_event_stream_parser_handles_split_reads(page: Any) -> None:
     """Events survive reads split anywhere: inside a UTF-8 char, inside a CR LF pair, mid-field."""
     events = page.evaluate("""async () => {
         const { readEvents } = await import('./static/sse.js');
-        const raw = 'data: {"text": "é—"}\\r\\n\\r\\nevent: done\\ndata: {"seed": 1}\\n\\n: ping\\n\\n'
+        const raw = 'data: {"text": "é—"}\\r\\n\\r\\nevent: done\\ndata: {"seed": 1}\\n\\n:
+        ping\\n\\n'
             + 'data: x\\rdata: y\\r\\rdata: cut off';
         const bytes = new TextEncoder().encode(raw);
         const body = new ReadableStream({
@@ -259,12 +277,23 @@ def test_event_stream_parser_handles_split_reads(page: Any) -> None:
 def test_markup_in_prompt_and_output_stays_text(page: Any, server: LiveServer) -> None:
     prompt = "<script>alert</script><b>bold</b>&amp;"
     shown = generate(page, prompt, max_chars=400, seed="99")
-    api = httpx.post(server.url + "/api/generate", json={"prompt": prompt, "max_chars": 400, "seed": 99}, timeout=30)
+    api = httpx.post(
+        server.url + "/api/generate",
+        json={"prompt": prompt, "max_chars": 400, "seed": 99},
+        timeout=30,
+    )
     expected = api.json()["text"]
-    assert set(expected) & set("<>&"), "the tiny model's text should hold markup chars for this test"
+    assert set(expected) & set("<>&"), (
+        "the tiny model's text should hold markup chars for this test"
+    )
     assert shown == expected  # every <, > and & shown literally
     assert output_text(page).startswith(prompt)
-    assert page.eval_on_selector_all("#output *", "els => els.filter(e => e.tagName !== 'SPAN').length") == 0
+    assert (
+        page.eval_on_selector_all(
+            "#output *", "els => els.filter(e => e.tagName !== 'SPAN').length"
+        )
+        == 0
+    )
     assert page.evaluate("document.scripts.length") == 1  # only the page's own module
 
 
@@ -313,7 +342,9 @@ def test_confidence_view_shows_alternatives(page: Any) -> None:
 
 
 def test_readable_at_phone_width(browser: Any, server: LiveServer) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     tab = context.new_page()
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))

@@ -21,7 +21,9 @@ from tests.test_page_gates import SPEED, build_model, open_page, warm_up, write_
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 CARDS = {  # name: (cell, held-out bits/char, training seconds, chars/s at 1 and 32 streams)
     "gru": ("gru", 2.345, 5400, 2100, 41000),
@@ -33,14 +35,23 @@ SHOWN = {  # the table's rows, as the page writes them for each model
     "lstm": ["LSTM, 2 × 16", "3: input, forget, output", "2.123", "1,900", "37,000", "60 min"],
     "rnn": ["plain RNN, 2 × 16", "0: none", "2.987", "3,300", "52,000", "45 s"],
 }
-ROWS = ["cell", "gates", "held-out bits/char", "chars/s, 1 stream", "chars/s, 32 streams", "training time"]
+ROWS = [
+    "cell",
+    "gates",
+    "held-out bits/char",
+    "chars/s, 1 stream",
+    "chars/s, 32 streams",
+    "training time",
+]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("compare-page")
     for name, (cell, bits, seconds, one, many) in CARDS.items():
-        path = build_model(root, name, cell, figures=False, held_out_bits_per_char=bits, train_seconds=seconds)
+        path = build_model(
+            root, name, cell, figures=False, held_out_bits_per_char=bits, train_seconds=seconds
+        )
         write_figures(path, {**SPEED, "chars_per_s_1": one, "chars_per_s_32": many})
     live = start_server(root, default_model="lstm")
     warm_up(live, list(CARDS))
@@ -58,7 +69,9 @@ def page(browser: Any, server: LiveServer) -> Iterator[Any]:
 
 def open_compare(page: Any) -> None:
     page.check('input[name="read-view"][value="compare"]')
-    page.wait_for_function("() => document.getElementById('compare-view').dataset.state === 'ready'")
+    page.wait_for_function(
+        "() => document.getElementById('compare-view').dataset.state === 'ready'"
+    )
 
 
 def table(page: Any) -> dict[str, dict[str, str]]:
@@ -71,10 +84,14 @@ def table(page: Any) -> dict[str, dict[str, str]]:
     return rows
 
 
-def test_the_table_has_a_column_per_model_and_every_row_measured(page: Any, server: LiveServer) -> None:
+def test_the_table_has_a_column_per_model_and_every_row_measured(
+    page: Any, server: LiveServer
+) -> None:
     open_compare(page)
     rows = table(page)
-    models = {m["name"]: m for m in httpx.get(server.url + "/api/models", timeout=60).json()["models"]}
+    models = {
+        m["name"]: m for m in httpx.get(server.url + "/api/models", timeout=60).json()["models"]
+    }
     assert sorted(rows["cell"]) == sorted(CARDS)
     for name, shown in SHOWN.items():
         assert [rows[title][name] for title in ROWS] == shown, name
@@ -91,7 +108,10 @@ def test_the_table_has_a_column_per_model_and_every_row_measured(page: Any, serv
 
 def test_the_model_picker_shows_cell_size_and_bits(page: Any, server: LiveServer) -> None:
     labels = page.locator("#model option").evaluate_all("os => os.map(o => o.label)")
-    params = {m["name"]: m["params"] for m in httpx.get(server.url + "/api/models", timeout=60).json()["models"]}
+    params = {
+        m["name"]: m["params"]
+        for m in httpx.get(server.url + "/api/models", timeout=60).json()["models"]
+    }
     assert labels == [
         f"gru · GRU 2×16, {params['gru']:,} params, 2.345 bits/char",
         f"lstm (default) · LSTM 2×16, {params['lstm']:,} params, 2.123 bits/char",
@@ -111,7 +131,13 @@ def test_one_prompt_and_seed_every_model_writing_at_once(page: Any, server: Live
     temperature = float(page.input_value("#temperature"))
     for column in columns.all():
         name = column.get_attribute("data-model")
-        body = {"prompt": "ROMEO:", "max_chars": 60, "temperature": temperature, "seed": 42, "model": name}
+        body = {
+            "prompt": "ROMEO:",
+            "max_chars": 60,
+            "temperature": temperature,
+            "seed": 42,
+            "model": name,
+        }
         alone = httpx.post(server.url + "/api/generate", json=body, timeout=60).json()["text"]
         assert column.locator(".column-text").text_content() == "ROMEO:" + alone, name
         assert column.get_attribute("data-finish") == "length"
@@ -134,8 +160,12 @@ def test_cancel_stops_every_column(page: Any) -> None:
     page.click("#cmp-run")
     assert page.is_visible("#cmp-progress") and page.is_enabled("#cmp-cancel")
     page.click("#cmp-cancel")
-    page.wait_for_function("() => document.getElementById('compare-view').dataset.run === 'cancelled'")
-    finishes = page.locator("#cmp-columns .column").evaluate_all("cs => cs.map(c => c.dataset.finish)")
+    page.wait_for_function(
+        "() => document.getElementById('compare-view').dataset.run === 'cancelled'"
+    )
+    finishes = page.locator("#cmp-columns .column").evaluate_all(
+        "cs => cs.map(c => c.dataset.finish)"
+    )
     assert finishes == ["stopped"] * 3
     assert not page.is_visible("#cmp-progress") and "Cancelled" in page.text_content("#cmp-status")
 
@@ -154,7 +184,9 @@ def test_keyboard_only_at_phone_width(browser: Any, server: LiveServer) -> None:
         tab.focus('input[name="read-view"][value="score"]')
         for _ in range(4):
             tab.keyboard.press("ArrowRight")  # Inside, Copied, Gates, Compare
-        tab.wait_for_function("() => document.getElementById('compare-view').dataset.state === 'ready'")
+        tab.wait_for_function(
+            "() => document.getElementById('compare-view').dataset.state === 'ready'"
+        )
         tab.keyboard.press("Tab")  # the table's scrolling region
         assert tab.evaluate("document.activeElement.classList.contains('table-wrap')")
         tab.keyboard.press("ArrowRight")  # scrolls the table, not the page
@@ -169,7 +201,9 @@ def test_keyboard_only_at_phone_width(browser: Any, server: LiveServer) -> None:
         tab.keyboard.press("Tab")
         assert tab.evaluate("document.activeElement.id") == "cmp-run"
         tab.keyboard.press("Enter")
-        tab.wait_for_function("() => document.getElementById('compare-view').dataset.run === 'done'")
+        tab.wait_for_function(
+            "() => document.getElementById('compare-view').dataset.run === 'done'"
+        )
         stats = tab.locator("#cmp-columns .column-stats").all_text_contents()
         assert len(stats) == 3 and all(s.startswith("30 chars") for s in stats)
         wide = tab.evaluate("document.documentElement.scrollWidth")

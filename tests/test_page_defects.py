@@ -26,7 +26,9 @@ from tests.test_page import console_problem
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),  # the module's first test includes the server start (kernel compile)
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 WIDTHS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
 STORE = "char-lstm.write.v1"
@@ -62,7 +64,9 @@ class Tab:
         return self.problems
 
 
-def open_tab(browser: Any, server: LiveServer, width: int, path: str = "/", ready: bool = True) -> Tab:
+def open_tab(
+    browser: Any, server: LiveServer, width: int, path: str = "/", ready: bool = True
+) -> Tab:
     return Tab(browser, server.url, width, path, ready)
 
 
@@ -94,7 +98,8 @@ def wait_run(page: Any, before: int) -> None:
 
 
 def generate(page: Any, prompt: str, *, max_chars: int, seed: str = "") -> str:
-    """Fill the form, press Ctrl+Enter in the prompt, wait for the run to end; the generated text."""
+    """Fill the form, press Ctrl+Enter in the prompt, wait for the run to end; the generated
+    text."""
     before = runs(page)
     page.fill("#prompt", prompt)
     page.fill("#max_chars", str(max_chars))
@@ -119,7 +124,8 @@ def api_text(server: LiveServer, **body: Any) -> str:
 
 
 def shaded(page: Any, selector: str) -> int:
-    """How many chars under `selector` the confidence view shades (a background, not transparent)."""
+    """How many chars under `selector` the confidence view shades (a background, not
+    transparent)."""
     return int(
         page.evaluate(
             """sel => [...document.querySelectorAll(sel)]
@@ -132,7 +138,9 @@ def shaded(page: Any, selector: str) -> int:
 # ---- 2. Forget forgets ---------------------------------------------------------------------------
 
 
-def test_forget_clears_the_link_the_form_a_pending_save_and_the_buttons(tab: Tab, server: LiveServer) -> None:
+def test_forget_clears_the_link_the_form_a_pending_save_and_the_buttons(
+    tab: Tab, server: LiveServer
+) -> None:
     page = tab.page
     generate(page, "ROMEO:", max_chars=30, seed="4")
     assert page.is_enabled("#copy") and page.is_enabled("#continue")
@@ -143,15 +151,30 @@ def test_forget_clears_the_link_the_form_a_pending_save_and_the_buttons(tab: Tab
     press(page, "#forget")
     page.wait_for_timeout(700)  # past the pending save
     assert "?" not in page.url
-    assert (page.input_value("#prompt"), page.input_value("#seed"), page.input_value("#top_k")) == ("", "", "")
-    assert page.input_value("#temperature") == "0.8" and page.text_content("#temperature-value") == "0.80"
+    assert (page.input_value("#prompt"), page.input_value("#seed"), page.input_value("#top_k")) == (
+        "",
+        "",
+        "",
+    )
+    assert (
+        page.input_value("#temperature") == "0.8"
+        and page.text_content("#temperature-value") == "0.80"
+    )
     assert page.text_content("#prompt-count").startswith("0 /")
     assert output_text(page) == "" and page.locator("#versions li").count() == 0
-    assert page.is_disabled("#copy") and page.is_disabled("#continue") and page.is_disabled("#download")
+    assert (
+        page.is_disabled("#copy")
+        and page.is_disabled("#continue")
+        and page.is_disabled("#download")
+    )
     assert page.evaluate(f"localStorage.getItem('{STORE}')") is None
     page.reload()
     page.wait_for_selector("body.ready", state="attached")
-    assert (page.input_value("#prompt"), page.input_value("#seed"), output_text(page)) == ("", "", "")
+    assert (page.input_value("#prompt"), page.input_value("#seed"), output_text(page)) == (
+        "",
+        "",
+        "",
+    )
     assert page.is_disabled("#copy") and page.is_disabled("#continue")
 
 
@@ -230,7 +253,9 @@ def test_a_setting_side_by_side_cannot_compare_is_an_error(tab: Tab) -> None:
         select.value = 'repetition_penalty';
     }""")
     press(page, "#compare-run")
-    assert page.is_visible("#compare-error") and "Pick what to compare" in page.text_content("#compare-error")
+    assert page.is_visible("#compare-error") and "Pick what to compare" in page.text_content(
+        "#compare-error"
+    )
     assert page.is_hidden("#columns")
 
 
@@ -242,7 +267,9 @@ def test_side_by_side_with_a_bad_prompt_says_so_once(tab: Tab) -> None:
     run_side_by_side(page)
     error = page.locator("#prompt-error")
     assert error.is_visible()
-    assert error.locator(":scope > p:not(.excerpts)").count() == 1  # one message, not one per column
+    assert (
+        error.locator(":scope > p:not(.excerpts)").count() == 1
+    )  # one message, not one per column
     assert error.locator("mark").all_text_contents() == ["5", "€"]
     assert page.is_hidden("#columns")  # no columns that only say "error"
     assert page.locator("#form-error").is_hidden()
@@ -267,7 +294,8 @@ def test_focus_lands_on_the_branch_point_after_a_keyboard_branch(tab: Tab) -> No
     wait_run(page, before)
     focused = page.evaluate("""() => {
         const a = document.activeElement;
-        return {inOutput: document.getElementById('output').contains(a), ch: a.classList.contains('ch'),
+        return {inOutput: document.getElementById('output').contains(a), ch:
+        a.classList.contains('ch'),
                 i: a.dataset.i, text: a.textContent, tab: a.tabIndex};
     }""")
     assert focused == {"inOutput": True, "ch": True, "i": "5", "text": chosen, "tab": 0}
@@ -287,10 +315,14 @@ def test_the_side_by_side_select_shows_its_whole_label(tab: Tab) -> None:
         const ctx = document.createElement('canvas').getContext('2d');
         ctx.font = style.font;
         const widest = Math.max(...[...select.options].map(o => ctx.measureText(o.text).width));
-        const inner = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        const inner = select.clientWidth - parseFloat(style.paddingLeft) -
+        parseFloat(style.paddingRight);
         return {widest, inner, arrow: 16};
     }""")
     assert room["inner"] >= room["widest"] + room["arrow"], room
     box = page.locator("#compare").bounding_box()
     assert box and box["width"] >= 96, "the values box still has room for three values"
-    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[tab.page.viewport_size["width"]]["width"]
+    assert (
+        page.evaluate("document.documentElement.scrollWidth")
+        <= WIDTHS[tab.page.viewport_size["width"]]["width"]
+    )

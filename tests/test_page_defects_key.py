@@ -26,7 +26,9 @@ from tests.test_read_api import readable_tiny
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 KEY = "s3cret-key-for-the-page"
 SESSION = "char-lstm.api-key"
@@ -88,7 +90,10 @@ def test_the_page_asks_for_the_key_once_and_then_works(tab: Tab) -> None:
     before = runs(page)
     press(page, "#prompt", "Control+Enter")
     wait_run(page, before)
-    assert len(output_text(page)) == len("ROMEO:") + 30 and page.locator("[data-error-for]:visible").count() == 0
+    assert (
+        len(output_text(page)) == len("ROMEO:") + 30
+        and page.locator("[data-error-for]:visible").count() == 0
+    )
     # Inside lists the model's cells: the list loads with the key.
     page.check('input[name="read-view"][value="inside"]')
     page.wait_for_function("() => document.querySelectorAll('#cell-pick option').length > 1")
@@ -115,7 +120,9 @@ def test_a_wrong_key_is_asked_for_again_and_a_cancel_says_why(tab: Tab) -> None:
     assert page.is_visible("#key-refused")
     page.keyboard.press("Escape")  # cancel: the page says what is missing, Inside does not lie
     page.wait_for_selector("#key-dialog:not([open])", state="attached")
-    assert page.is_visible("#model-error") and "needs an API key" in page.text_content("#model-error")
+    assert page.is_visible("#model-error") and "needs an API key" in page.text_content(
+        "#model-error"
+    )
     assert page.locator("[data-error-for]:visible").count() == 1  # that one message, no other
     page.check('input[name="read-view"][value="inside"]')
     assert "No list" not in page.text_content("#cell-pick-hint")
@@ -134,12 +141,18 @@ def test_a_refused_cell_list_is_no_missing_cell_list(tab: Tab) -> None:
     page.check('input[name="read-view"][value="inside"]')
     page.wait_for_selector("#key-dialog[open]")
     press(page, "#key-form button[value='cancel']")
-    page.wait_for_function("() => !document.getElementById('cell-pick-hint').textContent.startsWith('Loading')")
+    page.wait_for_function(
+        "() => !document.getElementById('cell-pick-hint').textContent.startsWith('Loading')"
+    )
     hint = page.text_content("#cell-pick-hint")
-    assert "No list" not in hint and "Could not load the list of cells" in hint and "API key" in hint
+    assert (
+        "No list" not in hint and "Could not load the list of cells" in hint and "API key" in hint
+    )
 
 
-def test_every_request_carries_the_tabs_client_id(tab: Tab, browser: Any, server: LiveServer, width: int) -> None:
+def test_every_request_carries_the_tabs_client_id(
+    tab: Tab, browser: Any, server: LiveServer, width: int
+) -> None:
     page = tab.page
     requests = Requests(page)
     give_key(page, KEY)

@@ -24,7 +24,9 @@ from tests.test_read_api import readable_tiny
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 LIMIT = 3000  # the server's MAX_SCORE_CHARS here: the page must count against this, not its own
 PATHS = {"score": "**/api/score", "inside": "**/api/inspect", "copied": "**/api/copied"}
@@ -56,7 +58,9 @@ def tab(browser: Any, server: LiveServer, width: int) -> Iterator[Tab]:
 def choose(page: Any, view: str) -> None:
     page.check(f'input[name="read-view"][value="{view}"]')
     if view == "inside":
-        page.wait_for_function("() => document.getElementById('cell-pick-hint').textContent.startsWith('Cells')")
+        page.wait_for_function(
+            "() => document.getElementById('cell-pick-hint').textContent.startsWith('Cells')"
+        )
         page.fill("#cell-layer", "1")
         page.fill("#cell-unit", "3")
 
@@ -65,7 +69,9 @@ def run(page: Any, text: str) -> None:
     page.fill("#read-text", text)
     page.evaluate("document.getElementById('read').dataset.state = ''")
     press(page, "#read-text", "Control+Enter")
-    page.wait_for_function("() => ['done', 'error'].includes(document.getElementById('read').dataset.state)")
+    page.wait_for_function(
+        "() => ['done', 'error'].includes(document.getElementById('read').dataset.state)"
+    )
 
 
 def result_nodes(page: Any, view: str) -> int:
@@ -88,7 +94,10 @@ def test_a_long_read_shows_progress_and_can_be_cancelled(tab: Tab, view: str) ->
     press(page, "#read-run")
     page.wait_for_function("() => !document.getElementById('read-progress').hidden")
     assert page.is_disabled("#read-run") and page.text_content("#read-run").endswith("…")
-    assert page.is_visible("#read-cancel") and page.evaluate("document.activeElement.id") == "read-cancel"
+    assert (
+        page.is_visible("#read-cancel")
+        and page.evaluate("document.activeElement.id") == "read-cancel"
+    )
     assert page.get_attribute(f"#read-{view}", "class").split().count("stale") == 1
     assert page.text_content("#read-summary") != first_summary
     assert f"{LIMIT:,} chars" in page.text_content("#read-summary")
@@ -137,7 +146,9 @@ def test_inside_after_an_error_and_with_a_blank_cell_number(tab: Tab) -> None:
     page.fill("#cell-layer", "5")  # the tiny model has two layers
     run(page, 'He said "so it goes".')
     assert page.is_visible("#read-error") and "layer" in page.text_content("#read-error")
-    assert page.locator("#read-inside .cell").count() == 0 and page.text_content("#read-summary") == ""
+    assert (
+        page.locator("#read-inside .cell").count() == 0 and page.text_content("#read-summary") == ""
+    )
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if "/api/inspect" in r.url else None)
     page.fill("#cell-layer", "1")

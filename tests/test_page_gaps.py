@@ -33,7 +33,9 @@ from tests.test_page_defects import (
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 
 
@@ -72,7 +74,9 @@ def test_what_am_i_looking_at(tab: Tab, server: LiveServer) -> None:
     assert "<strong>h</strong>" in html and "<strong>c</strong>" in html
     link = page.locator("#intro a[href='docs']")
     assert link.is_visible() and not link.locator("xpath=ancestor::noscript").count()
-    assert httpx.get(server.url + "/" + str(link.get_attribute("href")), timeout=10).status_code == 200
+    assert (
+        httpx.get(server.url + "/" + str(link.get_attribute("href")), timeout=10).status_code == 200
+    )
     press(page, "#intro summary")
     assert page.is_hidden("#intro p")
 
@@ -99,7 +103,9 @@ def test_the_vocabulary_and_unknown_chars_marked_while_typing(tab: Tab, server: 
     assert note.is_visible() and note.locator("mark").all_text_contents() == ["3"]
 
 
-def test_a_shared_link_shows_the_text_and_its_versions(tab: Tab, browser: Any, server: LiveServer, width: int) -> None:
+def test_a_shared_link_shows_the_text_and_its_versions(
+    tab: Tab, browser: Any, server: LiveServer, width: int
+) -> None:
     page = tab.page
     generate(page, "KING:\nA <b>crown</b> & more", max_chars=40, seed="12")
     before = runs(page)
@@ -114,10 +120,14 @@ def test_a_shared_link_shows_the_text_and_its_versions(tab: Tab, browser: Any, s
     assert "seed=12" in url
     other = open_tab(browser, server, width, path=url.removeprefix(server.url))
     theirs = other.page
-    theirs.wait_for_function("n => document.getElementById('output').textContent.length === n", arg=len(text))
+    theirs.wait_for_function(
+        "n => document.getElementById('output').textContent.length === n", arg=len(text)
+    )
     assert output_text(theirs) == text and runs(theirs) == 0  # no Generate pressed
     assert [v.split(" · ", 1)[1] for v in versions(theirs)] == [v.split(" · ", 1)[1] for v in shown]
-    assert "#" not in theirs.url and theirs.input_value("#seed") == "12"  # a reload will not repeat it
+    assert (
+        "#" not in theirs.url and theirs.input_value("#seed") == "12"
+    )  # a reload will not repeat it
     press(theirs, "#confidence", "Space")  # no probabilities travelled: the page scores the text
     theirs.wait_for_function("() => document.querySelectorAll('#output .ch').length === 80")
     assert shaded(theirs, "#output .ch") > 0
@@ -174,7 +184,9 @@ def test_branch_from_a_column(tab: Tab) -> None:
         page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")  # keep the column, open the char's alternatives above
     menu = page.locator("#branch-menu")
-    assert menu.is_visible() and page.evaluate("document.activeElement.classList.contains('menu-item')")
+    assert menu.is_visible() and page.evaluate(
+        "document.activeElement.classList.contains('menu-item')"
+    )
     assert output_text(page) == first
     chosen = page.evaluate("document.activeElement.dataset.char")
     before = runs(page)

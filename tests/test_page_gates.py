@@ -25,21 +25,35 @@ from tests.test_page import ARTIFACTS, CHROMIUM
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 HELD_OUT = (
-    "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n"
+    "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+    "It is the east, and Juliet is the sun.\n"
     "JULIET:\nO Romeo, Romeo, wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n"
 ) * 3
 TEXT = "ROMEO:\nWhat light?"
-SPEED = {"cpu": "Test CPU 9000 @ 1.00GHz", "threads": 1, "chars_per_s_1": 1234, "chars_per_s_32": 23456}
+SPEED = {
+    "cpu": "Test CPU 9000 @ 1.00GHz",
+    "threads": 1,
+    "chars_per_s_1": 1234,
+    "chars_per_s_32": 23456,
+}
 CELLS = {
     "model": "tiny",
     "features": {
-        "in_quotes": {"description": "inside quotes", "cells": [{"layer": 1, "unit": 5, "what": "c", "r": 0.7}]},
-        "line_position": {"description": "since a newline", "cells": [{"layer": 0, "unit": 9, "what": "h", "r": -0.6}]},
+        "in_quotes": {
+            "description": "inside quotes",
+            "cells": [{"layer": 1, "unit": 5, "what": "c", "r": 0.7}],
+        },
+        "line_position": {
+            "description": "since a newline",
+            "cells": [{"layer": 0, "unit": 9, "what": "h", "r": -0.6}],
+        },
     },
-}  # fmt: skip
+}
 BIG = 12.0  # a bias this large pins a sigmoid to 0 or 1 whatever the input
 
 
@@ -60,7 +74,8 @@ def push_to_extremes(path: Path) -> None:
 
 
 def write_figures(path: Path, speed: dict[str, Any] = SPEED) -> dict[str, Any]:
-    """figures.json from model/reading/figures.py's own parts on HELD_OUT (the engine speed given)."""
+    """figures.json from model/reading/figures.py's own parts on HELD_OUT (the engine speed
+    given)."""
     from model.artifact import load_artifact
     from model.cells import Stack
     from model.reading import figures
@@ -81,7 +96,8 @@ def write_figures(path: Path, speed: dict[str, Any] = SPEED) -> dict[str, Any]:
 
 
 def build_model(root: Path, name: str, cell: str, *, figures: bool, **card: Any) -> Path:
-    """A tiny model of this cell in root/name, its card extended by `card`, with figures if asked."""
+    """A tiny model of this cell in root/name, its card extended by `card`, with figures if
+    asked."""
     path = build_tiny_model_dir(root / name, name=name, cell=cell, seed=len(name))
     card_file = path / "card.json"
     card_file.write_text(json.dumps({**json.loads(card_file.read_text("utf-8")), **card}), "utf-8")
@@ -105,7 +121,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-def open_page(browser: Any, server: LiveServer, width: int = 1280, height: int = 900) -> tuple[Any, Any, list[str]]:
+def open_page(
+    browser: Any, server: LiveServer, width: int = 1280, height: int = 900
+) -> tuple[Any, Any, list[str]]:
     """A fresh context and tab, the page ready; `problems` collects script errors and any console
     error but the browser's own line for a 4xx the page handles (a model without figures, a cell
     number the model does not have)."""
@@ -147,10 +165,14 @@ def node_value(page: Any, node: str) -> float:
 
 
 def on_words(page: Any) -> list[str]:
-    return page.locator("#step-words li.on").evaluate_all("items => items.map(i => i.dataset.state)")
+    return page.locator("#step-words li.on").evaluate_all(
+        "items => items.map(i => i.dataset.state)"
+    )
 
 
-def gates_api(server: LiveServer, text: str, units: list[int], model: str = "tiny") -> dict[str, Any]:
+def gates_api(
+    server: LiveServer, text: str, units: list[int], model: str = "tiny"
+) -> dict[str, Any]:
     body = {"text": text, "model": model, "layer": 0, "units": units}
     return httpx.post(server.url + "/api/gates", json=body, timeout=60).json()
 
@@ -159,9 +181,21 @@ def warm_up(server: LiveServer, models: list[str]) -> None:
     """The first gates, influence and generation requests compile kernels and trace TensorFlow:
     make them here, so the browser's waits measure the page."""
     for model in models:
-        httpx.post(server.url + "/api/gates", json={"text": "ab", "model": model, "units": [0]}, timeout=600)
-        httpx.post(server.url + "/api/influence", json={"text": "abc", "position": 2, "model": model}, timeout=600)
-        httpx.post(server.url + "/api/generate", json={"prompt": "a", "max_chars": 2, "model": model}, timeout=600)
+        httpx.post(
+            server.url + "/api/gates",
+            json={"text": "ab", "model": model, "units": [0]},
+            timeout=600,
+        )
+        httpx.post(
+            server.url + "/api/influence",
+            json={"text": "abc", "position": 2, "model": model},
+            timeout=600,
+        )
+        httpx.post(
+            server.url + "/api/generate",
+            json={"prompt": "a", "max_chars": 2, "model": model},
+            timeout=600,
+        )
 
 
 def test_strips_and_the_step_show_the_real_numbers(page: Any, server: LiveServer) -> None:
@@ -277,7 +311,9 @@ def test_gru_and_rnn_say_what_they_have(page: Any) -> None:
     assert page.get_attribute("#gates-strips", "data-rows") == "h"
     assert "no gates" in page.text_content("#gates-note")
     assert on_words(page) == ["written"]  # rewritten, every char
-    page.wait_for_function("() => /no gates/.test(document.getElementById('gates-figures').textContent)")
+    page.wait_for_function(
+        "() => /no gates/.test(document.getElementById('gates-figures').textContent)"
+    )
 
 
 def test_a_long_request_shows_progress_and_can_be_cancelled(page: Any) -> None:
@@ -321,7 +357,9 @@ def test_keyboard_only_at_phone_width(browser: Any, server: LiveServer) -> None:
         assert tab.evaluate("document.activeElement.id") == "read-text"
         tab.keyboard.type(TEXT)
         tab.keyboard.press("Control+Enter")  # runs the Gates view; generates nothing
-        tab.wait_for_function("() => document.getElementById('gates-view').dataset.state === 'done'")
+        tab.wait_for_function(
+            "() => document.getElementById('gates-view').dataset.state === 'done'"
+        )
         assert tab.evaluate("document.body.dataset.runs") is None
         for _ in range(12):
             if tab.evaluate("document.activeElement.classList.contains('gate-ch')"):

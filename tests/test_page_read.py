@@ -22,13 +22,21 @@ from tests.test_read_api import readable_tiny
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
-CORPUS = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n"
+CORPUS = (
+    "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+    "It is the east, and Juliet is the sun.\n"
+)
 CELLS = {
     "model": "tiny",
     "features": {
-        "in_quotes": {"description": "inside quotes", "cells": [{"layer": 1, "unit": 3, "what": "c", "r": 0.71}]}
+        "in_quotes": {
+            "description": "inside quotes",
+            "cells": [{"layer": 1, "unit": 3, "what": "c", "r": 0.71}],
+        }
     },
 }
 
@@ -96,14 +104,20 @@ def test_score_the_generated_output(page: Any) -> None:
     page.click("#read-use-output")
     page.wait_for_function("() => document.getElementById('read').dataset.state === 'done'")
     output = page.text_content("#output")
-    assert page.input_value("#read-text") == output and page.locator("#read-score .ch").count() == len(output)
+    assert page.input_value("#read-text") == output and page.locator(
+        "#read-score .ch"
+    ).count() == len(output)
 
 
 def test_inside_view_colours_the_text_by_a_listed_cell(page: Any) -> None:
     page.check('input[name="read-view"][value="inside"]')
     page.wait_for_function("() => document.querySelectorAll('#cell-pick option').length > 1")
     page.select_option("#cell-pick", index=1)
-    assert (page.input_value("#cell-layer"), page.input_value("#cell-unit"), page.input_value("#cell-what")) == (
+    assert (
+        page.input_value("#cell-layer"),
+        page.input_value("#cell-unit"),
+        page.input_value("#cell-what"),
+    ) == (
         "1",
         "3",
         "c",

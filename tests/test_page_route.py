@@ -68,7 +68,12 @@ class PageParser(HTMLParser):
 def make_app(**settings: object) -> FastAPI:
     """The page router and static mount as create_app wires them, with settings of our choosing."""
     app = FastAPI()
-    values = {"max_chars": 5000, "max_prompt_chars": 10_000, "max_score_chars": 20_000, "default_model": None}
+    values = {
+        "max_chars": 5000,
+        "max_prompt_chars": 10_000,
+        "max_score_chars": 20_000,
+        "default_model": None,
+    }
     values.update(settings)
     app.state.settings = SimpleNamespace(**values)
     app.include_router(router)
@@ -114,7 +119,11 @@ def test_no_inline_script_handlers_styles_or_remote_urls(client: TestClient) -> 
 
 
 def test_limits_reach_the_page_as_data_attributes() -> None:
-    page = parse(TestClient(make_app(max_chars=300, max_prompt_chars=1234, default_model="bard")).get("/").text)
+    page = parse(
+        TestClient(make_app(max_chars=300, max_prompt_chars=1234, default_model="bard"))
+        .get("/")
+        .text
+    )
     assert page.body["data-max-chars"] == "300"
     assert page.body["data-max-prompt-chars"] == "1234"
     assert page.body["data-default-model"] == "bard"
@@ -134,9 +143,21 @@ def test_defaults_shown_in_the_form(client: TestClient) -> None:
 
 def test_every_control_has_a_label(client: TestClient) -> None:
     page = parse(client.get("/").text)
-    controls = {"prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop-strings", "confidence"}
+    controls = {
+        "prompt",
+        "model",
+        "temperature",
+        "top_k",
+        "top_p",
+        "seed",
+        "max_chars",
+        "stop-strings",
+        "confidence",
+    }
     assert controls <= set(page.inputs)
-    unlabelled = set(page.inputs) - page.labels - {"confidence"}  # the checkbox sits inside its label
+    unlabelled = (
+        set(page.inputs) - page.labels - {"confidence"}
+    )  # the checkbox sits inside its label
     assert unlabelled == set()
 
 
@@ -146,7 +167,11 @@ def test_form_fields_are_reachable_by_name(client: TestClient) -> None:
     page = parse(client.get("/").text)
     fields = ["prompt", "model", "temperature", "top_k", "top_p", "seed", "max_chars", "stop"]
     for field in fields:
-        assert [tag for name, tag in page.names if name == field] in (["textarea"], ["select"], ["input"]), field
+        assert [tag for name, tag in page.names if name == field] in (
+            ["textarea"],
+            ["select"],
+            ["input"],
+        ), field
 
 
 def test_settings_values_are_escaped() -> None:
@@ -171,7 +196,11 @@ def test_static_files_served_and_module_imports_resolve(client: TestClient) -> N
         seen.add(name)
         r = client.get(f"/static/{name}")
         assert r.status_code == 200, name
-        assert "innerHTML" not in r.text and "insertAdjacentHTML" not in r.text and "eval(" not in r.text
+        assert (
+            "innerHTML" not in r.text
+            and "insertAdjacentHTML" not in r.text
+            and "eval(" not in r.text
+        )
         for dep in re.findall(r'from "\./([\w-]+\.js)"', r.text):
             if dep not in seen:
                 pending.append(dep)

@@ -18,8 +18,12 @@ from tests.test_page import ARTIFACTS, CHROMIUM, generate, output_text, watch_co
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.timeout(900),  # the module's first test includes the server start (kernel compile on a busy machine)
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"),
+    pytest.mark.timeout(
+        900
+    ),  # the module's first test includes the server start (kernel compile on a busy machine)
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+    ),
 ]
 
 
@@ -27,7 +31,9 @@ pytestmark = [
 def server(models_dir: Path) -> Iterator[LiveServer]:
     live = LiveServer({"CHARLSTM_MODELS_DIR": str(models_dir)})
     try:
-        live.wait_ready(timeout=600)  # compiling the step's kernels took 195 s on a 2-core machine at load 23
+        live.wait_ready(
+            timeout=600
+        )  # compiling the step's kernels took 195 s on a 2-core machine at load 23
     except Exception:
         live.stop()
         raise
@@ -134,7 +140,11 @@ def test_download_reload_and_forget(page: Any, tmp_path: Path) -> None:
     assert info.value.suggested_filename.endswith(".txt") and saved.read_text("utf-8") == text
     page.reload()
     page.wait_for_selector("body.ready", state="attached")
-    assert output_text(page) == text and page.input_value("#top_k") == "7" and page.input_value("#seed") == "9"
+    assert (
+        output_text(page) == text
+        and page.input_value("#top_k") == "7"
+        and page.input_value("#seed") == "9"
+    )
     assert len(versions(page)) == 1 and page.is_enabled("#continue")
     page.click("#forget")
     page.reload()
@@ -142,7 +152,9 @@ def test_download_reload_and_forget(page: Any, tmp_path: Path) -> None:
     assert output_text(page) == "" and versions(page) == []
 
 
-def test_a_shared_link_restores_prompt_seed_and_settings(page: Any, server: LiveServer, browser: Any) -> None:
+def test_a_shared_link_restores_prompt_seed_and_settings(
+    page: Any, server: LiveServer, browser: Any
+) -> None:
     page.fill("#prompt", "KING:\nA <b>crown</b> & more")
     page.fill("#seed", "123")
     page.fill("#top_p", "0.9")

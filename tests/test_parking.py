@@ -56,7 +56,9 @@ def test_paused_sequences_go_on_with_the_text_they_would_have_made(engine_of) ->
     for request, sink in zip(requests, sinks, strict=True):
         alone = list(generate(stack, MEDIUM_VOCAB, request))
         assert sink.text == "".join(c.text for c in alone)
-        assert [e for c in sink.chunks for e in c.logprobs or []] == [e for c in alone for e in c.logprobs or []]
+        assert [e for c in sink.chunks for e in c.logprobs or []] == [
+            e for c in alone for e in c.logprobs or []
+        ]
         assert sink.ended_with.finish_reason in {"length", "stop"}
     assert engine.paused == 0 and engine.active == 0
 
@@ -72,7 +74,9 @@ def test_a_parked_sequence_is_not_stepped_and_ends_when_cancelled(engine_of) -> 
     assert held == 4 and not sinks[0].ended.is_set()
     sinks[1].wait()  # the other one runs to its end meanwhile
     time.sleep(0.05)
-    assert len(sinks[0].chunks) == held and engine.active == 0 and engine.paused == 1  # nothing steps it
+    assert (
+        len(sinks[0].chunks) == held and engine.active == 0 and engine.paused == 1
+    )  # nothing steps it
     assert sinks[0].ticket is not None
     sinks[0].ticket.cancel()
     assert sinks[0].wait().ended_with.finish_reason == "cancelled" and engine.paused == 0

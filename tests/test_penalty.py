@@ -1,4 +1,5 @@
-"""The logit rewrites before the draw (model/sampling/penalty.py) on hand-made logits: no model needed."""
+"""The logit rewrites before the draw (model/sampling/penalty.py) on hand-made logits: no model
+needed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The prefix cache on its own: longest prefix wins, copies are private, the budget holds, LRU order."""
+"""The prefix cache on its own: longest prefix wins, copies are private, the budget holds, LRU
+order."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from tests.test_engine import MEDIUM_VOCAB, RecordingSink
 
 
 def state_of(value: float, units: int = 4) -> State:
-    return State(np.full((2, 1, units), value, np.float32), np.full((2, 1, units), -value, np.float32))
+    return State(
+        np.full((2, 1, units), value, np.float32), np.full((2, 1, units), -value, np.float32)
+    )
 
 
 def remember(cache: PrefixCache, ids: list[int], tag: float = 0.0) -> None:
@@ -43,9 +46,13 @@ def test_the_longest_remembered_prefix_is_found() -> None:
     remember(cache, text)  # checkpoints at 4, 8 and 10
     assert cache.stats()["checkpoints"] == 3
     offset, logits, state = cache.lookup(np.array([*text, 3, 3]))  # continue: all of it
-    assert offset == 10 and logits is not None and logits.tolist() == [10.0] and state.h[0, 0, 0] == 10
+    assert (
+        offset == 10 and logits is not None and logits.tolist() == [10.0] and state.h[0, 0, 0] == 10
+    )
     assert cache.lookup(np.array(text))[0] == 10  # the same text: nothing to prime
-    assert cache.lookup(np.array([*text[:7], 0]))[0] == 4  # a branch at char 7: from the checkpoint before it
+    assert (
+        cache.lookup(np.array([*text[:7], 0]))[0] == 4
+    )  # a branch at char 7: from the checkpoint before it
     assert cache.lookup(np.array([5, 5, 5, 5, 5]))[0] == 0  # nothing shared
     assert cache.lookup(np.array(text[:3]))[0] == 0  # shorter than every checkpoint
 
@@ -63,7 +70,9 @@ def test_returned_states_are_copies() -> None:
 
 def test_the_budget_holds_and_the_least_recently_used_text_goes_first() -> None:
     one = state_of(0).h.nbytes * 2 + 4  # one checkpoint's bytes (h, c, one logit)
-    cache = PrefixCache(budget_bytes=6 * one + 3 * 8 * 4, every=4)  # room for about 3 texts of 8 chars
+    cache = PrefixCache(
+        budget_bytes=6 * one + 3 * 8 * 4, every=4
+    )  # room for about 3 texts of 8 chars
     texts = [[t] * 8 for t in range(1, 6)]
     for t in texts[:3]:
         remember(cache, t)
@@ -124,7 +133,9 @@ def test_stepping_on_from_a_checkpoint_gives_the_bits_of_stepping_from_the_start
 def engine_of() -> Iterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
-    def make(stack: LSTMStack, vocab: Vocab, prefix_cache_bytes: int = DEFAULT_BUDGET_BYTES) -> Engine:
+    def make(
+        stack: LSTMStack, vocab: Vocab, prefix_cache_bytes: int = DEFAULT_BUDGET_BYTES
+    ) -> Engine:
         engines.append(Engine(stack, vocab, name="test", prefix_cache_bytes=prefix_cache_bytes))
         engines[-1].start()
         return engines[-1]
@@ -142,19 +153,28 @@ def run_on(engine: Engine, request: GenerationRequest) -> RecordingSink:
 
 def test_continue_and_branch_give_the_same_text_with_or_without_the_cache(engine_of) -> None:
     stack = random_stack(units=64, vocab=40)
-    cached, cold = engine_of(stack, MEDIUM_VOCAB), engine_of(stack, MEDIUM_VOCAB, prefix_cache_bytes=0)
+    cached, cold = (
+        engine_of(stack, MEDIUM_VOCAB),
+        engine_of(stack, MEDIUM_VOCAB, prefix_cache_bytes=0),
+    )
     sampling = SamplingParams(1.0, repetition_penalty=1.3)
     first = run_on(cached, GenerationRequest("abc def ", 300, sampling, seed=1)).text
     follow_ups = [
         GenerationRequest("abc def " + first, 50, sampling, seed=2),  # Continue
-        GenerationRequest("abc def " + first[:131] + "x", 50, sampling, seed=3),  # a branch at char 131
-        GenerationRequest("abc def " + first[:200], 50, SamplingParams(0.0), seed=4),  # undo to char 200
+        GenerationRequest(
+            "abc def " + first[:131] + "x", 50, sampling, seed=3
+        ),  # a branch at char 131
+        GenerationRequest(
+            "abc def " + first[:200], 50, SamplingParams(0.0), seed=4
+        ),  # undo to char 200
     ]
     for request in follow_ups:
         warm = run_on(cached, request)
         assert 0 < warm.ended_with.cached_chars <= len(request.prompt)
         assert (
-            warm.text == run_on(cold, request).text == "".join(c.text for c in generate(stack, MEDIUM_VOCAB, request))
+            warm.text
+            == run_on(cold, request).text
+            == "".join(c.text for c in generate(stack, MEDIUM_VOCAB, request))
         )
     assert cached.prefix_cache.hits >= 3 and cold.prefix_cache.stats()["checkpoints"] == 0
 
@@ -166,8 +186,13 @@ def test_continue_primes_at_most_one_char(engine_of) -> None:
     assert first.ended_with.finish_reason == "length"
     again = run_on(engine, GenerationRequest("abc" + first.text, 10, seed=6))
     assert again.ended_with.cached_chars == 3 + 123 - 1  # the last char was sampled, never fed
-    stopped = run_on(engine, GenerationRequest("abc", 200, SamplingParams(0.9), stop=("e",), seed=7))
-    assert run_on(engine, GenerationRequest("abc" + stopped.text, 5, seed=8)).ended_with.cached_chars >= 3
+    stopped = run_on(
+        engine, GenerationRequest("abc", 200, SamplingParams(0.9), stop=("e",), seed=7)
+    )
+    assert (
+        run_on(engine, GenerationRequest("abc" + stopped.text, 5, seed=8)).ended_with.cached_chars
+        >= 3
+    )
 
 
 def test_an_empty_prompt_samples_only_chars_of_the_vocab(engine_of: Callable[..., Engine]) -> None:

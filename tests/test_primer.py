@@ -1,4 +1,5 @@
-"""Priming (model/engine/primer.py): from the prefix cache where it can, in slices, the same bits either way."""
+"""Priming (model/engine/primer.py): from the prefix cache where it can, in slices, the same bits
+either way."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def prime_all(primer: Primer, batch: Batch, seqs: list[Sequence]) -> dict[int, n
     primed = {}
     while batch.priming_rows():
         rows, logits = primer.prime(batch)
-        primed.update({id(batch.seqs[r]): row_logits for r, row_logits in zip(rows, logits, strict=True)})
+        primed.update(
+            {id(batch.seqs[r]): row_logits for r, row_logits in zip(rows, logits, strict=True)}
+        )
     return primed
 
 

@@ -1,5 +1,6 @@
-"""The queue limit: the wait the engine predicts from its measured priming rates (model/engine/rate.py),
-and the 429 with Retry-After when it is over CHARLSTM_MAX_QUEUE_S (app/admission.py, app/job.py).
+"""The queue limit: the wait the engine predicts from its measured priming rates
+(model/engine/rate.py), and the 429 with Retry-After when it is over CHARLSTM_MAX_QUEUE_S
+(app/admission.py, app/job.py).
 
     .venv/bin/pytest tests/test_queue_limit.py
 """
@@ -40,25 +41,37 @@ def test_prompts_queued_cost_their_rows_for_the_chars_they_share() -> None:
     assert rate.wait([2000], [500, 5000], generating=False) == pytest.approx(expected)
     # Two new prompts: each shares with the other, and the longer one waits longest.
     assert rate.wait([100, 2000], [], generating=False) == pytest.approx(0.25 * MS * 100)
-    assert PrimeRate().wait([2000], [10_000], generating=True) == 0.0  # nothing measured yet: no refusal
+    assert (
+        PrimeRate().wait([2000], [10_000], generating=True) == 0.0
+    )  # nothing measured yet: no refusal
 
 
 def test_the_rate_is_fitted_from_the_slices_and_steps_it_measures() -> None:
     rate = PrimeRate()
     for rows in [1, 6, 2, 12, 1, 6, 32, 3] * 3:
-        rate.slice((0.4 + 0.1 * rows) * MS * 16, chars=16, rows=rows)  # a = 0.4 ms, b = 0.1 ms per char
-    assert rate.fitted is not None and rate.fitted[2] == pytest.approx(0.5 * MS)  # no step yet: a lone char's time
+        rate.slice(
+            (0.4 + 0.1 * rows) * MS * 16, chars=16, rows=rows
+        )  # a = 0.4 ms, b = 0.1 ms per char
+    assert rate.fitted is not None and rate.fitted[2] == pytest.approx(
+        0.5 * MS
+    )  # no step yet: a lone char's time
     for _ in range(50):
         rate.step(3 * MS)
     a, b, step = rate.fitted
-    assert a == pytest.approx(0.4 * MS) and b == pytest.approx(0.1 * MS) and step == pytest.approx(3 * MS)
+    assert (
+        a == pytest.approx(0.4 * MS)
+        and b == pytest.approx(0.1 * MS)
+        and step == pytest.approx(3 * MS)
+    )
     lone = PrimeRate()
     lone.slice(1.4 * MS * 16, chars=16, rows=1)  # one row count only: a and b split as usual
     assert lone.fitted is not None and sum(lone.fitted[:2]) == pytest.approx(1.4 * MS)
 
 
 def test_the_engine_counts_prompts_still_queued() -> None:
-    engine = Engine(random_stack(units=8, vocab=len(VOCAB)), VOCAB)  # not started: its inbox keeps them
+    engine = Engine(
+        random_stack(units=8, vocab=len(VOCAB)), VOCAB
+    )  # not started: its inbox keeps them
     engine.rate.fitted = (1 * MS, 0.25 * MS, 2 * MS)
     for _ in range(3):
         engine.submit(GenerationRequest("abcdefghij" * 100, 5, seed=1), RecordingSink())
@@ -83,19 +96,33 @@ def test_a_request_the_queue_would_keep_too_long_is_429_with_retry_after(
         return 7.2
 
     monkeypatch.setattr(engine, "predicted_wait", predicted_wait)
-    body = {"prompt": "ROMEO:", "max_tokens": 5, "n": 2} if route.startswith("/v1") else {"prompt": "ROMEO:"}
+    body = (
+        {"prompt": "ROMEO:", "max_tokens": 5, "n": 2}
+        if route.startswith("/v1")
+        else {"prompt": "ROMEO:"}
+    )
     response = client.post(route, json=body)
-    assert response.status_code == 429 and response.headers["Retry-After"] == "3"  # 7.2 s, limit 5 s
+    assert (
+        response.status_code == 429 and response.headers["Retry-After"] == "3"
+    )  # 7.2 s, limit 5 s
     error = response.json()["error"]
-    assert error["type"] == "overloaded" and error["code"] == "queue_full" and "MAX_QUEUE_S" in error["message"]
-    assert asked == [[6, 6] if route.startswith("/v1") else [6]]  # every sequence's prompt, before any work
+    assert (
+        error["type"] == "overloaded"
+        and error["code"] == "queue_full"
+        and "MAX_QUEUE_S" in error["message"]
+    )
+    assert asked == [
+        [6, 6] if route.startswith("/v1") else [6]
+    ]  # every sequence's prompt, before any work
     monkeypatch.setattr(engine, "predicted_wait", lambda prompt_chars: 4.9)
     assert client.post(route, json=body).status_code == 200
     assert client.app.state.server.admission.active == 0  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf"])
-def test_a_bad_max_queue_s_stops_start_up_naming_it(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_max_queue_s_stops_start_up_naming_it(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CHARLSTM_MAX_QUEUE_S", value)
     with pytest.raises(SystemExit, match="CHARLSTM_MAX_QUEUE_S"):
         load_settings()

@@ -1,5 +1,6 @@
 """The "read the model" routes in-process: /api/score, /api/inspect, /api/models/{name}/cells and
-/api/copied, their numbers against Keras, their limits and errors.  Run: .venv/bin/pytest tests/test_read_api.py"""
+/api/copied, their numbers against Keras, their limits and errors.
+Run: .venv/bin/pytest tests/test_read_api.py"""
 
 from __future__ import annotations
 
@@ -19,22 +20,32 @@ from model.reading.memory import write_index
 from tests.conftest import build_tiny_model_dir
 from tests.test_score import keras_logprobs
 
-CORPUS = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n" * 2
-CELLS = {"model": "tiny", "features": {"in_quotes": {"description": "x", "cells": [{"layer": 1, "unit": 3}]}}}
+CORPUS = (
+    "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+    "It is the east, and Juliet is the sun.\n"
+) * 2
+CELLS = {
+    "model": "tiny",
+    "features": {"in_quotes": {"description": "x", "cells": [{"layer": 1, "unit": 3}]}},
+}
 
 
 def readable_tiny(tiny_model_dir: Path, root: Path, cells: dict[str, Any], corpus: str) -> None:
-    """root/tiny: the tiny model with a held-out figure (2.2 bits/char), `cells` and an index of `corpus`."""
+    """root/tiny: the tiny model with a held-out figure (2.2 bits/char), `cells` and an index of
+    `corpus`."""
     shutil.copytree(tiny_model_dir, root / "tiny")
     card = json.loads((root / "tiny" / "card.json").read_text("utf-8"))
-    (root / "tiny" / "card.json").write_text(json.dumps({**card, "held_out_bits_per_char": 2.2}), "utf-8")
+    (root / "tiny" / "card.json").write_text(
+        json.dumps({**card, "held_out_bits_per_char": 2.2}), "utf-8"
+    )
     (root / "tiny" / "cells.json").write_text(json.dumps(cells), "utf-8")
     write_index(root / "tiny", corpus)
 
 
 @pytest.fixture(scope="module")
 def models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """'tiny' with a held-out figure, cells.json and a memorisation index; 'plain' with none of them."""
+    """'tiny' with a held-out figure, cells.json and a memorisation index; 'plain' with none of
+    them."""
     root = tmp_path_factory.mktemp("read-models")
     readable_tiny(tiny_model_dir, root, CELLS, CORPUS)
     build_tiny_model_dir(root / "plain", name="plain")
@@ -64,7 +75,9 @@ def test_score_matches_keras(client: TestClient, keras_tiny) -> None:
     body = client.post("/api/score", json={"text": text, "top": 3}).json()
     assert body["model"] == "tiny" and [c["char"] for c in body["chars"]] == list(text)
     got = [c["logprob"] for c in body["chars"]]
-    np.testing.assert_allclose(got, keras_logprobs(keras_tiny.model, keras_tiny.vocab, text), atol=1e-4)
+    np.testing.assert_allclose(
+        got, keras_logprobs(keras_tiny.model, keras_tiny.vocab, text), atol=1e-4
+    )
     assert all(len(c["top"]) == 3 for c in body["chars"])
     summary = body["summary"]
     assert summary["held_out_bits_per_char"] == 2.2 and summary["scored_chars"] == len(text)
@@ -75,7 +88,9 @@ def test_score_matches_keras(client: TestClient, keras_tiny) -> None:
 def test_score_reports_unknown_chars_as_unscored(client: TestClient) -> None:
     body = client.post("/api/score", json={"text": "A€B", "model": "plain"}).json()
     assert [c["logprob"] is None for c in body["chars"]] == [False, True, False]
-    assert body["summary"]["unscored_chars"] == 1 and body["summary"]["held_out_bits_per_char"] is None
+    assert (
+        body["summary"]["unscored_chars"] == 1 and body["summary"]["held_out_bits_per_char"] is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,11 +124,17 @@ def test_inspect_matches_a_keras_sub_model(client: TestClient, keras_tiny) -> No
 
     text = 'He said "so".\n'
     body = client.post("/api/inspect", json={"text": text, "layer": 1, "units": [0, 5, 15]}).json()
-    assert body["what"] == "h" and body["chars"] == list(text) and len(body["activations"]) == len(text)
+    assert (
+        body["what"] == "h"
+        and body["chars"] == list(text)
+        and len(body["activations"]) == len(text)
+    )
     sub = keras.Model(keras_tiny.model.input, keras_tiny.model.get_layer("lstm_1").output)
     h = np.asarray(sub(keras_tiny.vocab.encode(text)[None], training=False))[0]
     np.testing.assert_allclose(body["activations"], h[:, [0, 5, 15]], atol=1e-4)
-    c = client.post("/api/inspect", json={"text": text, "layer": 0, "units": [2], "what": "c"}).json()
+    c = client.post(
+        "/api/inspect", json={"text": text, "layer": 0, "units": [2], "what": "c"}
+    ).json()
     assert len(c["activations"][0]) == 1
 
 
@@ -134,8 +155,13 @@ def test_inspect_errors(client: TestClient, body: dict, param: str) -> None:
 
 
 def test_openapi_publishes_the_default_models_layers_and_units(client: TestClient) -> None:
-    inspect = client.get("/openapi.json").json()["components"]["schemas"]["InspectParams"]["properties"]
-    assert (inspect["layer"]["maximum"], inspect["units"]["items"]["maximum"]) == (1, 15)  # tiny: 2 × 16
+    inspect = client.get("/openapi.json").json()["components"]["schemas"]["InspectParams"][
+        "properties"
+    ]
+    assert (inspect["layer"]["maximum"], inspect["units"]["items"]["maximum"]) == (
+        1,
+        15,
+    )  # tiny: 2 × 16
 
 
 def test_cells(client: TestClient) -> None:
@@ -159,6 +185,10 @@ def test_copied(client: TestClient) -> None:
 
 def test_copied_without_an_index_says_so(client: TestClient) -> None:
     body = client.post("/api/copied", json={"text": "anything at all", "model": "plain"}).json()
-    assert body["indexed"] is False and body["spans"] == [] and "python -m model.reading.memory" in body["message"]
+    assert (
+        body["indexed"] is False
+        and body["spans"] == []
+        and "python -m model.reading.memory" in body["message"]
+    )
     response = client.post("/api/copied", json={"text": "x", "min_chars": 3})
     assert response.status_code == 422 and error_of(response)["param"] == "min_chars"

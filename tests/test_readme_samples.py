@@ -1,7 +1,8 @@
-"""The README's seeded samples of the bundled model still come out of `python -m model`, char for char.
+"""The README's seeded samples of the bundled model still come out of `python -m model`, char for
+char.
 
-A kernel or sampler change that moves any bit of the logits can change a seeded text; this pins
-the published ones.  Skipped where the bundled model is not in the checkout.
+A kernel or sampler change that moves any bit of the logits can change a seeded text; this pins the
+published ones.  Skipped where the bundled model is not in the checkout.
 """
 
 from __future__ import annotations
@@ -25,5 +26,11 @@ def test_the_readme_samples_reproduce() -> None:
     assert samples, "the README shows no samples"
     for flags, text in samples:
         args = [a.strip('"') for a in re.findall(r'"[^"]*"|\S+', flags)]
-        out = subprocess.run([sys.executable, "-m", "model", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "model", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert out.stdout.strip() == text.strip(), flags

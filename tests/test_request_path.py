@@ -1,9 +1,9 @@
-"""The README's "Follow a request" lists the real path: every project file a streamed request enters.
+"""The README's "Follow a request" lists the real path: every project file a streamed request
+enters.
 
-A `POST /api/generate/stream` runs in-process with a profiler on every thread (the route's and
-the engine's); the project files it enters must be exactly the README's list, so the list cannot
-drift from the code.  The count is printed for the issue's
-budget (≤ 12 files) to be read off.
+A `POST /api/generate/stream` runs in-process with a profiler on every thread (the route's and the
+engine's); the project files it enters must be exactly the README's list, so the list cannot drift
+from the code.  The count is printed for the issue's budget (≤ 12 files) to be read off.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from model.sampling.sampler import log_softmax, probabilities, sample, sample_ro
 LOGITS = np.log(np.array([0.05, 0.4, 0.1, 0.3, 0.15]))  # a known distribution over 5 chars
 
 
-def draws(params: SamplingParams, n: int = 1500, seed: int = 0, logits: np.ndarray = LOGITS) -> np.ndarray:
+def draws(
+    params: SamplingParams, n: int = 1500, seed: int = 0, logits: np.ndarray = LOGITS
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.array([sample(logits, params, rng) for _ in range(n)])
 
@@ -58,7 +60,9 @@ def test_top_p_keeps_the_smallest_prefix_reaching_p() -> None:
     # Ranked: 0.4, 0.3, 0.15, 0.1, 0.05. p=0.6 needs 0.4+0.3; p=0.7 is reached by those two exactly.
     assert set(draws(SamplingParams(1.0, top_p=0.6)).tolist()) == {1, 3}
     assert set(draws(SamplingParams(1.0, top_p=0.75)).tolist()) == {1, 3, 4}
-    assert set(draws(SamplingParams(1.0, top_p=0.01), n=200).tolist()) == {1}  # the top char always stays
+    assert set(draws(SamplingParams(1.0, top_p=0.01), n=200).tolist()) == {
+        1
+    }  # the top char always stays
     assert len(set(draws(SamplingParams(1.0, top_p=1.0)).tolist())) == 5
 
 
@@ -75,7 +79,12 @@ def test_same_seed_same_draws_other_seed_other_draws() -> None:
 def test_rows_sample_as_they_would_alone() -> None:
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 3, size=(7, 30)).astype(np.float32)
-    params = [SamplingParams(0.8), SamplingParams(0), SamplingParams(1.3, top_k=4), SamplingParams(0.5, top_p=0.8)] * 2
+    params = [
+        SamplingParams(0.8),
+        SamplingParams(0),
+        SamplingParams(1.3, top_k=4),
+        SamplingParams(0.5, top_p=0.8),
+    ] * 2
     params = params[:7]
     together = sample_rows(logits, params, [np.random.default_rng(s) for s in range(7)])
     alone = [sample(logits[r], params[r], np.random.default_rng(r)) for r in range(7)]
@@ -89,9 +98,18 @@ def test_non_finite_logits_raise_instead_of_sampling_garbage() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"temperature": -0.1}, {"temperature": math.nan}, {"temperature": math.inf}, {"temperature": 5.5},
-     {"top_k": 0}, {"top_k": 2.5}, {"top_p": 0.0}, {"top_p": 1.5}, {"top_p": math.nan}],
-)  # fmt: skip
+    [
+        {"temperature": -0.1},
+        {"temperature": math.nan},
+        {"temperature": math.inf},
+        {"temperature": 5.5},
+        {"top_k": 0},
+        {"top_k": 2.5},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"top_p": math.nan},
+    ],
+)
 def test_bad_params_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SamplingParams(**kwargs)
@@ -119,7 +137,9 @@ def test_neutral_penalties_change_nothing_bit_for_bit(t: float) -> None:
     rng = np.random.default_rng(3)
     logits = rng.normal(0, 3, size=(6, 40)).astype(np.float32)
     plain = SamplingParams(t, top_p=0.9)
-    neutral = SamplingParams(t, top_p=0.9, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0)
+    neutral = SamplingParams(
+        t, top_p=0.9, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0
+    )
     histories = [history_of([1, 2, 2, 5], vocab=40) for _ in range(6)]
     a = sample_rows(logits, [plain] * 6, [np.random.default_rng(s) for s in range(6)])
     b = sample_rows(logits, [neutral] * 6, [np.random.default_rng(s) for s in range(6)], histories)
@@ -156,9 +176,15 @@ def test_min_p_keeps_chars_at_least_min_p_times_the_top() -> None:
 
 
 def test_logit_bias_bans_and_forces_chars() -> None:
-    assert set(draws(SamplingParams(1.0, logit_bias=((1, -100.0), (3, -100.0)))).tolist()) == {0, 2, 4}
+    assert set(draws(SamplingParams(1.0, logit_bias=((1, -100.0), (3, -100.0)))).tolist()) == {
+        0,
+        2,
+        4,
+    }
     assert set(draws(SamplingParams(1.0, logit_bias=((0, 100.0),)), n=100).tolist()) == {0}
-    assert sample(LOGITS, SamplingParams(0.0, logit_bias=((1, -1.0),)), np.random.default_rng(0)) == 3
+    assert (
+        sample(LOGITS, SamplingParams(0.0, logit_bias=((1, -1.0),)), np.random.default_rng(0)) == 3
+    )
 
 
 def test_penalised_rows_sample_as_they_would_alone() -> None:
@@ -170,7 +196,10 @@ def test_penalised_rows_sample_as_they_would_alone() -> None:
         SamplingParams(1.0, min_p=0.1, logit_bias=((2, 3.0),)),
         SamplingParams(0.7, top_k=5),
     ] * 2
-    histories = [history_of(rng.integers(0, 30, 12).tolist(), 8, 30) if r % 4 != 3 else None for r in range(8)]
+    histories = [
+        history_of(rng.integers(0, 30, 12).tolist(), 8, 30) if r % 4 != 3 else None
+        for r in range(8)
+    ]
     together = sample_rows(logits, params, [np.random.default_rng(s) for s in range(8)], histories)
     alone = [sample(logits[r], params[r], np.random.default_rng(r), histories[r]) for r in range(8)]
     assert together.tolist() == alone
@@ -178,11 +207,21 @@ def test_penalised_rows_sample_as_they_would_alone() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"repetition_penalty": 0.0}, {"repetition_penalty": 11.0}, {"repetition_penalty": math.nan},
-     {"repetition_window": 0}, {"repetition_window": 1.5}, {"presence_penalty": 2.5},
-     {"frequency_penalty": -3.0}, {"min_p": 1.5}, {"min_p": -0.1}, {"logit_bias": ((1, 101.0),)},
-     {"logit_bias": ((1, 1.0), (1, 2.0))}, {"logit_bias": ((-1, 1.0),)}],
-)  # fmt: skip
+    [
+        {"repetition_penalty": 0.0},
+        {"repetition_penalty": 11.0},
+        {"repetition_penalty": math.nan},
+        {"repetition_window": 0},
+        {"repetition_window": 1.5},
+        {"presence_penalty": 2.5},
+        {"frequency_penalty": -3.0},
+        {"min_p": 1.5},
+        {"min_p": -0.1},
+        {"logit_bias": ((1, 101.0),)},
+        {"logit_bias": ((1, 1.0), (1, 2.0))},
+        {"logit_bias": ((-1, 1.0),)},
+    ],
+)
 def test_bad_penalties_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SamplingParams(**kwargs)

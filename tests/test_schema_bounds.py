@@ -41,11 +41,14 @@ BASE: dict[str, dict[str, Any]] = {
     "/api/influence": {"text": "ROMEO", "position": 2},
 }
 # Fields the schemas do not list that a route still reads (/v1's unsupported OpenAI parameters).
-EXTRA_FIELDS = {"/v1/completions": ["best_of", "suffix", "min_tokens", "use_beam_search", "length_penalty"]}
+EXTRA_FIELDS = {
+    "/v1/completions": ["best_of", "suffix", "min_tokens", "use_beam_search", "length_penalty"]
+}
 
 
 def raw(token: str) -> str:
-    """A JSON number written as is (json.dumps cannot write 1e999, an overflow, or 3.0 for an int field)."""
+    """A JSON number written as is (json.dumps cannot write 1e999, an overflow, or 3.0 for an int
+    field)."""
     return f"@@{token}@@"
 
 
@@ -55,9 +58,18 @@ INTS = [0, -1, 17, 2**31, 2**63 - 1, 2**63, -(2**63) - 1, 10**400]
 FLOATS = [-0.0, 0.5, 5e-324, 1e308, -1e308, float("nan"), float("inf")]
 STRINGS = ["", "ж", "\ud800", "A" * 3000]
 COLLECTIONS: list[Any] = [
-    [], [2**63], [""], ["A"] * 17, ["A"] * 2000, {}, {"A": 1e308}, {"0": 2**63}, {"AB": 1},
-    {str(i): 1 for i in range(400)}, {"A": {"B": 1}},
-]  # fmt: skip
+    [],
+    [2**63],
+    [""],
+    ["A"] * 17,
+    ["A"] * 2000,
+    {},
+    {"A": 1e308},
+    {"0": 2**63},
+    {"AB": 1},
+    {str(i): 1 for i in range(400)},
+    {"A": {"B": 1}},
+]
 EXTREMES: list[Any] = [None, True, False, *INTS, *FLOATS, *STRINGS, *RAW, *COLLECTIONS]
 
 
@@ -68,7 +80,9 @@ def dumps(body: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def client(models_dir: Path) -> Iterator[TestClient]:
-    config = Settings(models_dir=models_dir, max_chars=40, max_prompt_chars=2000, max_active=256, coalesce_ms=0)
+    config = Settings(
+        models_dir=models_dir, max_chars=40, max_prompt_chars=2000, max_active=256, coalesce_ms=0
+    )
     with TestClient(create_app(config), raise_server_exceptions=False) as c:
         yield c
 
@@ -82,7 +96,12 @@ def request_schemas(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each POST route's JSON body schema, as /openapi.json publishes it."""
     found = {}
     for path, operations in openapi["paths"].items():
-        body = operations.get("post", {}).get("requestBody", {}).get("content", {}).get("application/json")
+        body = (
+            operations.get("post", {})
+            .get("requestBody", {})
+            .get("content", {})
+            .get("application/json")
+        )
         if body:
             name = body["schema"]["$ref"].rsplit("/", 1)[-1]
             found[path] = openapi["components"]["schemas"][name]
@@ -106,12 +125,17 @@ def failure(path: str, body: dict[str, Any], status: int, text: str) -> str | No
 
 
 @pytest.mark.slow  # about 3000 requests: 9 s on an idle core
-def test_every_field_with_an_extreme_value_is_4xx_or_200(client: TestClient, openapi: dict[str, Any]) -> None:
+def test_every_field_with_an_extreme_value_is_4xx_or_200(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
     assert set(request_schemas(openapi)) == set(BASE), "a new POST route needs a valid body in BASE"
     failures = []
     for path, base in BASE.items():
         status, text = post(client, path, base)
-        assert status == 200, (path, text)  # else every variation below would be a 4xx for that reason
+        assert status == 200, (
+            path,
+            text,
+        )  # else every variation below would be a 4xx for that reason
         for name in fields(openapi, path):
             for value in EXTREMES:
                 body = {**base, name: value}
@@ -136,19 +160,28 @@ def edges(schema: dict[str, Any], components: dict[str, Any]) -> st.SearchStrate
         high = schema.get("maximum", schema.get("exclusiveMaximum", 2**80 + 1) - 1)
         return st.sampled_from([low, high]) | st.integers(low, high)
     if kind == "number":
-        low, high = schema.get("minimum", schema.get("exclusiveMinimum", -1e308)), schema.get("maximum", 1e308)
-        near = [v for v in (low, high, 0.0, 5e-324, 1e-300, 1.0) if v is not None and low <= v <= high]
+        low, high = (
+            schema.get("minimum", schema.get("exclusiveMinimum", -1e308)),
+            schema.get("maximum", 1e308),
+        )
+        near = [
+            v for v in (low, high, 0.0, 5e-324, 1e-300, 1.0) if v is not None and low <= v <= high
+        ]
         near = [v for v in near if v != schema.get("exclusiveMinimum")]
         floats = st.floats(low, high, exclude_min="exclusiveMinimum" in schema, allow_nan=False)
         return st.sampled_from(near) | floats
     if kind == "string":
         low, high = schema.get("minLength", 0), min(schema.get("maxLength", 200), 200)
         if "pattern" in schema:
-            return st.from_regex(schema["pattern"], fullmatch=True).filter(lambda s: low <= len(s) <= high)
+            return st.from_regex(schema["pattern"], fullmatch=True).filter(
+                lambda s: low <= len(s) <= high
+            )
         return st.text(min_size=low, max_size=high)
     if kind == "array":
         high = min(schema.get("maxItems", 16), 16)
-        return st.lists(edges(schema["items"], components), min_size=schema.get("minItems", 0), max_size=high)
+        return st.lists(
+            edges(schema["items"], components), min_size=schema.get("minItems", 0), max_size=high
+        )
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         keys = edges({"type": "string", **schema.get("propertyNames", {})}, components)
         values = edges(schema["additionalProperties"], components)
@@ -164,8 +197,13 @@ def edges(schema: dict[str, Any], components: dict[str, Any]) -> st.SearchStrate
 
 
 def check_edges(client: TestClient, path: str, bodies: st.SearchStrategy[Any]) -> None:
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(bodies)
     def check(body: dict[str, Any]) -> None:
         status, text = post(client, path, body)
@@ -174,7 +212,9 @@ def check_edges(client: TestClient, path: str, bodies: st.SearchStrategy[Any]) -
     check()
 
 
-def test_bodies_the_schema_allows_at_its_edges_are_200_or_4xx(client: TestClient, openapi: dict[str, Any]) -> None:
+def test_bodies_the_schema_allows_at_its_edges_are_200_or_4xx(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
     # What the schema publishes is what the server takes: a body within every bound (top_k at
     # 2^80 where the schema set none, max_tokens at MAX_CHARS, 16 prompts × n = 16) never fails
     # inside the server.  A 4xx is still allowed: /v1's echo wants max_tokens 0, /api/inspect's
@@ -206,15 +246,21 @@ def test_openapi_bounds_every_number_in_every_request(openapi: dict[str, Any]) -
     assert not unbounded, unbounded
 
 
-def test_whole_floats_are_ints_only_where_exact(client: TestClient, openapi: dict[str, Any]) -> None:
+def test_whole_floats_are_ints_only_where_exact(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
     # docs/API.md: 1e3 is the int 1000, as JSON Schema reads it; past 2^53 a float may not be the
     # number written (2^54 + 1 reads as 2^54), so it is refused rather than served as another.
-    status, text = post(client, "/api/generate", {"prompt": "A", "max_chars": raw("2e1"), "seed": raw("7.0")})
+    status, text = post(
+        client, "/api/generate", {"prompt": "A", "max_chars": raw("2e1"), "seed": raw("7.0")}
+    )
     assert status == 200 and len(json.loads(text)["text"]) == 20 and json.loads(text)["seed"] == 7
     served = []
     for path, schema in request_schemas(openapi).items():
         for name, field in schema["properties"].items():
-            kinds = [(b.get("type"), b.get("items", {}).get("type")) for b in field.get("anyOf", [field])]
+            kinds = [
+                (b.get("type"), b.get("items", {}).get("type")) for b in field.get("anyOf", [field])
+            ]
             value: Any = raw(f"{2**54 + 1}.0")
             if ("array", "integer") in kinds:
                 value = [value]

@@ -25,7 +25,8 @@ def tiny(tiny_model_dir: Path):
 
 
 def keras_logprobs(model, vocab, text: str) -> np.ndarray:
-    """Log-probability of each char given the chars before it, from Keras (the first from the bias)."""
+    """Log-probability of each char given the chars before it, from Keras (the first from the
+    bias)."""
     ids = vocab.encode(text)
     logits = np.asarray(model(ids[None], training=False), np.float64)[0]  # (time, vocab)
     bias = np.asarray(model.get_layer("logits").get_weights()[1], np.float64)
@@ -41,7 +42,9 @@ def test_logprobs_match_keras(tiny) -> None:
     np.testing.assert_allclose(reading.logprob, keras_logprobs(model, vocab, TEXT), atol=1e-4)
     summary = reading.summary()
     assert summary["scored_chars"] == len(TEXT) and summary["unscored_chars"] == 0
-    assert summary["total_nats"] == pytest.approx(-keras_logprobs(model, vocab, TEXT).sum(), abs=1e-3)
+    assert summary["total_nats"] == pytest.approx(
+        -keras_logprobs(model, vocab, TEXT).sum(), abs=1e-3
+    )
     assert summary["bits_per_char"] == pytest.approx(summary["nats_per_char"] / np.log(2), abs=1e-3)
     first = reading.chars()[1]
     assert first["char"] == "O" and len(first["top"]) == 3
@@ -87,7 +90,8 @@ def test_activations_match_a_keras_sub_model(tiny, layer: int) -> None:
 
 
 def test_cell_state_matches_keras_final_state(tiny) -> None:
-    """c is not a Keras output of the model; a copy of the layer with return_state gives its last value."""
+    """c is not a Keras output of the model; a copy of the layer with return_state gives its last
+    value."""
     import keras
 
     model, stack, vocab = tiny
@@ -115,7 +119,8 @@ def test_bad_probe_and_top_are_value_errors(tiny) -> None:
 
 
 def test_engine_scores_in_slices_beside_a_stream(tiny) -> None:
-    """The same numbers on the engine thread while it generates; the stream is not held up to the end."""
+    """The same numbers on the engine thread while it generates; the stream is not held up to the
+    end."""
     from model.engine.loop import Engine
     from model.sampling.generate import GenerationRequest
 
@@ -171,6 +176,11 @@ def test_bundled_model_logprobs_match_keras() -> None:
     if not path.exists():
         pytest.skip("no bundled model")
     art = load_artifact(path)
-    text = "ROMEO:\nBut soft, what light through yonder window breaks?\nIt is the east, and Juliet is the sun.\n"
+    text = (
+        "ROMEO:\nBut soft, what light through yonder window breaks?\n"
+        "It is the east, and Juliet is the sun.\n"
+    )
     reading = Reading(LSTMStack.from_keras(art.model), art.vocab, text).run()
-    np.testing.assert_allclose(reading.logprob, keras_logprobs(art.model, art.vocab, text), atol=1e-4)
+    np.testing.assert_allclose(
+        reading.logprob, keras_logprobs(art.model, art.vocab, text), atol=1e-4
+    )

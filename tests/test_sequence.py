@@ -1,4 +1,5 @@
-"""The engine's sequence bookkeeping (model/engine/sequence.py): the inbox, the batch's rows, ending a sequence."""
+"""The engine's sequence bookkeeping (model/engine/sequence.py): the inbox, the batch's rows,
+ending a sequence."""
 
 from __future__ import annotations
 

@@ -34,11 +34,15 @@ MIB = 1 << 20
 
 def gauges(server: LiveServer) -> dict[str, float]:
     lines = httpx.get(server.url + "/metrics", timeout=10).text.splitlines()
-    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
+    return {
+        k: float(v)
+        for k, v in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))
+    }
 
 
 def wait_for(check: object, timeout: float = 60.0) -> None:
-    """Until `check()` is true; `timeout` only stops a test that would hang, it is no speed bound."""
+    """Until `check()` is true; `timeout` only stops a test that would hang, it is no speed
+    bound."""
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition never reached"
@@ -61,8 +65,8 @@ def unsendable_chars() -> int:
 
     Twice what the kernel can buffer on the server's side (the send buffer grows up to the third
     figure of tcp_wmem) plus far more than the asyncio transport and the client's receive buffer
-    take, so while the client reads nothing the server cannot finish sending it, and a slot is
-    given back only when its response has been sent: the stream holds its slot by construction.
+    take, so while the client reads nothing the server cannot finish sending it, and a slot is given
+    back only when its response has been sent: the stream holds its slot by construction.
     """
     wmem = Path("/proc/sys/net/ipv4/tcp_wmem")
     most = int(wmem.read_text().split()[2]) if wmem.exists() else 4 * MIB
@@ -70,7 +74,8 @@ def unsendable_chars() -> int:
 
 
 def held_client(url: str) -> httpx.Client:
-    """A client whose sockets take in next to nothing it has not read (a small, fixed receive buffer)."""
+    """A client whose sockets take in next to nothing it has not read (a small, fixed receive
+    buffer)."""
     transport = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
     return httpx.Client(base_url=url, transport=transport, timeout=60)
 
@@ -84,7 +89,8 @@ def to_first_text(lines: Iterator[str]) -> list[str]:
 
 
 def read_text(lines: Iterator[str], seen: list[str], at_least: int) -> str:
-    """Read whole events from a stream (after the lines `seen`) until they hold `at_least` chars of text."""
+    """Read whole events from a stream (after the lines `seen`) until they hold `at_least` chars
+    of text."""
     while len(stream_text(parse_sse(seen))) < at_least:
         seen.append(next(lines))
     while seen[-1] != "":  # to the end of the event
@@ -134,19 +140,28 @@ def test_disconnect_while_waiting_for_a_whole_text_cancels_it(small_server: Live
     assert finished(small_server).get("cancelled", 0) - before.get("cancelled", 0) == 1
 
 
-def test_over_the_limit_is_429_at_once_and_running_streams_go_on_untouched(small_server: LiveServer) -> None:
+def test_over_the_limit_is_429_at_once_and_running_streams_go_on_untouched(
+    small_server: LiveServer,
+) -> None:
     # Both slots are held by construction, not by timing: see unsendable_chars.
     params = {"prompt": "KING:", "max_chars": unsendable_chars(), "temperature": 1.0, "logprobs": 5}
-    before, overloaded = finished(small_server), 'charlstm_rejected_requests_total{reason="overloaded"}'
+    before, overloaded = (
+        finished(small_server),
+        'charlstm_rejected_requests_total{reason="overloaded"}',
+    )
     refusals = gauges(small_server).get(overloaded, 0)
-    with held_client(small_server.url) as c, \
-         c.stream("POST", "/api/generate/stream", json={**params, "seed": 0}) as a, \
-         c.stream("POST", "/api/generate/stream", json={**params, "seed": 1}) as b:  # fmt: skip
+    with (
+        held_client(small_server.url) as c,
+        c.stream("POST", "/api/generate/stream", json={**params, "seed": 0}) as a,
+        c.stream("POST", "/api/generate/stream", json={**params, "seed": 1}) as b,
+    ):
         streams = [a.iter_lines(), b.iter_lines()]
         firsts = [to_first_text(lines) for lines in streams]  # both are generating
         refused = httpx.post(small_server.url + "/api/generate", json={"max_chars": 5}, timeout=60)
         during = gauges(small_server)
-        texts = [read_text(lines, seen, 1000) for lines, seen in zip(streams, firsts, strict=True)]  # they go on
+        texts = [
+            read_text(lines, seen, 1000) for lines, seen in zip(streams, firsts, strict=True)
+        ]  # they go on
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "overloaded"
     assert int(refused.headers["retry-after"]) >= 1
     # Refused before any work: the two streams still held both slots and neither had ended...
@@ -155,10 +170,15 @@ def test_over_the_limit_is_429_at_once_and_running_streams_go_on_untouched(small
     wait_for(lambda: gauges(small_server)["charlstm_active_sequences"] == 0)
     # ...and the refused request never became a sequence: only the two streams ended (cancelled).
     after = finished(small_server)
-    assert {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)} == {"cancelled": 2}
+    assert {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)} == {
+        "cancelled": 2
+    }
     for seed, text in enumerate(texts):  # the texts are those each seed gives alone
         alone = {**params, "seed": seed, "max_chars": len(text), "logprobs": 0}
-        assert httpx.post(small_server.url + "/api/generate", json=alone, timeout=60).json()["text"] == text
+        assert (
+            httpx.post(small_server.url + "/api/generate", json=alone, timeout=60).json()["text"]
+            == text
+        )
 
 
 def test_healthz_answers_between_the_events_of_32_running_streams(models_dir: Path) -> None:
@@ -174,7 +194,9 @@ def test_healthz_answers_between_the_events_of_32_running_streams(models_dir: Pa
                 stop = asyncio.Event()
 
                 async def stream(i: int) -> None:
-                    async with c.stream("POST", "/api/generate/stream", json={"max_chars": LONG}) as r:
+                    async with c.stream(
+                        "POST", "/api/generate/stream", json={"max_chars": LONG}
+                    ) as r:
                         async for line in r.aiter_lines():
                             counts[i] += line.startswith("data:")
                             if counts[i] == 1:
@@ -209,10 +231,16 @@ def test_healthz_answers_between_the_events_of_32_running_streams(models_dir: Pa
 def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
     server = start_server(models_dir, max_chars=str(LONG))
     secret = "SECRET PROMPT TEXT"
-    httpx.post(server.url + "/api/generate", json={"prompt": secret.lower(), "max_chars": 5}, timeout=30)
+    httpx.post(
+        server.url + "/api/generate", json={"prompt": secret.lower(), "max_chars": 5}, timeout=30
+    )
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        with c.stream("POST", "/api/generate/stream", json={"max_chars": LONG}) as a, \
-             c.stream("POST", "/api/generate/stream", json={"prompt": secret, "max_chars": LONG}) as b:  # fmt: skip
+        with (
+            c.stream("POST", "/api/generate/stream", json={"max_chars": LONG}) as a,
+            c.stream(
+                "POST", "/api/generate/stream", json={"prompt": secret, "max_chars": LONG}
+            ) as b,
+        ):
             iters = [a.iter_lines(), b.iter_lines()]
             for it in iters:
                 to_first_text(it)
@@ -223,7 +251,9 @@ def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
     for ev in events:
         assert ev[-1][0] == "done" and ev[-1][1]["finish_reason"] == "cancelled"
     assert code == 0, output
-    assert "graceful shutdown exceeded" not in output, output  # the streams ended; uvicorn forced nothing
+    assert "graceful shutdown exceeded" not in output, (
+        output
+    )  # the streams ended; uvicorn forced nothing
     assert "Traceback" not in output and "ERROR" not in output, output
     assert secret not in output and secret.lower() not in output  # access logs carry no prompt text
 
@@ -233,8 +263,19 @@ def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
 
 def start_and_fail(env: dict[str, str], timeout: float = 120) -> str:
     """Run the server expecting it to refuse to start; return its output."""
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(free_port())]
-    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout)
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(free_port()),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "Traceback" not in output, output
@@ -255,7 +296,9 @@ def test_refuses_a_missing_models_dir(tmp_path: Path) -> None:
 
 def test_refuses_a_model_dir_missing_a_file(broken: Path) -> None:
     (broken / "tiny" / "vocab.json").unlink()
-    assert str(broken / "tiny" / "vocab.json") in start_and_fail({"CHARLSTM_MODELS_DIR": str(broken)})
+    assert str(broken / "tiny" / "vocab.json") in start_and_fail(
+        {"CHARLSTM_MODELS_DIR": str(broken)}
+    )
 
 
 def test_refuses_a_truncated_model_file(broken: Path) -> None:
@@ -273,14 +316,21 @@ def test_refuses_an_inconsistent_vocab(broken: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("CHARLSTM_MAX_ACTIVE", "many"), ("CHARLSTM_MAX_ACTIVE", "0"), ("CHARLSTM_COALESCE_MS", "-5"),
-     ("CHARLSTM_LOG_LEVEL", "loud"), ("CHARLSTM_MAX_BODY_BYTES", "1e3")],
-)  # fmt: skip
+    [
+        ("CHARLSTM_MAX_ACTIVE", "many"),
+        ("CHARLSTM_MAX_ACTIVE", "0"),
+        ("CHARLSTM_COALESCE_MS", "-5"),
+        ("CHARLSTM_LOG_LEVEL", "loud"),
+        ("CHARLSTM_MAX_BODY_BYTES", "1e3"),
+    ],
+)
 def test_refuses_a_bad_setting_naming_the_variable(name: str, value: str, models_dir: Path) -> None:
     output = start_and_fail({"CHARLSTM_MODELS_DIR": str(models_dir), name: value}, timeout=60)
     assert name in output
 
 
 def test_refuses_an_unknown_default_model(models_dir: Path) -> None:
-    output = start_and_fail({"CHARLSTM_MODELS_DIR": str(models_dir), "CHARLSTM_DEFAULT_MODEL": "nope"})
+    output = start_and_fail(
+        {"CHARLSTM_MODELS_DIR": str(models_dir), "CHARLSTM_DEFAULT_MODEL": "nope"}
+    )
     assert "CHARLSTM_DEFAULT_MODEL" in output

@@ -1,4 +1,5 @@
-"""Training CLI on tiny corpora: the loss falls, the artifact is complete, kill -9 resumes, bad input is named,
+"""Training CLI on tiny corpora: the loss falls, the artifact is complete, kill -9 resumes, bad
+input is named,
 progress is one line per epoch in logs and a live line on a terminal, --help shows the defaults."""
 
 from __future__ import annotations
@@ -24,7 +25,18 @@ from training.config import TrainConfig, parse_args
 from training.progress import Progress
 from training.train import main as train_main
 
-TINY = ["--units", "24", "--embedding-dim", "8", "--seq-len", "24", "--batch-size", "8", "--backup-every", "5"]
+TINY = [
+    "--units",
+    "24",
+    "--embedding-dim",
+    "8",
+    "--seq-len",
+    "24",
+    "--batch-size",
+    "8",
+    "--backup-every",
+    "5",
+]
 
 
 def make_corpus(path: Path, words: int = 3000, seed: int = 0) -> Path:
@@ -34,10 +46,23 @@ def make_corpus(path: Path, words: int = 3000, seed: int = 0) -> Path:
     return path
 
 
-def cli_args(corpus: Path, tmp_path: Path, epochs: int, extra: list[str] | None = None) -> list[str]:
+def cli_args(
+    corpus: Path, tmp_path: Path, epochs: int, extra: list[str] | None = None
+) -> list[str]:
     """The training command line for a tiny model writing under tmp_path."""
     out, work = str(tmp_path / "m"), str(tmp_path / "w")
-    return ["--corpus", str(corpus), "--out", out, "--work-dir", work, "--epochs", str(epochs), *(extra or []), *TINY]
+    return [
+        "--corpus",
+        str(corpus),
+        "--out",
+        out,
+        "--work-dir",
+        work,
+        "--epochs",
+        str(epochs),
+        *(extra or []),
+        *TINY,
+    ]
 
 
 def history(work: Path) -> list[dict[str, str]]:
@@ -58,7 +83,9 @@ def test_loss_falls_and_a_complete_model_directory_is_written(
     assert all(float(r["chars_per_s"]) > 0 for r in rows)
     # stdout is not a terminal here: one progress line per epoch, with the speed.
     printed = capsys.readouterr().out
-    lines = re.findall(r"^(\d+)/(\d+) - .* - loss: [\d.]+ - val_loss: [\d.]+.* - [\d,]+ chars/s$", printed, re.M)
+    lines = re.findall(
+        r"^(\d+)/(\d+) - .* - loss: [\d.]+ - val_loss: [\d.]+.* - [\d,]+ chars/s$", printed, re.M
+    )
     assert len(lines) == 3 and all(a == b for a, b in lines), printed
     events = b"".join(p.read_bytes() for p in (tmp_path / "w" / "tensorboard" / "train").iterdir())
     assert b"step_loss" in events  # TensorBoard has the loss of every step too
@@ -68,14 +95,24 @@ def test_loss_falls_and_a_complete_model_directory_is_written(
     assert abs(card["held_out_bits_per_char"] - card["held_out_loss_nats"] / 0.6931) < 0.01
     assert card["corpus"]["sha256"] and card["corpus"]["chars"] == len(corpus.read_text("utf-8"))
     assert card["hyperparameters"]["units"] == 24 and card["epochs_run"] == 3
-    assert TrainConfig(**{**card["hyperparameters"], "corpus": corpus, "out": tmp_path / "m"})  # saved whole
+    assert TrainConfig(
+        **{**card["hyperparameters"], "corpus": corpus, "out": tmp_path / "m"}
+    )  # saved whole
     assert card["weights"] in {"ema", "raw"} and card["parent"] is None
     assert card["params"] == art.model.count_params() and card["vocab_size"] == len(art.vocab)
     assert {"tensorflow", "keras"} <= set(card["versions"]) and card["train_seconds"] > 0
     assert "🎭" in art.vocab and "Привет" in art.vocab.decode(art.vocab.encode("Привет"))
     # training.evaluate, run on its own, reproduces the card's figure.
     out = subprocess.run(
-        [sys.executable, "-m", "training.evaluate", "--model", str(tmp_path / "m"), "--corpus", str(corpus)],
+        [
+            sys.executable,
+            "-m",
+            "training.evaluate",
+            "--model",
+            str(tmp_path / "m"),
+            "--corpus",
+            str(corpus),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -138,7 +175,17 @@ def test_bad_corpus_gets_a_clear_error_naming_the_file(
     path = tmp_path / "corpus.txt"
     if content is not None:
         path.write_bytes(content)
-    rc = train_main(["--corpus", str(path), "--out", str(tmp_path / "m"), "--work-dir", str(tmp_path / "w"), *TINY])
+    rc = train_main(
+        [
+            "--corpus",
+            str(path),
+            "--out",
+            str(tmp_path / "m"),
+            "--work-dir",
+            str(tmp_path / "w"),
+            *TINY,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert re.search(rf"^error: .*corpus\.txt: {message}", err), err
@@ -156,7 +203,13 @@ def test_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
         train_main(["--help"])
     out = capsys.readouterr().out
     assert exc.value.code == 0
-    for default in ("(default: 512)", "(default: 0.998)", "(default: cosine)", r"(default: '\n')", "(default: 0.0)"):
+    for default in (
+        "(default: 512)",
+        "(default: 0.998)",
+        "(default: cosine)",
+        r"(default: '\n')",
+        "(default: 0.0)",
+    ):
         assert default in out, default
     assert "(default: None)" not in out and "(default: False)" not in out
 
@@ -182,26 +235,43 @@ def fake_clock(step: float) -> Callable[[], float]:
 
 def test_progress_is_one_line_per_epoch_off_a_terminal() -> None:
     out = io.StringIO()
-    progress = Progress(0, 2, steps=4, first=0, chars_per_step=100, out=out, interactive=False, clock=fake_clock(1.0))
+    progress = Progress(
+        0,
+        2,
+        steps=4,
+        first=0,
+        chars_per_step=100,
+        out=out,
+        interactive=False,
+        clock=fake_clock(1.0),
+    )
     for step in range(1, 5):
         progress.step(step, 2.0)
     progress.end({"loss": 2.0, "val_loss": 1.5})
     lines = out.getvalue().splitlines()
     assert lines[0] == "Epoch 1/2" and len(lines) == 2 and "\r" not in out.getvalue()
-    assert re.fullmatch(r"4/4 - \d+s - \d+ms/step - loss: 2\.0000 - val_loss: 1\.5000 - 100 chars/s", lines[1])
+    assert re.fullmatch(
+        r"4/4 - \d+s - \d+ms/step - loss: 2\.0000 - val_loss: 1\.5000 - 100 chars/s", lines[1]
+    )
 
 
 def test_progress_redraws_one_line_with_an_eta_on_a_terminal() -> None:
     out = io.StringIO()
     # Resumed at step 6 of 10: the ETA counts only the steps run here (1 s each).
-    progress = Progress(2, 5, steps=10, first=6, chars_per_step=50, out=out, interactive=True, clock=fake_clock(1.0))
+    progress = Progress(
+        2, 5, steps=10, first=6, chars_per_step=50, out=out, interactive=True, clock=fake_clock(1.0)
+    )
     progress.step(7, 1.0)
     progress.step(8, 3.0)
     progress.end({"loss": 2.0, "val_loss": 1.5, "val_loss_ema": 1.4})
     draws = out.getvalue().split("\r")
     assert draws[0] == "Epoch 3/5\n" and len(draws) == 4
     assert "ETA 3s - loss: 1.0000" in draws[1] and "ETA 2s - loss: 2.0000" in draws[2]
-    assert draws[3].startswith("10/10 - ") and "val_loss_ema: 1.4000" in draws[3] and draws[3].endswith("\n")
+    assert (
+        draws[3].startswith("10/10 - ")
+        and "val_loss_ema: 1.4000" in draws[3]
+        and draws[3].endswith("\n")
+    )
 
 
 @pytest.mark.slow
@@ -212,14 +282,20 @@ def test_recipe_flags_reach_the_network_and_the_card(tmp_path: Path) -> None:
     card = load_artifact(tmp_path / "m").card
     assert card["config"]["locked_dropout"] is True and card["config"]["embedding_dropout"] == 0.1
     assert card["hyperparameters"]["max_chars"] == 2000
-    assert card["steps_per_epoch"] == ((2000 - 1) // 24 - 1) // 8  # windows of the 2,000-char prefix only
+    assert (
+        card["steps_per_epoch"] == ((2000 - 1) // 24 - 1) // 8
+    )  # windows of the 2,000-char prefix only
     assert card["weights"] == "raw"  # no average to keep
 
 
-def test_too_short_a_max_chars_prefix_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_too_short_a_max_chars_prefix_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     corpus = make_corpus(tmp_path / "c.txt", words=300)
     assert train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--max-chars", "100"])) == 2
-    assert "the first --max-chars 100 of the training text holds fewer than" in capsys.readouterr().err
+    assert (
+        "the first --max-chars 100 of the training text holds fewer than" in capsys.readouterr().err
+    )
 
 
 def test_the_card_names_the_weights_of_the_best_epoch(tmp_path: Path) -> None:
@@ -240,14 +316,21 @@ def test_the_card_names_the_weights_of_the_best_epoch(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", ["gru", "rnn"])
-def test_cell_flag_trains_a_gru_or_rnn_that_the_server_step_serves(tmp_path: Path, cell: str) -> None:
+def test_cell_flag_trains_a_gru_or_rnn_that_the_server_step_serves(
+    tmp_path: Path, cell: str
+) -> None:
     """--cell picks Keras's GRU or SimpleRNN; the card records it; training.evaluate (the serving
     step) agrees with the card's held-out loss."""
     from model.cells import Stack
     from training.evaluate import held_out_loss
 
     corpus = make_corpus(tmp_path / "c.txt")
-    assert train_main(cli_args(corpus, tmp_path, epochs=1, extra=["--cell", cell, "--max-chars", "4000"])) == 0
+    assert (
+        train_main(
+            cli_args(corpus, tmp_path, epochs=1, extra=["--cell", cell, "--max-chars", "4000"])
+        )
+        == 0
+    )
     art = load_artifact(tmp_path / "m")
     assert art.card["config"]["cell"] == art.card["hyperparameters"]["cell"] == cell
     stack = Stack.from_keras(art.model)

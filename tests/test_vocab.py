@@ -16,7 +16,9 @@ def test_ids_are_indexes_in_code_point_order() -> None:
     assert vocab.decode([1, 0, 2, 2, 3]) == "hello"
 
 
-@pytest.mark.parametrize("text", ["Привет, мир!", "emoji 🎭🗡️ and ✨", "e\u0301 combining", "日本語のテキスト"])
+@pytest.mark.parametrize(
+    "text", ["Привет, мир!", "emoji 🎭🗡️ and ✨", "e\u0301 combining", "日本語のテキスト"]
+)
 def test_multibyte_text_round_trips_through_a_saved_vocab(tmp_path: Path, text: str) -> None:
     vocab = Vocab.from_text(text)
     vocab.save(tmp_path / "vocab.json")
@@ -42,7 +44,14 @@ def test_lookup_table_encodes_like_encode() -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ['{"chars": ["a", "a"]}', '{"chars": ["ab"]}', '{"chars": []}', '{"nope": 1}', "not json", '{"chars": 3}'],
+    [
+        '{"chars": ["a", "a"]}',
+        '{"chars": ["ab"]}',
+        '{"chars": []}',
+        '{"nope": 1}',
+        "not json",
+        '{"chars": 3}',
+    ],
 )
 def test_bad_vocab_files_name_the_file(tmp_path: Path, content: str) -> None:
     path = tmp_path / "vocab.json"

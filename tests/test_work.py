@@ -1,4 +1,5 @@
-"""Work between steps (model/engine/work.py): slices within a budget, and every waiter hears back."""
+"""Work between steps (model/engine/work.py): slices within a budget, and every waiter hears
+back."""
 
 from __future__ import annotations
 

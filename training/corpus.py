@@ -106,9 +106,9 @@ def read_corpus(
 ) -> Corpus:
     """Validate and encode `path`; ids are cached in `work_dir` by the corpus's sha256.
 
-    The vocab is the corpus's own chars, or `vocab` (a model's, when fine-tuning): then every
-    corpus char must be in it (else UnknownCharsError), or with `extend` the missing ones are
-    appended after its own chars, so the chars it had keep their ids.
+    The vocab is the corpus's own chars, or `vocab` (a model's, when fine-tuning): then every corpus
+    char must be in it (else UnknownCharsError), or with `extend` the missing ones are appended
+    after its own chars, so the chars it had keep their ids.
     """
     files = corpus_files(Path(path))
     digest, chars, count = hashlib.sha256(), set[str](), 0

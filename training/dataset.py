@@ -85,9 +85,9 @@ def window_dataset(
 ) -> tf.data.Dataset:
     """Training batches of `batch_size` windows, pass after pass (`passes=None`: forever).
 
-    `shard=(count, index)`: this pipeline takes every count-th window of each pass's order
-    (one pipeline per worker).  `batches_per_pass` cuts each pass short (so that passes line
-    up with epochs); `skip_batches` skips the start of the first pass (a resume).
+    `shard=(count, index)`: this pipeline takes every count-th window of each pass's order (one
+    pipeline per worker).  `batches_per_pass` cuts each pass short (so that passes line up with
+    epochs); `skip_batches` skips the start of the first pass (a resume).
     """
     n = num_windows(len(ids), seq_len)
     count, index = shard

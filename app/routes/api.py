@@ -1,11 +1,12 @@
 """`/api/*`: generate (whole text or a stream of server-sent events) and list the models.
 
-curl -s localhost:8000/api/generate -H 'content-type: application/json' -d '{"prompt": "ROMEO:", "seed": 1}'
-curl -sN localhost:8000/api/generate/stream -H 'content-type: application/json' -d '{"max_chars": 200}'
+curl -s localhost:8000/api/generate -H 'content-type: application/json' -d '{"prompt": "ROMEO:",
+"seed": 1}' curl -sN localhost:8000/api/generate/stream -H 'content-type: application/json' -d
+'{"max_chars": 200}'
 
-The first and last stop of a request's path (README, "Follow a request"): the schema has checked
-the body, `plan` and `Job.start` (app/job.py) check it against the server and run it on the
-model's engine, and this module formats the job's events (model/event.py) as JSON or SSE.
+The first and last stop of a request's path (README, "Follow a request"): the schema has checked the
+body, `plan` and `Job.start` (app/job.py) check it against the server and run it on the model's
+engine, and this module formats the job's events (model/event.py) as JSON or SSE.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from app.deps import ServerState, StateDep
 from app.errors import generation_failed
 from app.job import Job, Plan, plan
 from app.sampling_params import api_sampling
-from app.schemas import GenerateParams, GenerateResponse, ModelsResponse, StreamDone, error_responses
+from app.schemas import (
+    GenerateParams,
+    GenerateResponse,
+    ModelsResponse,
+    StreamDone,
+    error_responses,
+)
 from app.sse import EventStream, sse
 from model.event import Chunk, Done
 
@@ -29,23 +36,38 @@ router = APIRouter(prefix="/api", tags=["generate"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
 STREAM_ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503, by_ref=True)
 STREAM_DOC = {
-    "description": '`event: start` with `{"seed", "model"}`, then `data: {"text": ...}` events (with `logprobs` '
-    f"when asked for), then `event: done` with {sorted(StreamDone.model_fields)}, or `event: error` with the "
-    "error envelope",
+    "description": '`event: start` with `{"seed", "model"}`, then `data: {"text": ...}` events '
+    "(with `logprobs` when asked for), then `event: done` with "
+    f"{sorted(StreamDone.model_fields)}, or `event: error` with the error envelope",
     "content": {"text/event-stream": {"schema": {"type": "string"}}},
 }
 
 
 def plan_of(state: ServerState, params: GenerateParams) -> Plan:
     sampling = api_sampling(params, state.model(params.model).vocab)
-    max_chars = params.max_chars if "max_chars" in params.model_fields_set else None  # default: capped by MAX_CHARS
+    max_chars = (
+        params.max_chars if "max_chars" in params.model_fields_set else None
+    )  # default: capped by MAX_CHARS
     stop = tuple(params.stop or ())
-    return plan(state, params.model, [params.prompt], sampling, max_chars=max_chars, stop=stop,
-                logprobs=params.logprobs, seed=params.seed)  # fmt: skip
+    return plan(
+        state,
+        params.model,
+        [params.prompt],
+        sampling,
+        max_chars=max_chars,
+        stop=stop,
+        logprobs=params.logprobs,
+        seed=params.seed,
+    )
 
 
 def done_body(done: Done, model: str) -> dict[str, Any]:
-    return {"finish_reason": done.finish_reason, "usage": asdict(done.usage), "seed": done.seed, "model": model}
+    return {
+        "finish_reason": done.finish_reason,
+        "usage": asdict(done.usage),
+        "seed": done.seed,
+        "model": model,
+    }
 
 
 @router.post("/generate", response_model=GenerateResponse, responses=ERRORS)
@@ -62,7 +84,9 @@ async def generate(params: GenerateParams, request: Request, state: StateDep) ->
 
 
 async def sse_events(job: Job) -> AsyncIterator[str]:
-    yield sse({"seed": job.seeds[0], "model": job.model.name}, event="start")  # a client that stops still knows it
+    yield sse(
+        {"seed": job.seeds[0], "model": job.model.name}, event="start"
+    )  # a client that stops still knows it
     async for _, event in job.events():
         if isinstance(event, Chunk):
             chunk: dict[str, Any] = {"text": event.text}
@@ -76,7 +100,10 @@ async def sse_events(job: Job) -> AsyncIterator[str]:
 
 
 @router.post(
-    "/generate/stream", status_code=200, response_class=EventStream, responses={200: STREAM_DOC, **STREAM_ERRORS}
+    "/generate/stream",
+    status_code=200,
+    response_class=EventStream,
+    responses={200: STREAM_DOC, **STREAM_ERRORS},
 )
 async def generate_stream(params: GenerateParams, state: StateDep) -> Response:
     job = Job.start(state, plan_of(state, params))
@@ -86,4 +113,6 @@ async def generate_stream(params: GenerateParams, state: StateDep) -> Response:
 @router.get("/models", response_model=ModelsResponse, responses=error_responses(503))
 async def models(state: StateDep) -> dict[str, Any]:
     registry = state.loaded()
-    return {"models": [m.info(name == registry.default) for name, m in sorted(registry.models.items())]}
+    return {
+        "models": [m.info(name == registry.default) for name, m in sorted(registry.models.items())]
+    }

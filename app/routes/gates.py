@@ -2,12 +2,12 @@
 
 curl -s localhost:8000/api/gates -H 'content-type: application/json' \\
      -d '{"text": "ROMEO:\\nAy me!", "layer": 1, "units": [7, 300]}'
-curl -s localhost:8000/api/influence -H 'content-type: application/json' -d '{"text": "...", "position": 200}'
-curl -s localhost:8000/api/models/shakespeare/figures
+curl -s localhost:8000/api/influence -H 'content-type: application/json' -d '{"text": "...",
+"position": 200}' curl -s localhost:8000/api/models/shakespeare/figures
 
-Gates run on the model's engine thread in step-sized slices, like scoring (app/reading.py), with
-the kernel's own bits.  Influence is a TensorFlow gradient on the Keras model, one request at a
-time in a worker thread (TensorFlow runs on one core there, so streams keep the other).
+Gates run on the model's engine thread in step-sized slices, like scoring (app/reading.py), with the
+kernel's own bits.  Influence is a TensorFlow gradient on the Keras model, one request at a time in
+a worker thread (TensorFlow runs on one core there, so streams keep the other).
 """
 
 from __future__ import annotations
@@ -36,33 +36,48 @@ _influence_lock = threading.Lock()  # one gradient at a time: each already uses 
 
 @router.post("/gates", response_model=GatesResponse, responses=ERRORS)
 async def gates(params: GatesParams, request: Request, state: StateDep) -> dict[str, Any]:
-    """Per char, the chosen cells' gates and states: i, f, g, o, c, h (LSTM); z, r, n, h (GRU); h (RNN)."""
+    """Per char, the chosen cells' gates and states: i, f, g, o, c, h (LSTM); z, r, n, h (GRU); h
+    (RNN)."""
     model = state.model(params.model)
     check_text(state, params.text)
     stack = model.engine.stack
     reading = await run_on_engine(
-        state, model, request,
-        lambda done: GateReading(stack, model.vocab, params.text, params.layer, tuple(params.units), done),
-    )  # fmt: skip
+        state,
+        model,
+        request,
+        lambda done: GateReading(
+            stack, model.vocab, params.text, params.layer, tuple(params.units), done
+        ),
+    )
     return {"model": model.name, **reading.result()}
 
 
 @router.post("/influence", response_model=InfluenceResponse, responses=ERRORS)
 async def influence(params: InfluenceParams, state: StateDep) -> dict[str, Any]:
-    """How much each earlier char moves the prediction of the char at `position` (a gradient norm)."""
+    """How much each earlier char moves the prediction of the char at `position` (a gradient
+    norm)."""
     from model.reading.influence import MAX_CONTEXT, memory_span
 
     model = state.model(params.model)
     check_text(state, params.text)
     if params.position >= len(params.text):
-        raise ApiError(422, f"Pick a position inside the text: 1 to {len(params.text) - 1}.",
-                       param="position", code="invalid_value")  # fmt: skip
+        raise ApiError(
+            422,
+            f"Pick a position inside the text: 1 to {len(params.text) - 1}.",
+            param="position",
+            code="invalid_value",
+        )
     start = max(0, params.position - MAX_CONTEXT)
     window = params.text[start : params.position + 1]
     unknown = sorted({ch for ch in window if ch not in model.vocab})
     if unknown:
-        raise ApiError(422, "The text up to that position has chars the model does not know: remove them"
-                       " or pick a later position.", param="text", code="unknown_chars")  # fmt: skip
+        raise ApiError(
+            422,
+            "The text up to that position has chars the model does not know: remove them"
+            " or pick a later position.",
+            param="text",
+            code="unknown_chars",
+        )
     ids = model.vocab.encode(window)
     lease = state.admission.acquire(1)
     try:
@@ -96,8 +111,18 @@ async def figures(name: str, request: Request, state: StateDep) -> Any:
     """Gate saturation, memory span, loss by position and speed, computed once per model."""
     model: LoadedModel = state.model(name)
     path = model_file(model, FIGURES_FILE)
-    found = cached(request, f"figures:{model.name}", lambda: json.loads(path.read_text("utf-8"))) if path else None
+    found = (
+        cached(request, f"figures:{model.name}", lambda: json.loads(path.read_text("utf-8")))
+        if path
+        else None
+    )
     if found is None:
-        raise ApiError(404, f"model {model.name!r} has no {FIGURES_FILE}: run `python -m model.reading.figures "
-                       "--model DIR --corpus FILE`", NOT_FOUND, "name", "no_figures")  # fmt: skip
+        raise ApiError(
+            404,
+            f"model {model.name!r} has no {FIGURES_FILE}: run `python -m model.reading.figures "
+            "--model DIR --corpus FILE`",
+            NOT_FOUND,
+            "name",
+            "no_figures",
+        )
     return found

@@ -31,7 +31,10 @@ async def readyz(state: StateDep) -> dict[str, str]:
     "/metrics",
     response_class=Response,
     responses={
-        200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
     },
 )
 async def metrics(state: StateDep) -> Response:

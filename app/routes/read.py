@@ -1,13 +1,15 @@
 """`/api` routes that read the model: score a text, look inside its cells, find what it copied.
 
-curl -s localhost:8000/api/score -H 'content-type: application/json' -d '{"text": "ROMEO:\\nAy me!", "top": 3}'
+curl -s localhost:8000/api/score -H 'content-type: application/json' \\
+     -d '{"text": "ROMEO:\\nAy me!", "top": 3}'
 curl -s localhost:8000/api/inspect -H 'content-type: application/json' \\
      -d '{"text": "\\"Hi,\\" she said", "layer": 1, "units": [7, 300], "what": "c"}'
 curl -s localhost:8000/api/models/shakespeare/cells
-curl -s localhost:8000/api/copied -H 'content-type: application/json' -d '{"text": "...", "min_chars": 24}'
+curl -s localhost:8000/api/copied -H 'content-type: application/json' \\
+     -d '{"text": "...", "min_chars": 24}'
 
-Scoring and inspecting run on the model's engine thread between generation steps
-(app/reading.py); the memorisation lookup runs in a worker thread on an index read once.
+Scoring and inspecting run on the model's engine thread between generation steps (app/reading.py);
+the memorisation lookup runs in a worker thread on an index read once.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
 def check_text(state: ServerState, text: str) -> None:
     limit = state.settings.max_score_chars
     if len(text) > limit:
-        raise ApiError(422, f"Send at most {limit:,} chars of text.", param="text", code="text_too_long")
+        raise ApiError(
+            422, f"Send at most {limit:,} chars of text.", param="text", code="text_too_long"
+        )
 
 
 @router.post("/score", response_model=ScoreResponse, responses=ERRORS)
@@ -51,8 +55,12 @@ async def score(params: ScoreParams, request: Request, state: StateDep) -> JSONR
     check_text(state, params.text)
     reading = await read_text(state, model, params.text, request, top=params.top)
     held_out = model.card.get("held_out_bits_per_char")
-    summary = {**reading.summary(), "held_out_bits_per_char": held_out if isinstance(held_out, int | float) else None}
-    # As built: response_model would add "top": null to every char when no alternatives were asked for.
+    summary = {
+        **reading.summary(),
+        "held_out_bits_per_char": held_out if isinstance(held_out, int | float) else None,
+    }
+    # As built: response_model would add "top": null to every char when no alternatives were asked
+    # for.
     return JSONResponse({"model": model.name, "chars": reading.chars(), "summary": summary})
 
 
@@ -82,14 +90,20 @@ def _load_json(path: Any) -> Any:
 
 @router.get("/models/{name}/cells", responses=error_responses(404, 503))
 async def cells(name: str, request: Request, state: StateDep) -> Any:
-    """Cells whose activation tracks simple features of the text (model/reading/finder.py wrote the file)."""
+    """Cells whose activation tracks simple features of the text (model/reading/finder.py wrote
+    the file)."""
     model: LoadedModel = state.model(name)
     path = model_file(model, "cells.json")
-    found = cached(request, f"cells:{model.name}", lambda: _load_json(path)) if path is not None else None
+    found = (
+        cached(request, f"cells:{model.name}", lambda: _load_json(path))
+        if path is not None
+        else None
+    )
     if found is None:
         raise ApiError(
             404,
-            f"model {model.name!r} has no cells.json: run `python -m model.reading.finder --model DIR --corpus FILE`",
+            f"model {model.name!r} has no cells.json: "
+            "run `python -m model.reading.finder --model DIR --corpus FILE`",
             NOT_FOUND,
             "name",
             "no_cells",
@@ -107,9 +121,14 @@ async def copied(params: CopiedParams, request: Request, state: StateDep) -> dic
     path = model_file(model, INDEX_FILE)
     base = {"model": model.name, "min_chars": params.min_chars}
     if path is None:
-        message = f"model {model.name!r} has no index of its training text (python -m model.reading.memory)"
+        message = (
+            f"model {model.name!r} has no index of its training text "
+            "(python -m model.reading.memory)"
+        )
         return {**base, "indexed": False, "message": message, "spans": [], "copied_chars": 0}
-    index = await asyncio.to_thread(cached, request, f"memory:{model.name}", lambda: MemoryIndex.load(path.parent))
+    index = await asyncio.to_thread(
+        cached, request, f"memory:{model.name}", lambda: MemoryIndex.load(path.parent)
+    )
     spans = await asyncio.to_thread(index.copied_spans, params.text, params.min_chars)
     covered: set[int] = set()
     for span in spans:

@@ -49,8 +49,8 @@ def _dropout(config: NetworkConfig, rate: float, features: int, name: str) -> ke
 def build_model(config: NetworkConfig) -> keras.Model:
     """The functional model; dropout is active only in training.
 
-    With the default config the layers (names, order, weights) are those of every model
-    trained before the dropout options existed, so their checkpoints still restore.
+    With the default config the layers (names, order, weights) are those of every model trained
+    before the dropout options existed, so their checkpoints still restore.
     """
     ids = keras.Input(shape=(None,), dtype="int32", name="ids")  # (batch, time)
     x = keras.layers.Embedding(config.vocab_size, config.embedding_dim, name="embedding")(ids)

@@ -240,8 +240,8 @@ class Stack:
     def prime_rows(self, chunks: list[np.ndarray], states: list[State]) -> list[np.ndarray]:
         """Prime several sequences together: chunks[j] (1 to PRIME_CHUNK chars) through states[j]
         (batch 1), as rows of one product per char and layer; a row that ends before the others
-        leaves at its last char (the time loop runs in segments, the rows still going first).
-        Each state and logits have the bits of priming that sequence alone.  Returns each
+        leaves at its last char (the time loop runs in segments, the rows still going first). Each
+        state and logits have the bits of priming that sequence alone.  Returns each
         sequence's last logits."""
         lengths = [len(ids) for ids in chunks]
         order = sorted(

@@ -9,21 +9,22 @@ Continuous batching, as in text-generation-inference and vLLM.  Each pass of the
 (`_loop_once`) admits what waits, up to `max_active`.  A new sequence starts from the prefix cache
 where it can (model/engine/primer.py); one whose prompt is primed already samples its first char
 (`_join`), any other joins the batch as a row being primed.  `_step` feeds every row's char through
-one batched product per layer (`LSTMStack.step`): a generating row its last char, a row being
-primed its next prompt char; model/sampling/generate.py draws each generating row's next char with
-its own Generator (`sample_next`) and applies stop strings and max_chars (`Generation.accept`);
-`_emit` hands the text released to the row's sink.  A row whose prompt is fed draws its first
-char and generates from then on.  Ended, failed and cancelled sequences leave between steps.
-Besides the step, priming slices (`_prime`) advance every row being primed by up to 16 chars at
-once: back to back while no row generates, else for PRIME_SHARE of the engine's time.  Other work
-(model/engine/work.py) gets a step's worth per loop.  The kernels (model/cells/kernel.py) give
-every row the same bits in any batch, so a seed gives the same text alone or beside any other
-sequences, primed alone or together.  `predicted_wait` (any thread) says how long the work queued
-would keep a new request from its first char (model/engine/rate.py).
+one batched product per layer (`LSTMStack.step`): a generating row its last char, a row being primed
+its next prompt char; model/sampling/generate.py draws each generating row's next char with its own
+Generator (`sample_next`) and applies stop strings and max_chars (`Generation.accept`); `_emit`
+hands the text released to the row's sink.  A row whose prompt is fed draws its first char and
+generates from then on.  Ended, failed and cancelled sequences leave between steps. Besides the
+step, priming slices (`_prime`) advance every row being primed by up to 16 chars at once: back to
+back while no row generates, else for PRIME_SHARE of the engine's time.  Other work
+(model/engine/work.py) gets a step's worth per loop.  The kernels (model/cells/kernel.py) give every
+row the same bits in any batch, so a seed gives the same text alone or beside any other sequences,
+primed alone or together.  `predicted_wait` (any thread) says how long the work queued would keep a
+new request from its first char (model/engine/rate.py).
 
-Sinks (model/engine/sequence.py) are called on the engine thread and must be quick.  A failure in one
-sequence (its sink, its sampling) reaches only its sink's `on_error`; a failure of a batched
-product (a step, a priming slice) reaches the sinks of that batch; the engine keeps running either way.
+Sinks (model/engine/sequence.py) are called on the engine thread and must be quick.  A failure in
+one sequence (its sink, its sampling) reaches only its sink's `on_error`; a failure of a batched
+product (a step, a priming slice) reaches the sinks of that batch; the engine keeps running either
+way.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from model.vocab import Vocab
 
 __all__ = ["Engine", "EngineClosed", "Sink", "Ticket", "Work"]
 log = logging.getLogger(__name__)
-MIN_PRIME_BUDGET_S = 0.002  # a step counts as at least this long when it earns priming and work their time
+MIN_PRIME_BUDGET_S = (
+    0.002  # a step counts as at least this long when it earns priming and work their time
+)
 
 
 class Engine:
@@ -59,7 +62,9 @@ class Engine:
         prefix_cache_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         if stack.vocab_size != len(vocab):
-            raise ValueError(f"the network has {stack.vocab_size} outputs but the vocab {len(vocab)} chars")
+            raise ValueError(
+                f"the network has {stack.vocab_size} outputs but the vocab {len(vocab)} chars"
+            )
         self.stack, self.vocab, self.name = stack, vocab, name
         self.max_active = max_active
         self._inbox = Inbox(name)  # its condition variable is what the engine thread sleeps on
@@ -68,9 +73,13 @@ class Engine:
         self.rate = PrimeRate(PRIME_SHARE)  # written by the engine thread, read by predicted_wait
         self._primer = Primer(stack, self.prefix_cache, self.rate)  # engine thread only
         self._batch = Batch(stack)  # engine thread only
-        self._parking = Parking()  # rows whose reader is behind, out of the batch (engine thread only)
+        self._parking = (
+            Parking()
+        )  # rows whose reader is behind, out of the batch (engine thread only)
         self._credit = 0.0  # seconds of slices owed to the rows being primed (engine thread only)
-        self._backlog: tuple[int, ...] = ()  # chars left to prime per row being primed, as last published
+        self._backlog: tuple[
+            int, ...
+        ] = ()  # chars left to prime per row being primed, as last published
         self._generating = False  # whether the last loop stepped generating rows, as last published
         self._thread: threading.Thread | None = None
 
@@ -91,7 +100,9 @@ class Engine:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"engine-{self.name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name=f"engine-{self.name}", daemon=True
+            )
             self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -99,18 +110,22 @@ class Engine:
         self._inbox.close()
         if self._thread is None:
             self._shutdown()
-        elif self._thread is not threading.current_thread():  # a sink may call stop() on the engine thread
+        elif (
+            self._thread is not threading.current_thread()
+        ):  # a sink may call stop() on the engine thread
             self._thread.join(timeout)
 
     def submit_work(self, work: Work) -> None:
-        """Queue work (scoring a text) run on this thread in slices between steps; returns at once."""
+        """Queue work (scoring a text) run on this thread in slices between steps; returns at
+        once."""
         with self._inbox.wake:
             self._inbox.check_open()
             self._work.append(work)
             self._inbox.wake.notify()
 
     def submit(self, request: GenerationRequest, sink: Sink) -> Ticket:
-        """Queue a request; returns at once.  VocabError (before queueing) for unknown prompt chars."""
+        """Queue a request; returns at once.  VocabError (before queueing) for unknown prompt
+        chars."""
         ids = self.vocab.encode(request.prompt)
         gen = Generation(request, self.vocab)
         ticket = Ticket(gen.seed, self._inbox.wake)
@@ -118,9 +133,12 @@ class Engine:
         return ticket
 
     def predicted_wait(self, prompt_chars: list[int]) -> float:
-        """Seconds the work queued now would add before these prompts' first chars, from the engine's
+        """Seconds the work queued now would add before these prompts' first chars, from the
+        engine's
         measured rates (0 on an idle engine, or before anything was primed).  Any thread."""
-        return self.rate.wait(prompt_chars, [*self._backlog, *self._inbox.backlog()], self._generating)
+        return self.rate.wait(
+            prompt_chars, [*self._backlog, *self._inbox.backlog()], self._generating
+        )
 
     # --- engine thread ----------------------------------------------------------------------
     def _busy(self) -> bool:
@@ -148,7 +166,9 @@ class Engine:
                 self._batch.add([seq])  # a row being primed, from the cached state or zeros
         if any(s.ticket.cancelled for s in self._batch.seqs):
             self._leave([r for r, s in enumerate(self._batch.seqs) if s.ticket.cancelled])
-        self._parking.exchange(self._batch, self._primer.remember_end)  # paused rows out, resumed ones back
+        self._parking.exchange(
+            self._batch, self._primer.remember_end
+        )  # paused rows out, resumed ones back
         began, generating = time.perf_counter(), self._batch.generating()
         self._generating = generating
         if generating:  # priming rows ride along: one prompt char each
@@ -157,7 +177,9 @@ class Engine:
         stepped = max(time.perf_counter() - began, MIN_PRIME_BUDGET_S)
         self._prime(stepped, generating)
         self._backlog = tuple(int(s.ids.size - s.primed) for s in self._batch.seqs if s.priming)
-        if self._work:  # a step's worth too: streams keep half their speed (a third while priming too)
+        if (
+            self._work
+        ):  # a step's worth too: streams keep half their speed (a third while priming too)
             self._work.run(stepped)
 
     def _prime(self, stepped: float, generating: bool) -> None:
@@ -211,8 +233,11 @@ class Engine:
         it is being primed; then each generating row, and each row just primed, draws its next."""
         batch = self._batch
         feeding = [s.priming for s in batch.seqs]
-        ids = np.fromiter((s.ids[s.primed] if f else s.next_id for s, f in zip(batch.seqs, feeding, strict=True)),
-                          np.int64, len(batch.seqs))  # fmt: skip
+        ids = np.fromiter(
+            (s.ids[s.primed] if f else s.next_id for s, f in zip(batch.seqs, feeding, strict=True)),
+            np.int64,
+            len(batch.seqs),
+        )
         try:
             logits = self.stack.step(ids, batch.state)  # (batch, vocab)
         except Exception as exc:
@@ -229,7 +254,8 @@ class Engine:
         self._start(drawing, logits[drawing], failed)
 
     def _start(self, rows: list[int], logits: np.ndarray, leaving: list[int] | None = None) -> None:
-        """Draw the next char of each of these rows (logits (rows, vocab)) and send it; the rows that
+        """Draw the next char of each of these rows (logits (rows, vocab)) and send it; the rows
+        that
         ended, and `leaving`, leave the batch."""
         leaving = list(leaving or [])
         seqs = [self._batch.seqs[r] for r in rows]

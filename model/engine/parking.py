@@ -1,4 +1,5 @@
-"""Parking: sequences whose reader has fallen behind wait outside the batch, their state kept as it was.
+"""Parking: sequences whose reader has fallen behind wait outside the batch, their state kept as it
+was.
 
     ticket.pause()     # its sink holds as much unsent text as it may (app/collector.py)
     ticket.resume()    # the reader caught up: it rejoins the batch at the engine's next loop
@@ -6,7 +7,8 @@
 A parked sequence is not stepped: its state row, the char it feeds next and its Generator stay as
 they were, and the kernels give a row the same bits in any batch (model/cells/kernel.py), so the
 text it goes on with is the text it would have made without the pause.  Only a sequence that has
-sent text is ever paused, so a parked one is past its prompt.  Engine thread only (model/engine/loop.py).
+sent text is ever paused, so a parked one is past its prompt.  Engine thread only
+(model/engine/loop.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class Parking:
         return any(not s.ticket.paused or s.ticket.cancelled for s in self.seqs)
 
     def exchange(self, batch: Batch, remember_end: Callable[[Sequence, State, int], None]) -> None:
-        """Paused rows leave the batch with their state; resumed sequences rejoin it as its last rows;
+        """Paused rows leave the batch with their state; resumed sequences rejoin it as its last
+        rows;
         cancelled ones end (where a text ends is where a Continue starts: `remember_end`)."""
         rows = [r for r, s in enumerate(batch.seqs) if s.ticket.paused and not s.ticket.cancelled]
         for r in rows:

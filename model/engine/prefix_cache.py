@@ -39,8 +39,12 @@ class Run:
     """One text (prompt, then the chars fed after it) and the checkpoints taken along it."""
 
     ids: array  # int32 ids of the text so far
-    offsets: list[int] = field(default_factory=list)  # sorted checkpoint offsets (chars of the text)
-    states: dict[int, tuple[np.ndarray, Any]] = field(default_factory=dict)  # offset → (logits, state)
+    offsets: list[int] = field(
+        default_factory=list
+    )  # sorted checkpoint offsets (chars of the text)
+    states: dict[int, tuple[np.ndarray, Any]] = field(
+        default_factory=dict
+    )  # offset → (logits, state)
     nbytes: int = 0  # ids, logits and states
     counted: int = 0  # of nbytes, what the cache's total includes (0 while not remembered)
 
@@ -64,7 +68,9 @@ class PrefixCache:
         if budget_bytes < 0 or every < 1:
             raise ValueError("budget_bytes must be ≥ 0 and every ≥ 1")
         self.budget_bytes, self.every = budget_bytes, every
-        self._runs: OrderedDict[int, Run] = OrderedDict()  # id(run) → run, least recently used first
+        self._runs: OrderedDict[int, Run] = (
+            OrderedDict()
+        )  # id(run) → run, least recently used first
         self.nbytes = 0
         self.hits = self.misses = 0
 
@@ -83,7 +89,8 @@ class PrefixCache:
         return self.enabled and offset > 0 and offset % self.every == 0
 
     def record(self, run: Run, offset: int, logits: np.ndarray, state: Any) -> None:
-        """Keep copies of the logits and state after `run.ids[:offset]` (h, c: (layers, 1, units))."""
+        """Keep copies of the logits and state after `run.ids[:offset]` (h, c: (layers, 1,
+        units))."""
         if not self.enabled or not 0 < offset <= len(run) or offset in run.states:
             return
         entry = (np.array(logits, np.float32).reshape(-1), state.copy())
@@ -93,12 +100,15 @@ class PrefixCache:
         run.nbytes += size
         self._runs[id(run)] = run
         self._runs.move_to_end(id(run))
-        self.nbytes += run.nbytes - run.counted  # the new entry and the ids appended since the last one
+        self.nbytes += (
+            run.nbytes - run.counted
+        )  # the new entry and the ids appended since the last one
         run.counted = run.nbytes
         self._evict(run)
 
     def lookup(self, ids: np.ndarray) -> tuple[int, np.ndarray | None, Any]:
-        """The longest checkpoint whose text is a prefix of `ids`: (offset, logits copy, state copy)."""
+        """The longest checkpoint whose text is a prefix of `ids`: (offset, logits copy, state
+        copy)."""
         ids = np.asarray(ids, np.int32)
         best, best_run = 0, None
         for run in self._runs.values():
@@ -123,14 +133,24 @@ class PrefixCache:
 
     def stats(self) -> dict[str, int]:
         checkpoints = sum(len(r.offsets) for r in self._runs.values())
-        return {"texts": len(self._runs), "checkpoints": checkpoints, "bytes": self.nbytes, "hits": self.hits}
+        return {
+            "texts": len(self._runs),
+            "checkpoints": checkpoints,
+            "bytes": self.nbytes,
+            "hits": self.hits,
+        }
 
     def _evict(self, keep: Run) -> None:
-        """Forget least recently used texts (then the oldest checkpoints of `keep`) until under budget."""
-        while (self.nbytes > self.budget_bytes or len(self._runs) > MAX_RUNS) and len(self._runs) > 1:
+        """Forget least recently used texts (then the oldest checkpoints of `keep`) until under
+        budget."""
+        while (self.nbytes > self.budget_bytes or len(self._runs) > MAX_RUNS) and len(
+            self._runs
+        ) > 1:
             _, old = self._runs.popitem(last=False)
             self._forget(old)
-        while self.nbytes > self.budget_bytes and keep.offsets:  # one text over the budget: its oldest go
+        while (
+            self.nbytes > self.budget_bytes and keep.offsets
+        ):  # one text over the budget: its oldest go
             logits, state = keep.states.pop(keep.offsets.pop(0))
             size = logits.nbytes + state.h.nbytes + state.c.nbytes
             keep.nbytes -= size

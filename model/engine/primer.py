@@ -1,20 +1,22 @@
-"""Priming: run new sequences' prompts through the network, all together, from the prefix cache where it can.
+"""Priming: run new sequences' prompts through the network, all together, from the prefix cache
+where it can.
 
-    if primer.admit(seq): ...                  # primed already (empty prompt, or a prompt primed before)
-    rows = primer.prime(batch)                 # else it is a batch row being primed: a slice of every such row
-    rows = primer.after_step(batch, feeding, logits, finite)   # after each step: each row fed one char
+    if primer.admit(seq): ...  # primed already (empty prompt, or a prompt primed before)
+    rows = primer.prime(batch)  # else it is a batch row being primed: a slice of every such row
+    # after each step: each row fed one char
+    rows = primer.after_step(batch, feeding, logits, finite)
 
 A sequence being primed is a row of the engine's batch (model/engine/sequence.py) from the loop it
 arrives in, and advances two ways.  In every step it feeds its next prompt char beside the
-generating rows: the step's rows share the weights' passage, so a priming row costs little (with
-the bundled model, 6 priming rows beside 22 generating ones add 0.2 ms to a 1.4 ms step, where
-priming those 6 on their own costs 0.7 ms a char).  And in slices (`prime`, LSTMStack.prime_rows):
-every priming row advances up to PRIME_CHUNK chars as the rows of one product per char, back to
-back when no row generates (one prompt on an idle server primes at its single-sequence speed), for
-a share of the engine otherwise (model/engine/loop.py).  Arrival order does not matter and no
-prompt waits for another to finish: a long prompt's wait is bounded by its own length, however
-many short ones keep arriving.  The kernels are batch-invariant, so each row gets the bits of
-priming alone, which are the step's.  Each slice is measured (model/engine/rate.py).
+generating rows: the step's rows share the weights' passage, so a priming row costs little (with the
+bundled model, 6 priming rows beside 22 generating ones add 0.2 ms to a 1.4 ms step, where priming
+those 6 on their own costs 0.7 ms a char).  And in slices (`prime`, LSTMStack.prime_rows): every
+priming row advances up to PRIME_CHUNK chars as the rows of one product per char, back to back when
+no row generates (one prompt on an idle server primes at its single-sequence speed), for a share of
+the engine otherwise (model/engine/loop.py).  Arrival order does not matter and no prompt waits for
+another to finish: a long prompt's wait is bounded by its own length, however many short ones keep
+arriving.  The kernels are batch-invariant, so each row gets the bits of priming alone, which are
+the step's.  Each slice is measured (model/engine/rate.py).
 
 The prefix cache (model/engine/prefix_cache.py) keeps each sequence's state every 32 chars and where
 it ends: a prompt that extends a text primed or generated before (Continue, a branch, `n`
@@ -57,15 +59,22 @@ class Primer:
         return False
 
     def prime(self, batch: Batch) -> tuple[list[int], np.ndarray]:
-        """One slice: every priming row advances to its next multiple of PRIME_CHUNK (or its prompt's
-        end) in one batched call; returns the rows now primed and their logits (rows, vocab).
-        Raises what the call raised (the caller fails those rows, as a failed step fails its batch)."""
+        """One slice: every priming row advances to its next multiple of PRIME_CHUNK (or its
+        prompt's end) in one batched call; returns the rows now primed and their logits (rows,
+        vocab).  Raises what the call raised (the caller fails those rows, as a failed step fails
+        its batch)."""
         rows = batch.priming_rows()
         seqs = [batch.seqs[r] for r in rows]
-        ends = [min((s.primed // PRIME_CHUNK + 1) * PRIME_CHUNK, s.ids.size) for s in seqs]  # on the cache's grid
-        states = [State(batch.state.h[:, r : r + 1], batch.state.c[:, r : r + 1]) for r in rows]  # views: in place
+        ends = [
+            min((s.primed // PRIME_CHUNK + 1) * PRIME_CHUNK, s.ids.size) for s in seqs
+        ]  # on the cache's grid
+        states = [
+            State(batch.state.h[:, r : r + 1], batch.state.c[:, r : r + 1]) for r in rows
+        ]  # views: in place
         began = time.perf_counter()
-        logits = self.stack.prime_rows([s.ids[s.primed : end] for s, end in zip(seqs, ends, strict=True)], states)
+        logits = self.stack.prime_rows(
+            [s.ids[s.primed : end] for s, end in zip(seqs, ends, strict=True)], states
+        )
         chars = max(end - s.primed for s, end in zip(seqs, ends, strict=True))
         self.rate.slice(time.perf_counter() - began, chars, len(rows))
         done = []
@@ -78,8 +87,11 @@ class Primer:
         first = [logits[rows.index(r)] for r in done]
         return done, np.stack(first) if first else np.zeros((0, self.stack.vocab_size), np.float32)
 
-    def after_step(self, batch: Batch, feeding: list[bool], logits: np.ndarray, finite: np.ndarray) -> list[int]:
-        """After a step: a priming row (`feeding[row]`) has fed its next prompt char, a generating row
+    def after_step(
+        self, batch: Batch, feeding: list[bool], logits: np.ndarray, finite: np.ndarray
+    ) -> list[int]:
+        """After a step: a priming row (`feeding[row]`) has fed its next prompt char, a generating
+        row
         its last sampled char; checkpoints where due.  Returns the priming rows now primed."""
         done = []
         for row, seq in enumerate(batch.seqs):

@@ -1,13 +1,12 @@
 """The engine's bookkeeping of sequences: each one's Sink and Ticket, the Inbox, the Batch.
 
     ticket = engine.submit(request, sink)   # model/engine/loop.py puts a Sequence in its Inbox
-    ticket.cancel()                         # any thread; the sequence ends "cancelled" within one step
+    ticket.cancel()  # any thread; the sequence ends "cancelled" within one step
 
-A `Sequence` lives on the engine thread from `submit` to its end: waiting in the `Inbox`, then a
-row of the `Batch` (whose state stacks the rows' states), first being primed (model/engine/primer.py),
-then generating.  `finish()`
-and `fail()` send its last event to the sink; a sink that raises is logged, never allowed to stop
-the engine.
+A `Sequence` lives on the engine thread from `submit` to its end: waiting in the `Inbox`, then a row
+of the `Batch` (whose state stacks the rows' states), first being primed (model/engine/primer.py),
+then generating.  `finish()` and `fail()` send its last event to the sink; a sink that raises is
+logged, never allowed to stop the engine.
 """
 
 from __future__ import annotations
@@ -56,7 +55,8 @@ class Ticket:
             self._wake.notify()
 
     def pause(self) -> None:
-        """Any thread: stop stepping it from the next step on, its state kept as it is (a sink may call this)."""
+        """Any thread: stop stepping it from the next step on, its state kept as it is (a sink
+        may call this)."""
         self.paused = True
 
     def resume(self) -> None:
@@ -68,8 +68,9 @@ class Ticket:
 
 
 class Sequence:
-    """One sequence on the engine thread: `state` is its own until it joins the batch, then a row of
-    the batch's; while `priming` it feeds ids[primed] at each step, then `next_id`, its last char."""
+    """One sequence on the engine thread: `state` is its own until it joins the batch, then a row
+    of the batch's; while `priming` it feeds ids[primed] at each step, then `next_id`, its last
+    char."""
 
     def __init__(self, gen: Generation, sink: Sink, ticket: Ticket, ids: np.ndarray):
         self.gen, self.sink, self.ticket, self.ids = gen, sink, ticket, ids
@@ -103,7 +104,8 @@ class Sequence:
 
 class Inbox:
     """Sequences submitted and not yet admitted: any thread puts, the engine thread takes.  Its
-    condition variable is what the engine thread sleeps on; tickets and queued work notify it too."""
+    condition variable is what the engine thread sleeps on; tickets and queued work notify it
+    too."""
 
     def __init__(self, name: str):
         self.name = name
@@ -135,14 +137,19 @@ class Inbox:
             self.closed = True
             self.wake.notify()
 
-    def take(self, busy: Callable[[], bool], room: int) -> tuple[list[Sequence], list[Sequence]] | None:
-        """Sleep until there is work; then (the cancelled ones, up to `room` to start), or None once closed."""
+    def take(
+        self, busy: Callable[[], bool], room: int
+    ) -> tuple[list[Sequence], list[Sequence]] | None:
+        """Sleep until there is work; then (the cancelled ones, up to `room` to start), or None
+        once closed."""
         with self.wake:
             while not (self.closed or self._waiting or busy()):
                 self.wake.wait()
             if self.closed:
                 return None
-            dropped = [s for s in self._waiting if s.ticket.cancelled]  # queued ones end at once too
+            dropped = [
+                s for s in self._waiting if s.ticket.cancelled
+            ]  # queued ones end at once too
             if dropped:
                 self._waiting = deque(s for s in self._waiting if not s.ticket.cancelled)
             admitted = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
@@ -155,7 +162,8 @@ class Inbox:
 
 
 class Batch:
-    """The sequences being stepped together, generating or being primed: row r of `state` is `seqs[r]`."""
+    """The sequences being stepped together, generating or being primed: row r of `state` is
+    `seqs[r]`."""
 
     def __init__(self, stack: LSTMStack):
         self.stack = stack

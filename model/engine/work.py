@@ -1,10 +1,11 @@
-"""Model work besides generation (model/reading/score.py's Reading), run by the engine between steps.
+"""Model work besides generation (model/reading/score.py's Reading), run by the engine between
+steps.
 
     engine.submit_work(reading)      # model/engine/loop.py queues it here; returns at once
     queue.run(budget_s)              # the engine thread, once a loop: slices of the oldest item
 
-Each item runs a slice at a time (about one step's worth), so the streams keep stepping while a
-long text is read; a cancelled item, or one that raises, gets `fail()` so its waiter always hears.
+Each item runs a slice at a time (about one step's worth), so the streams keep stepping while a long
+text is read; a cancelled item, or one that raises, gets `fail()` so its waiter always hears.
 """
 
 from __future__ import annotations

@@ -32,9 +32,9 @@ FASTMATH = {"contract", "reassoc"}  # FMAs and a vectorised sum over k, both fix
 def seed_cache() -> None:
     """Copy a prebuilt kernel cache (CHARLSTM_NUMBA_CACHE_SEED) into NUMBA_CACHE_DIR, once.
 
-    The Docker image compiles the kernels at build time into a read-only directory; numba only
-    loads from a directory it can write, so the server copies it to NUMBA_CACHE_DIR (under /tmp)
-    before the first kernel is compiled, and loads in well under a second instead of compiling.
+    The Docker image compiles the kernels at build time into a read-only directory; numba only loads
+    from a directory it can write, so the server copies it to NUMBA_CACHE_DIR (under /tmp) before
+    the first kernel is compiled, and loads in well under a second instead of compiling.
     """
     seed, target = (
         os.environ.get("CHARLSTM_NUMBA_CACHE_SEED"),
@@ -109,12 +109,12 @@ def use_tbb() -> str:
     """Run the parallel kernels on numba's TBB threading layer; returns the layer chosen.
 
     Measured on the 2-core AMD EPYC dev VM (2026-11-30): with GNU OpenMP (numba's default) every
-    parallel call made from a thread other than the process's first costs ~55 µs more (a
-    (2, 512) @ (512, 2048) product: 37 µs from the main thread, 93 µs from the engine's), so the
-    server's engine thread ran a one-sequence step slower on 2 threads than on 1.  TBB's shared
-    pool gives 37 µs from any thread.  The `tbb` wheel installs libtbb under the environment's
-    lib/, where numba does not look, so it is loaded here by path.  NUMBA_THREADING_LAYER, when
-    set, wins; without the wheel numba's default stays (same bits: the layer never changes them).
+    parallel call made from a thread other than the process's first costs ~55 µs more (a (2, 512) @
+    (512, 2048) product: 37 µs from the main thread, 93 µs from the engine's), so the server's
+    engine thread ran a one-sequence step slower on 2 threads than on 1.  TBB's shared pool gives 37
+    µs from any thread.  The `tbb` wheel installs libtbb under the environment's lib/, where numba
+    does not look, so it is loaded here by path.  NUMBA_THREADING_LAYER, when set, wins; without the
+    wheel numba's default stays (same bits: the layer never changes them).
     """
     if os.environ.get("NUMBA_THREADING_LAYER"):
         return os.environ["NUMBA_THREADING_LAYER"]
