@@ -55,6 +55,8 @@ def openai_sampling(params: Any, vocab: Vocab, default_temperature: float) -> Sa
                 "a char's index in GET /api/models' chars."
             )
             raise ApiError(422, message, param="logit_bias")
+        if any(int(key) == seen for seen, _ in bias):  # "67" and "067": one char twice
+            raise ApiError(422, f"Give char id {int(key)} one bias, not two.", param="logit_bias")
         bias.append((int(key), float(value)))
     t = default_temperature if params.temperature is None else params.temperature
     return SamplingParams(t, params.top_k, params.top_p, logit_bias=tuple(bias), **_extras(params))

@@ -363,3 +363,11 @@ def test_a_failure_inside_generation_is_500_or_an_error_event(client: TestClient
     finally:
         model.engine = engine
     assert client.post("/api/generate", json={"max_chars": 5}).status_code == 200
+
+
+def test_one_char_id_written_twice_in_logit_bias_is_a_422_naming_it(client: TestClient) -> None:
+    """ "67" and "067" are the same char id: refused (it was a 500), not one of them dropped."""
+    response = client.post(
+        "/v1/completions", json={"prompt": "a", "logit_bias": {"6": -100, "06": 100}}
+    )
+    assert response.status_code in (400, 422) and response.json()["error"]["param"] == "logit_bias"
