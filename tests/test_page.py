@@ -261,8 +261,8 @@ def test_event_stream_parser_handles_split_reads(page: Any) -> None:
     """Events survive reads split anywhere: inside a UTF-8 char, inside a CR LF pair, mid-field."""
     events = page.evaluate("""async () => {
         const { readEvents } = await import('./static/sse.js');
-        const raw = 'data: {"text": "é—"}\\r\\n\\r\\nevent: done\\ndata: {"seed": 1}\\n\\n:
-        ping\\n\\n'
+        const raw = 'data: {"text": "é—"}\\r\\n\\r\\nevent: done\\ndata: {"seed": 1}\\n\\n'
+            + ': ping\\n\\n'
             + 'data: x\\rdata: y\\r\\rdata: cut off';
         const bytes = new TextEncoder().encode(raw);
         const body = new ReadableStream({
