@@ -32,7 +32,7 @@ def _extras(params: Any) -> dict[str, Any]:
 
 
 def api_sampling(params: Any, vocab: Vocab) -> SamplingParams:
-    bias = []
+    bias: list[tuple[int, float]] = []
     for ch, value in (params.logit_bias or {}).items():
         if ch not in vocab:
             message = (
@@ -47,7 +47,7 @@ def api_sampling(params: Any, vocab: Vocab) -> SamplingParams:
 
 
 def openai_sampling(params: Any, vocab: Vocab, default_temperature: float) -> SamplingParams:
-    bias = []
+    bias: list[tuple[int, float]] = []
     for key, value in (params.logit_bias or {}).items():
         if not key.isdigit() or int(key) >= len(vocab):
             message = (
