@@ -11,6 +11,7 @@ Run: .venv/bin/pytest tests/test_server_faults.py   (slow: each server loads Ker
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -334,3 +335,20 @@ def test_refuses_an_unknown_default_model(models_dir: Path) -> None:
         {"CHARLSTM_MODELS_DIR": str(models_dir), "CHARLSTM_DEFAULT_MODEL": "nope"}
     )
     assert "CHARLSTM_DEFAULT_MODEL" in output
+
+
+def test_a_running_server_keeps_what_loading_made_out_of_the_collector(models_dir: Path) -> None:
+    """A full collection over TensorFlow's objects stalled every stream for ~250 ms: the lifespan
+    freezes them after loading and shortens the GIL's switch interval, and gives both back."""
+    from fastapi.testclient import TestClient
+
+    from app.main import SWITCH_INTERVAL_S, create_app
+    from app.settings import Settings
+
+    before = gc.get_freeze_count()
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > before
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+    assert gc.get_freeze_count() == 0
+    assert sys.getswitchinterval() == pytest.approx(0.005)
