@@ -18,7 +18,9 @@ gemm's padded column count.  Compiled at the first call and cached on disk (mode
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numba
@@ -71,6 +73,12 @@ def _steps(kind, xs, w_rec, b_rec, r, c, h, hs, cs, rs):
 )
 def _step(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, x, r, logits):
     """The generation step in one call: each row's char through every layer, then the logits."""
+    forward(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, x, r, logits)
+
+
+@numba.njit(inline="always")
+def forward(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, x, r, logits):
+    """`_step`'s body, for kernels that step several times in one call (model/engine/burst.py)."""
     for row in range(ids.shape[0]):
         x[row] = table[ids[row]]
     layers = w_rec.shape[0]
@@ -114,17 +122,22 @@ _launch = (
 PARALLEL_WORK = 1 << 20
 
 
-def _threads(threads: int, rows: int, panels: np.ndarray) -> int:
+@contextlib.contextmanager
+def launching(threads: int, rows: int, panels: np.ndarray) -> Iterator[None]:
+    """Around one call of a parallel kernel on `rows` rows of products like `panels`: one caller
+    at a time, on `threads` threads (numba keeps the count per calling thread), or on one where
+    the products are small."""
     work = rows * panels.shape[-2] * panels.shape[-3] * gemm.PANEL
-    return threads if work >= PARALLEL_WORK else 1
+    with _launch:
+        numba.set_num_threads(threads if work >= PARALLEL_WORK else 1)
+        yield
 
 
 def linear(
     x: np.ndarray, panels: np.ndarray, add: np.ndarray, out: np.ndarray, threads: int
 ) -> None:
     """out = x @ W + add: x (rows, K), panels from `packed`, add and out (≥ rows, columns(N))."""
-    with _launch:
-        numba.set_num_threads(_threads(threads, x.shape[0], panels))  # per calling thread
+    with launching(threads, x.shape[0], panels):
         _linear(x, panels, add, out)
 
 
@@ -150,8 +163,7 @@ def step(
     columns)); c, h (layers, rows, units) in place (c of width 0 for cells without one); x, r
     (rows, columns) work arrays; logits (rows, columns(vocab)) written."""
     assert ids.shape[0] == h.shape[1] and w_in.shape[0] == w_rec.shape[0] - 1 == b_in.shape[0]
-    with _launch:
-        numba.set_num_threads(_threads(threads, ids.shape[0], w_rec[0]))
+    with launching(threads, ids.shape[0], w_rec[0]):
         _step(kind, ids, table, w_in, w_rec, b_in, b_rec, dense[0], dense[1], c, h, x, r, logits)
 
 
@@ -172,6 +184,5 @@ def steps(
     b_rec (rows, columns); r a (rows, columns) work array; c, h (rows, units) in place; hs (time,
     rows, units) ← h after each char; cs and rs the same for c and r, or of length 0 to skip."""
     assert xs.shape[1] == h.shape[0] and hs.shape == (xs.shape[0], *h.shape)
-    with _launch:
-        numba.set_num_threads(_threads(threads, h.shape[0], w_rec))
+    with launching(threads, h.shape[0], w_rec):
         _steps(kind, xs, w_rec, b_rec, r, c, h, hs, cs, rs)

@@ -89,6 +89,10 @@ class Stack:
     """The whole network laid out for the kernels: char table, recurrent layers, output
     projection."""
 
+    # The engine may run several steps and draws in one call (model/engine/burst.py), which never
+    # calls `step`: a subclass that replaces `step` sets this False.
+    bursts = True
+
     def __init__(
         self,
         embedding: np.ndarray,
@@ -150,9 +154,10 @@ class Stack:
     def zero_state(self, batch: int = 1) -> State:
         return State.zeros(self.num_layers, batch, self.units, self.cell_units)
 
-    def _buffers(self, rows: int, work: dict[str, Any]) -> dict[str, Any]:
-        """Work arrays for `rows` rows: the per-row biases, x, r, the state's copy and the
-        logits."""
+    def buffers(self, state: State) -> dict[str, Any]:
+        """The step's work arrays for the state's rows, kept with it: the per-row biases, x, r and
+        the logits (`step` and model/engine/burst.py)."""
+        rows, work = state.batch, state.work
         if work.get("rows") != rows:
             n, cols = self.num_layers, self.b_in.shape[1]
             work.clear()
@@ -166,7 +171,7 @@ class Stack:
 
     def step(self, ids: np.ndarray, state: State) -> np.ndarray:
         """One char per row: ids (batch,) → logits (batch, vocab); `state` is updated in place."""
-        work = self._buffers(state.batch, state.work)
+        work = self.buffers(state)
         ids = np.ascontiguousarray(ids, np.int64)
         kernel.step(
             self.kind,

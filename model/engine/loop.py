@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from model.cells.stack import LSTMStack
+from model.engine.burst import BURST_S, MAX_BURST, burst
 from model.engine.parking import Parking
 from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
 from model.engine.primer import Primer
@@ -43,6 +44,7 @@ from model.engine.rate import PRIME_SHARE, PrimeRate
 from model.engine.sequence import Batch, EngineClosed, Inbox, Sequence, Sink, Ticket
 from model.engine.work import Work, WorkQueue
 from model.sampling.generate import Generation, GenerationRequest, sample_next
+from model.sampling.sampler import settings
 from model.vocab import Vocab
 
 __all__ = ["Engine", "EngineClosed", "Sink", "Ticket", "Work"]
@@ -81,6 +83,7 @@ class Engine:
             int, ...
         ] = ()  # chars left to prime per row being primed, as last published
         self._generating = False  # whether the last loop stepped generating rows, as last published
+        self._char_s = 0.0  # seconds per char of the last step or burst (engine thread only)
         self._thread: threading.Thread | None = None
 
     @property
@@ -172,8 +175,13 @@ class Engine:
         began, generating = time.perf_counter(), self._batch.generating()
         self._generating = generating
         if generating:  # priming rows ride along: one prompt char each
-            self._step()
-            self.rate.step(time.perf_counter() - began)
+            chars = self._burst_length()
+            if chars > 1:
+                self._burst(chars)
+            else:
+                self._step()
+            self._char_s = (time.perf_counter() - began) / chars
+            self.rate.step(self._char_s)
         stepped = max(time.perf_counter() - began, MIN_PRIME_BUDGET_S)
         self._prime(stepped, generating)
         self._backlog = tuple(int(s.ids.size - s.primed) for s in self._batch.seqs if s.priming)
@@ -253,6 +261,42 @@ class Engine:
         drawing = [r for r in range(len(feeding)) if finite[r] and (not feeding[r] or r in primed)]
         self._start(drawing, logits[drawing], failed)
 
+    def _burst_length(self) -> int:
+        """Chars per row for a burst (model/engine/burst.py), or 1 for a step: bursts need every
+        row generating and bursting, and last until the first max_chars, MAX_BURST or BURST_S."""
+        seqs = self._batch.seqs
+        if not (self.stack.bursts and self._char_s) or not all(
+            s.gen.bursts and not s.priming for s in seqs
+        ):
+            return 1
+        left = min(s.gen.chars_left for s in seqs)
+        return max(1, min(MAX_BURST, left, int(BURST_S / self._char_s)))
+
+    def _burst(self, chars: int) -> None:
+        """`chars` chars for every row in one compiled call; then each row takes them at once."""
+        batch = self._batch
+        gens = [s.gen for s in batch.seqs]
+        ids = np.fromiter((s.next_id for s in batch.seqs), np.int64, len(gens))
+        u = np.stack([g.rng.random(chars) for g in gens], axis=1)  # as `chars` draws one by one
+        try:
+            drawn, logits = burst(
+                self.stack, ids, batch.state, u, settings([g.request.sampling for g in gens])
+            )
+        except Exception as exc:
+            log.exception("engine %s: burst failed for a batch of %d", self.name, len(gens))
+            for seq in batch.clear():
+                seq.fail(exc)
+            return
+        self._primer.after_burst(batch, drawn, logits)
+        leaving = []
+        for r, seq in enumerate(batch.seqs):
+            got = drawn[:, r][drawn[:, r] >= 0]
+            if (got.size and not self._emit(seq, got, logits[r])) or got.size < len(drawn):
+                if got.size < len(drawn) and not seq.gen.done:
+                    seq.fail(FloatingPointError("the model produced non-finite logits"))
+                leaving.append(r)
+        self._leave(leaving)
+
     def _start(self, rows: list[int], logits: np.ndarray, leaving: list[int] | None = None) -> None:
         """Draw the next char of each of these rows (logits (rows, vocab)) and send it; the rows
         that
@@ -273,13 +317,17 @@ class Engine:
                     leaving.append(row)
         self._leave(sorted(leaving))
 
-    def _emit(self, seq: Sequence, next_id: int, logits: np.ndarray) -> bool:
-        """Accept a sampled char and send what it releases; False when the sequence has ended."""
+    def _emit(self, seq: Sequence, drawn: int | np.ndarray, logits: np.ndarray) -> bool:
+        """Accept a sampled char (or a burst's chars) and send what it releases; False when the
+        sequence has ended."""
         if seq.ticket.cancelled:
             seq.finish()
             return False
         try:
-            chunk = seq.gen.accept(next_id, logits)
+            if isinstance(drawn, int):
+                chunk, next_id = seq.gen.accept(drawn, logits), drawn
+            else:
+                chunk, next_id = seq.gen.accept_burst(drawn.tolist()), int(drawn[-1])
             if chunk.text:
                 seq.sink.on_chunk(chunk)
         except Exception as exc:

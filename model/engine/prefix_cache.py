@@ -52,6 +52,10 @@ class Run:
         self.ids.append(int(char_id))
         self.nbytes += self.ids.itemsize
 
+    def extend(self, char_ids: np.ndarray) -> None:
+        self.ids.extend(np.asarray(char_ids, np.int32).tolist())
+        self.nbytes += len(char_ids) * self.ids.itemsize
+
     def __len__(self) -> int:
         return len(self.ids)
 

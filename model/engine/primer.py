@@ -110,6 +110,20 @@ class Primer:
                 self.cache.record(seq.run, offset, logits[row], batch.state.rows([row]))
         return done
 
+    def after_burst(self, batch: Batch, drawn: np.ndarray, logits: np.ndarray) -> None:
+        """After a burst (model/engine/burst.py) of drawn (steps, rows): each row has fed its last
+        char and all it drew but the last; a checkpoint at the end where it passed a due one."""
+        if not self.cache.enabled:
+            return
+        for row, seq in enumerate(batch.seqs):
+            if seq.run is None:
+                continue
+            before, finite = len(seq.run), drawn[-1, row] >= 0
+            seq.run.extend(np.concatenate([[seq.next_id], drawn[:-1, row]]))
+            seq.last_logits = logits[row] if finite else None
+            if finite and before // self.cache.every != len(seq.run) // self.cache.every:
+                self.cache.record(seq.run, len(seq.run), logits[row], batch.state.rows([row]))
+
     def remember_end(self, seq: Sequence, state: State, row: int) -> None:
         """A row leaving the batch: where a text ends is where Continue starts."""
         if seq.run is not None and seq.last_logits is not None and self.cache.enabled:

@@ -78,6 +78,15 @@ def draw(
 ) -> None:
     """One id per row into ids (batch,): the argmax at temperature 0, else a draw with u[r] ∈ [0,
     1)."""
+    draw_rows(z, temperature, top_k, top_p, min_p, u, w, ids)
+
+
+@numba.njit(fastmath=False, cache=True)
+def draw_rows(
+    z: Any, temperature: Any, top_k: Any, top_p: Any, min_p: Any, u: Any, w: Any, ids: Any
+) -> None:
+    """`draw`'s body, callable from other kernels (model/engine/burst.py) with its strict maths:
+    a called (not inlined) function keeps its own fast-math flags."""
     _weights(z, temperature, top_k, top_p, min_p, w)
     vocab = z.shape[1]
     for r in range(z.shape[0]):

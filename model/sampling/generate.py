@@ -95,6 +95,11 @@ class Generation:
         if sampling.uses_history:
             recent = vocab.encode(request.prompt[-sampling.repetition_window :])
             self.history = History(len(vocab), sampling.repetition_window, recent.tolist())
+        # Nothing to do between two chars but the draw: the engine may draw several in one
+        # compiled call (model/engine/burst.py) and take them with `accept_burst`.
+        self.bursts = not (
+            request.stop or request.logprobs or sampling.uses_history or sampling.rewrites_logits
+        )
 
     @property
     def done(self) -> bool:
@@ -134,6 +139,19 @@ class Generation:
         if self.sampled >= req.max_chars:
             return self._release(text, len(text), "length")
         return self._release(text, len(text) - self._held_back(text), None)
+
+    def accept_burst(self, ids: Sequence[int]) -> Chunk:
+        """Take chars drawn in one burst, never past max_chars (only when `bursts`: no stop
+        strings or logprobs, so the chars are released at once)."""
+        assert self.bursts and self.sampled + len(ids) <= self.request.max_chars
+        text = "".join([self.vocab.chars[i] for i in ids])
+        self.sampled += len(ids)
+        return self._release(text, len(text), "length" if self.chars_left == 0 else None)
+
+    @property
+    def chars_left(self) -> int:
+        """Chars still to draw before max_chars."""
+        return self.request.max_chars - self.sampled
 
     def _held_back(self, text: str) -> int:
         """Length of the longest suffix of `text` that is a proper prefix of a stop string."""

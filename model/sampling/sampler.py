@@ -37,7 +37,7 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
-def _settings(params: Sequence[SamplingParams]) -> tuple[np.ndarray, ...]:
+def settings(params: Sequence[SamplingParams]) -> tuple[np.ndarray, ...]:
     """Each row's temperature, top_k (0: all), top_p (1: all) and min_p (0: none), as arrays for
     model/sampling/draw.py."""
     n = len(params)
@@ -53,7 +53,7 @@ def _weights(logits: np.ndarray, params: Sequence[SamplingParams]) -> np.ndarray
     """Unnormalised sampling weights (batch, vocab), float64: temperature, top-k, top-p, min-p."""
     z = np.ascontiguousarray(logits, np.float64)
     w = np.empty_like(z)
-    draw.weights(z, *_settings(params), w)
+    draw.weights(z, *settings(params), w)
     return w
 
 
@@ -77,7 +77,7 @@ def sample_rows(
         logits = rewrite_rows(logits, params, histories)
     z = np.ascontiguousarray(logits, np.float64)
     ids, w = np.empty(len(z), np.int64), np.empty_like(z)
-    draw.draw(z, *_settings(params), u, w, ids)
+    draw.draw(z, *settings(params), u, w, ids)
     return ids
 
 
