@@ -11,6 +11,7 @@ and under a forced AVX2 target.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -200,12 +201,15 @@ def test_importing_the_kernels_changes_no_process_wide_setting() -> None:
 
     code = (
         "import numba, model.cells, model.sampling, model.engine, model.reading\n"
+        "from model.cells import gemm\n"
+        "assert gemm._matmul._dispatcher is None, 'compiled at import'\n"
         "from model.cells import kernel\n"
         "assert kernel._step._dispatcher is None, 'compiled at import'\n"
         "print(numba.config.THREADING_LAYER)"
     )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}  # configure()'s
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True, env=env
     )
     assert out.stdout.strip() == "default"
 

@@ -33,6 +33,8 @@ from numba.core import cgutils
 from numba.core.codegen import get_host_cpu_features
 from numba.extending import intrinsic
 
+from model.runtime.jit import compiled
+
 PANEL = 16  # columns per panel: a 64-byte line per k; one zmm, two ymm or four NEON registers
 GROUP = 4  # panels per parallel work item: 256 KB at K = 1024, in L2 while the row blocks pass
 ALIGN = 64  # bytes: a panel row never straddles two cache lines
@@ -238,7 +240,7 @@ def product(x: Array, panels: Array, add: Array, out: Array) -> None:
 SIGNATURE = "void(float32[:, ::1], float32[:, :, ::1], float32[:, ::1], float32[:, ::1])"
 
 
-@numba.njit(SIGNATURE, parallel=True, cache=True)
+@compiled(SIGNATURE, parallel=True)  # at the first call: importing this module compiles nothing
 def _matmul(x: Array, panels: Array, add: Array, out: Array) -> None:
     product(x, panels, add, out)
 

@@ -116,13 +116,17 @@ def use_tbb() -> str:
     does not look, so it is loaded here by path.  NUMBA_THREADING_LAYER, when set, wins; without the
     wheel numba's default stays (same bits: the layer never changes them).
     """
-    if os.environ.get("NUMBA_THREADING_LAYER"):
-        return os.environ["NUMBA_THREADING_LAYER"]
+    chosen = os.environ.get("NUMBA_THREADING_LAYER")
+    if chosen and chosen != "tbb":
+        return chosen
     try:
         found = [f for f in importlib.metadata.files("tbb") or () if f.name == "libtbb.so.12"]
         ctypes.CDLL(str(found[0].locate()), mode=ctypes.RTLD_GLOBAL)
     except (importlib.metadata.PackageNotFoundError, IndexError, OSError) as exc:
         log.info("TBB unavailable (%s); numba picks its default threading layer", exc)
-        return "default"
+        return chosen or "default"
+    # In the environment too: numba reloads its config from the environment whenever a NUMBA_
+    # variable changes (a bench sets some), which would drop a setting made only on numba.config.
+    os.environ["NUMBA_THREADING_LAYER"] = "tbb"
     numba.config.THREADING_LAYER = "tbb"  # type: ignore[attr-defined]  # read at the first call
     return "tbb"
