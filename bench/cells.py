@@ -240,11 +240,19 @@ def bound_runner(stack: Stack, batch: int) -> tuple[Callable[[], float], str]:
     return blas_rate(fn, threads, batch, reps), f"{how}, {threads} BLAS thread(s)"
 
 
+# A pause before each measurement, for the threads the one before left spinning to park: OpenBLAS's
+# spin about 0.1 s after a product, TensorFlow's pool a while too, and meanwhile they hold a core.
+# Measured (2-core Xeon): priming 1,000 chars took 210-218 ms right after BLAS products, 127-148
+# ms after a 0.3 s pause.
+SETTLE_S = 0.3
+
+
 def medians(runners: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     """Every runner once per round, in turn, so a burst of load hits them all alike."""
     results: dict[str, list[float]] = {key: [] for key in runners}
     for _ in range(rounds):
         for key, measure in runners.items():
+            time.sleep(SETTLE_S)
             results[key].append(measure())
     return results
 

@@ -273,11 +273,11 @@ def measure(model: Any, vocab: Vocab, rounds: int) -> tuple[Stack, dict[str, lis
     engines: list[Engine] = []
     try:
         runners = {
-            "a": engine_runner(stack, vocab, 1, 400, engines),
-            "a_one": engine_runner(one_thread, vocab, 1, 400, engines),
-            "b": engine_runner(stack, vocab, 32, 100, engines),
-            "b_one": engine_runner(one_thread, vocab, 32, 100, engines),
-            "b64": engine_runner(stack, vocab, 64, 100, engines),
+            "a": engine_runner(stack, vocab, 1, 2000, engines),
+            "a_one": engine_runner(one_thread, vocab, 1, 1000, engines),
+            "b": engine_runner(stack, vocab, 32, 400, engines),
+            "b_one": engine_runner(one_thread, vocab, 32, 200, engines),
+            "b64": engine_runner(stack, vocab, 64, 200, engines),
             "d1": one_step_runner(model, vocab, 1, 100),
             "d32": one_step_runner(model, vocab, 32, 20),
             "e1": bound1,
