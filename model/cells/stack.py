@@ -218,6 +218,23 @@ class Stack:
         )
         return {"hs": hs, "cs": cs, "rs": rs}
 
+    def run_layers(
+        self, ids: np.ndarray, state: State, layers: int | None = None, record: bool = False
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """The first `layers` layers (all by default) over a chunk of chars, ids (time, rows),
+        from `state` (its rows those of ids), which advances in place: layer by layer, each
+        layer's input projection one product and its recurrence one kernel call (priming's path,
+        the bits of stepping).  Returns each layer's (xs, run_layer's dict)."""
+        out: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        below: np.ndarray | None = None
+        for n in range(self.num_layers if layers is None else layers):
+            h, c = state.h[n].copy(), state.c[n].copy()
+            xs = np.ascontiguousarray(self.layer_inputs(n, ids, below))
+            run = self.run_layer(n, xs, h, c, record)
+            state.h[n], state.c[n], below = h, c, run["hs"]
+            out.append((xs, run))
+        return out
+
     def layer_inputs(self, n: int, ids: np.ndarray, below: np.ndarray | None) -> np.ndarray:
         """x = x_in @ W + b for layer n at every char: ids (time, rows) for layer 0, else the layer
         below's hs (time, rows, units) → (time, rows, columns), one product for all of them."""

@@ -54,13 +54,8 @@ def saturation(stack: Stack, ids: np.ndarray) -> dict[str, Any]:
     high = np.zeros_like(low)
     state = stack.zero_state(1)
     for start in range(0, len(ids), CHUNK):
-        below: np.ndarray | None = None
         chunk = ids[start : start + CHUNK, None]
-        for n in range(stack.num_layers):
-            h, c = state.h[n].copy(), state.c[n].copy()
-            xs = np.ascontiguousarray(stack.layer_inputs(n, chunk, below))
-            run = stack.run_layer(n, xs, h, c, record=True)
-            state.h[n], state.c[n], below = h, c, run["hs"]
+        for n, (xs, run) in enumerate(stack.run_layers(chunk, state, record=True)):
             out = np.zeros((len(names), len(chunk), stack.units), np.float32)
             x, r = np.ascontiguousarray(xs[:, 0]), np.ascontiguousarray(run["rs"][:, 0])
             equations.gate_values(x, r, stack.units, units, out)
@@ -118,13 +113,7 @@ def loss_by_position(
     for start in range(0, length, CHUNK):
         steps = np.arange(start, min(start + CHUNK, length))
         at = rows[None, :] * length + steps[:, None]  # (time, row)
-        below: np.ndarray | None = None
-        for n in range(stack.num_layers):
-            h, c = state.h[n].copy(), state.c[n].copy()
-            xs = np.ascontiguousarray(stack.layer_inputs(n, ids[at], below))
-            below = stack.run_layer(n, xs, h, c)["hs"]
-            state.h[n], state.c[n] = h, c
-        assert below is not None
+        below = stack.run_layers(ids[at], state)[-1][1]["hs"]
         logits = stack.logits_after(below.reshape(-1, stack.units)).reshape(len(steps), streams, -1)
         for t in range(len(steps)):
             distance = np.where(ids[at[t]] == newline, 0, distance + 1)  # chars since a newline

@@ -85,13 +85,8 @@ class GateReading:
 
     def _read(self, at: np.ndarray) -> None:
         stack, units = self.stack, np.asarray(self.units, np.int64)
-        ids, below = self.ids[at][:, None], None  # (time, 1 row)
-        for n in range(self.layer + 1):
-            h, c = self.state.h[n].copy(), self.state.c[n].copy()  # (1, units): run_layer's rows
-            xs = stack.layer_inputs(n, ids, below)
-            run = stack.run_layer(n, np.ascontiguousarray(xs), h, c, record=n == self.layer)
-            self.state.h[n], self.state.c[n] = h, c
-            below = run["hs"]
+        ids = self.ids[at][:, None]  # (time, 1 row)
+        xs, run = stack.run_layers(ids, self.state, self.layer + 1, record=True)[-1]
         x, r = (
             np.ascontiguousarray(xs[:, 0]),
             np.ascontiguousarray(run["rs"][:, 0]),
