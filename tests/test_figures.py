@@ -4,7 +4,9 @@ from the step's own logits.  Tiny random stacks; the figures read the chunked (p
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from model.cells.stack import Stack
 from model.reading import figures
 from model.sampling import log_softmax
 from model.vocab import Vocab
+from tests.conftest import build_tiny_model_dir
 from tests.test_kernel import random_stack
 
 VOCAB = Vocab.from_chars("\nabcdefghijklmnopqrstuv")  # 23 chars, id 0 the newline
@@ -94,3 +97,25 @@ def test_loss_by_position_is_the_steps_own_loss_bucketed_by_chars_since_a_newlin
     assert got["chars"] == [count[d] for d in got["distance"]]
     expected = [total[d] / count[d] for d in got["distance"]]
     assert got["bits_per_char"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_speed_only_measures_the_engine_again_and_keeps_the_other_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_dir = build_tiny_model_dir(tmp_path / "tiny")
+    assert figures.main(["--model", str(model_dir), "--speed-only"]) == 2  # no figures.json yet
+    kept = {"saturation": {"gates": []}, "speed": {"chars_per_s_1": 1}}
+    (model_dir / figures.FIGURES_FILE).write_text(json.dumps(kept))
+    monkeypatch.setattr(figures, "engine_speed", lambda stack, vocab: {"chars_per_s_1": 5})
+    assert figures.main(["--model", str(model_dir), "--speed-only"]) == 0
+    written = json.loads((model_dir / figures.FIGURES_FILE).read_text())
+    assert written == {**kept, "speed": {"chars_per_s_1": 5}}
+    with pytest.raises(SystemExit):
+        figures.main(["--model", str(model_dir)])  # the full figures need the corpus
+
+
+def test_the_engine_speed_counts_every_char_released() -> None:
+    stack = random_stack("lstm", 16)
+    speed = figures.engine_speed(stack, VOCAB, seconds=0.05)
+    assert speed["chars_per_s_1"] > 0 and speed["chars_per_s_32"] > 0
+    assert speed["threads"] == stack.threads and speed["cpu"]

@@ -2,6 +2,7 @@
 
     python -m model.reading.figures --model DIR --corpus FILE     # training.train runs it at the
     end
+    python -m model.reading.figures --model DIR --speed-only      # only the speed, measured again
 
 Over the held-out text (the last 10% of the corpus, as training splits it):
 - saturation: per layer and gate, each unit's fraction of chars with the gate left-saturated
@@ -218,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m model.reading.figures", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--model", type=Path, required=True, help="a trained model directory")
+    parser.add_argument("--corpus", type=Path, help="the UTF-8 corpus it was trained on")
     parser.add_argument(
-        "--corpus", type=Path, required=True, help="the UTF-8 corpus it was trained on"
+        "--speed-only",
+        action="store_true",
+        help="measure the engine's speed on this machine again; keep the other figures",
     )
     parser.add_argument(
         "--chars", type=int, default=DEFAULT_CHARS, help="held-out chars read at most"
@@ -228,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         "--positions", type=int, default=DEFAULT_POSITIONS, help="positions the curve averages"
     )
     args = parser.parse_args(argv)
+    if not (args.corpus or args.speed_only):
+        parser.error("--corpus is required (or --speed-only)")
     from model.artifact import ArtifactError, load_artifact
     from model.reading.finder import held_out_text
     from model.runtime import configure, import_tensorflow
@@ -236,10 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow()
     try:
         art = load_artifact(args.model)
-        held_out = held_out_text(args.corpus)
-    except (ArtifactError, OSError, UnicodeDecodeError) as exc:
+        if args.speed_only:
+            figures = json.loads((args.model / FIGURES_FILE).read_text("utf-8"))
+        else:
+            held_out = held_out_text(args.corpus)
+    except (ArtifactError, OSError, UnicodeDecodeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.speed_only:
+        figures["speed"] = engine_speed(Stack.from_keras(art.model), art.vocab)
+        print(f"wrote {write(args.model, figures)}: {figures['speed']}")
+        return 0
     figures = compute(
         art.model, Stack.from_keras(art.model), art.vocab, held_out, args.chars, args.positions
     )
