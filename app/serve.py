@@ -14,6 +14,12 @@ import sys
 PROTOCOL = "app.connection:GuardedHttpProtocol"
 
 
+def command(host: str, port: int, *extra: str) -> list[str]:
+    """The command line that runs this server in a subprocess, as `make serve` does (the tests'
+    and the benches' servers)."""
+    return [sys.executable, "-m", "app.serve", "--host", host, "--port", str(port), *extra]
+
+
 def main(argv: list[str] | None = None) -> int:
     from uvicorn.main import main as uvicorn_cli  # a click command
 
@@ -27,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         uvicorn_cli.main(["app.main:app", *defaults, *args], prog_name="char-lstm-serve")
     except SystemExit as exc:  # click ends with it, also after --help
-        return exc.code if isinstance(exc.code, int) else 1
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)  # a refused setting's message (app/settings.py)
+        return 1
     return 0
 
 

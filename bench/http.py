@@ -3,15 +3,15 @@
     python -m bench.http [--models-dir DIR] [--chars 2000] [--streams 32]   (also `make bench`; 1-3
     min)
 
-Starts `uvicorn app.main:app` on a free loopback port and streams `/api/generate/stream` (through a
-minimal raw-socket client, so the client's own CPU stays small on a small machine) with 1 client
-(three times, one after another) and with 32 at once, `--chars` chars each; then drives a
-`model.engine.Engine` in this process with the same requests (same prompt, seeds and sampling).
-Prints chars/s per stream and in aggregate, time to first char p50/p95, the HTTP/in-process ratios
-(target ≥ 0.8; for time to first char the ratio is in-process/HTTP, so higher is better there too)
-and the failed streams.  Never passes or fails.  Without a model directory it saves a randomly
-initialised model of the bundled shape (2×512 LSTM, embedding 64, 65 chars) to a temporary directory
-and says so.
+Starts the server (app/serve.py, as `make serve` runs it) on a free loopback port and streams
+`/api/generate/stream` (through a minimal raw-socket client, so the client's own CPU stays small on
+a small machine) with 1 client (three times, one after another) and with 32 at once, `--chars` chars
+each; then drives a `model.engine.Engine` in this process with the same requests (same prompt, seeds
+and sampling). Prints chars/s per stream and in aggregate, time to first char p50/p95, the
+HTTP/in-process ratios (target ≥ 0.8; for time to first char the ratio is in-process/HTTP, so higher is
+better there too) and the failed streams. Never passes or fails. Without a model directory it saves
+a randomly initialised model of the bundled shape (2×512 LSTM, embedding 64, 65 chars) to a
+temporary directory and says so.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import platform
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,6 +34,8 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import httpx
+
+from app.serve import command
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 65
@@ -89,19 +90,7 @@ def start_server(models_dir: Path, chars: int, streams: int) -> tuple[subprocess
         "CHARLSTM_MAX_ACTIVE": str(max(64, streams)),
         "CHARLSTM_LOG_LEVEL": "warning",
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    cmd = command("127.0.0.1", port, "--no-access-log", "--log-level", "warning")
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

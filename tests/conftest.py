@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.serve import command
 from model.runtime import configure
 
 configure()  # the test session is an entry point: numba's kernel cache and threading layer
@@ -87,24 +87,13 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A real `uvicorn app.main:app` subprocess on a free loopback port."""
+    """A real server subprocess (app/serve.py: uvicorn as `make serve` runs it) on a free loopback
+    port."""
 
     def __init__(self, env: dict[str, str], args: list[str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--timeout-graceful-shutdown",
-            "5",
-            *(args or []),
-        ]
+        cmd = command("127.0.0.1", self.port, "--timeout-graceful-shutdown", "5", *(args or []))
         # A file, not a pipe: a chatty server could fill a pipe nobody reads and hang.
         self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (lives as long as the server)
         self.proc = subprocess.Popen(

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.serve import command
 from tests.conftest import ROOT, LiveServer, free_port, start_server
 from tests.test_api import parse_sse, stream_text
 
@@ -264,18 +265,13 @@ def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
 
 def start_and_fail(env: dict[str, str], timeout: float = 120) -> str:
     """Run the server expecting it to refuse to start; return its output."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(free_port()),
-    ]
     proc = subprocess.run(
-        cmd, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
+        command("127.0.0.1", free_port()),
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
