@@ -5,13 +5,13 @@
 
 Starts the server (app/serve.py, as `make serve` runs it) on a free loopback port and streams
 `/api/generate/stream` (through a minimal raw-socket client, so the client's own CPU stays small on
-a small machine) with 1 client (three times, one after another) and with 32 at once, `--chars` chars
-each; then drives a `model.engine.Engine` in this process with the same requests (same prompt, seeds
-and sampling). Prints chars/s per stream and in aggregate, time to first char p50/p95, the
-HTTP/in-process ratios (target ≥ 0.8; for time to first char the ratio is in-process/HTTP, so higher is
-better there too) and the failed streams. Never passes or fails. Without a model directory it saves
-a randomly initialised model of the bundled shape (2×512 LSTM, embedding 64, 65 chars) to a
-temporary directory and says so.
+a small machine) with 1 client (three times, one after another) and with 32 at once, `--chars`
+chars each; then drives a `model.engine.Engine` in this process with the same requests (same
+prompt, seeds and sampling). Prints chars/s per stream and in aggregate, time to first char
+p50/p95, the HTTP/in-process ratios (target ≥ 0.8; for time to first char the ratio is
+in-process/HTTP, so higher is better there too) and the failed streams. Never passes or fails.
+Without a model directory it saves a randomly initialised model of the bundled shape (2×512 LSTM,
+embedding 64, 65 chars) to a temporary directory and says so.
 """
 
 from __future__ import annotations
