@@ -4,6 +4,7 @@ a real uvicorn server (the in-process test client buffers streams and never disc
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -167,3 +168,46 @@ def browser() -> Iterator[Any]:
         )
         yield chromium
         chromium.close()
+
+
+# The one console error a page test allows: the browser's own line for a 4xx the page handles (a
+# model without figures, a cell number the model does not have).
+HANDLED_4XX = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
+
+
+def console_problem(message: Any) -> str | None:
+    """A console message that fails a page test (any error but a handled 4xx's line), or None."""
+    if message.type == "error" and not HANDLED_4XX.match(message.text):
+        return f"console: {message.text}"
+    return None
+
+
+def open_page(
+    browser: Any, server: LiveServer, width: int = 1280, height: int = 900
+) -> tuple[Any, Any, list[str]]:
+    """A fresh context and tab, the page ready; `problems` collects script errors and console
+    problems (a CSP report is a console error too)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+
+    def on_console(message: Any) -> None:
+        if problem := console_problem(message):
+            problems.append(problem)
+
+    tab.on("console", on_console)
+    tab.set_default_timeout(120_000)  # a busy 2-core machine
+    tab.goto(server.url + "/")
+    tab.wait_for_selector("body.ready", state="attached")
+    return context, tab, problems
+
+
+@pytest.fixture
+def page(browser: Any, server: LiveServer) -> Iterator[Any]:
+    """The page of the module's `server` in a fresh context; fails the test on any problem
+    (modules with their own page fixture override this one)."""
+    context, tab, problems = open_page(browser, server)
+    yield tab
+    context.close()
+    assert problems == []

@@ -19,19 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CHROMIUM, ROOT, LiveServer, start_server
+from tests.conftest import CHROMIUM, ROOT, LiveServer, console_problem, start_server
 
 PROMPT_LIMIT = 400
 ARTIFACTS = ROOT / "test-artifacts"
-# The one console error a page test allows: the browser's own line for a 4xx the page handles.
-HANDLED_4XX = re.compile(r"^Failed to load resource: the server responded with a status of 4\d\d")
-
-
-def console_problem(message: Any) -> str | None:
-    """A console message that fails a page test (any error but a handled 4xx's line), or None."""
-    if message.type == "error" and not HANDLED_4XX.match(message.text):
-        return f"console: {message.text}"
-    return None
 
 
 def watch_console(tab: Any, problems: list[str]) -> None:

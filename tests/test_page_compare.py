@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer, open_page, start_server
 from tests.test_page import ARTIFACTS, CHROMIUM
-from tests.test_page_gates import SPEED, build_model, open_page, warm_up, write_figures
+from tests.test_page_gates import SPEED, build_model, warm_up, write_figures
 
 pytestmark = [
     pytest.mark.browser,
@@ -57,14 +57,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     warm_up(live, list(CARDS))
     yield live
     live.stop()
-
-
-@pytest.fixture
-def page(browser: Any, server: LiveServer) -> Iterator[Any]:
-    context, tab, problems = open_page(browser, server)
-    yield tab
-    context.close()
-    assert problems == []
 
 
 def open_compare(page: Any) -> None:

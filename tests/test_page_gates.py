@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, build_tiny_model_dir, start_server
+from tests.conftest import LiveServer, build_tiny_model_dir, open_page, start_server
 from tests.test_page import ARTIFACTS, CHROMIUM
 
 pytestmark = [
@@ -119,36 +118,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     warm_up(live, ["tiny", "gru", "rnn"])
     yield live
     live.stop()
-
-
-def open_page(
-    browser: Any, server: LiveServer, width: int = 1280, height: int = 900
-) -> tuple[Any, Any, list[str]]:
-    """A fresh context and tab, the page ready; `problems` collects script errors and any console
-    error but the browser's own line for a 4xx the page handles (a model without figures, a cell
-    number the model does not have)."""
-    context = browser.new_context(viewport={"width": width, "height": height})
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and not re.search(r"status of 4\d\d ", message.text):
-            problems.append(message.text)
-
-    tab.on("console", on_console)
-    tab.set_default_timeout(120_000)  # a busy 2-core machine
-    tab.goto(server.url + "/")
-    tab.wait_for_selector("body.ready", state="attached")
-    return context, tab, problems
-
-
-@pytest.fixture
-def page(browser: Any, server: LiveServer) -> Iterator[Any]:
-    context, tab, problems = open_page(browser, server)
-    yield tab
-    context.close()
-    assert problems == []
 
 
 def show_gates(page: Any, text: str, units: str = "0, 1, 2, 3", layer: int = 0) -> None:

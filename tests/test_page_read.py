@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, start_server
-from tests.test_page import ARTIFACTS, CHROMIUM, console_problem
+from tests.conftest import LiveServer, open_page, start_server
+from tests.test_page import ARTIFACTS, CHROMIUM
 from tests.test_read_api import readable_tiny
 
 pytestmark = [
@@ -48,30 +48,6 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     live = start_server(root)
     yield live
     live.stop()
-
-
-def open_page(browser: Any, server: LiveServer, width: int = 1280) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-
-    def on_console(message: Any) -> None:
-        if problem := console_problem(message):  # a CSP report is a console error too
-            problems.append(problem)
-
-    tab.on("console", on_console)
-    tab.goto(server.url + "/")
-    tab.wait_for_selector("body.ready", state="attached")
-    return context, tab, problems
-
-
-@pytest.fixture
-def page(browser: Any, server: LiveServer) -> Iterator[Any]:
-    context, tab, problems = open_page(browser, server)
-    yield tab
-    context.close()
-    assert problems == []
 
 
 def run_view(page: Any, view: str, text: str) -> None:
