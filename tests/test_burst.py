@@ -5,6 +5,7 @@ row needs Python between its chars, and its texts stay those of each request alo
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -161,3 +162,60 @@ def test_a_failing_burst_fails_its_batch_and_the_engine_goes_on(
         assert second.wait().error is None and len(second.text) == 300
     finally:
         engine.stop()
+
+
+def test_rows_fed_forced_chars_have_the_bits_of_stepping_them_and_draw_nothing() -> None:
+    stack = random_stack("gru", 24)
+    rows, chars = 4, 9
+    one = random_state(stack, rows)
+    many = one.copy()
+    forced = np.full((chars, rows), -1, np.int64)
+    forced[:, 1] = np.arange(chars) % stack.vocab_size  # row 1 is fed a prompt
+    forced[:5, 3] = 7  # row 3 is fed five prompt chars, then what it draws
+    u = np.random.default_rng(2).random((chars, rows))
+    ids = np.array([1, 2, 3, 4])
+    drawn, logits = burst(stack, ids, many, u, settings([SAMPLINGS[0]] * rows), forced)
+    feed = ids.copy()
+    for t in range(chars):
+        step_logits = stack.step(feed, one)
+        generators = [Uniforms(u[t : t + 1, r]) for r in range(rows)]
+        picked = sample_rows(step_logits, [SAMPLINGS[0]] * rows, generators)
+        assert np.array_equal(drawn[t, [0, 2]], picked[[0, 2]])
+        feed = np.where(forced[t] >= 0, forced[t], picked)
+    assert np.array_equal(many.h, one.h) and np.array_equal(logits, step_logits)
+
+
+def test_long_prompts_arriving_while_others_stream_ride_along_and_every_text_is_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stack = random_stack("lstm", 48, vocab=23)
+    chars = "abcdefghijklmnopqrstuvw"
+    riding: list[int] = []  # per burst: rows fed prompt chars
+    real = burst_module.burst
+
+    def watching(*args: Any) -> Any:
+        riding.append(int((args[5] >= 0).any(axis=0).sum()))
+        return real(*args)
+
+    monkeypatch.setattr("model.engine.loop.burst", watching)
+    engine = Engine(stack, VOCAB, name="burst")
+    engine.start()
+    try:
+        streams = [GenerationRequest("ab", 600, seed=i) for i in range(4)]
+        prompts = [
+            GenerationRequest("".join(chars[(i * j) % 23] for j in range(150 + 40 * i)), 30, seed=9)
+            for i in range(1, 5)
+        ]
+        sinks = {r: RecordingSink() for r in [*streams, *prompts]}
+        for r in streams:
+            engine.submit(r, sinks[r])
+        while not all(sinks[r].chunks for r in streams):
+            time.sleep(0.001)
+        for r in prompts:
+            engine.submit(r, sinks[r])
+        for request, sink in sinks.items():
+            sink.wait()
+            assert sink.text == "".join(c.text for c in generate(stack, VOCAB, request))
+    finally:
+        engine.stop()
+    assert max(riding) > 0  # prompts were fed inside bursts

@@ -37,6 +37,7 @@ import numpy as np
 
 from model.cells.stack import LSTMStack
 from model.engine.burst import BURST_S, MAX_BURST, burst
+from model.engine.burst import inputs as burst_inputs
 from model.engine.parking import Parking
 from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
 from model.engine.primer import Primer
@@ -263,39 +264,41 @@ class Engine:
 
     def _burst_length(self) -> int:
         """Chars per row for a burst (model/engine/burst.py), or 1 for a step: bursts need every
-        row generating and bursting, and last until the first max_chars, MAX_BURST or BURST_S."""
+        generating row to burst, and last until the first max_chars or end of a prompt being
+        primed, MAX_BURST or BURST_S."""
         seqs = self._batch.seqs
         if not (self.stack.bursts and self._char_s) or not all(
-            s.gen.bursts and not s.priming for s in seqs
+            s.gen.bursts or s.priming for s in seqs
         ):
             return 1
-        left = min(s.gen.chars_left for s in seqs)
+        left = min(s.ids.size - s.primed if s.priming else s.gen.chars_left for s in seqs)
         return max(1, min(MAX_BURST, left, int(BURST_S / self._char_s)))
 
     def _burst(self, chars: int) -> None:
-        """`chars` chars for every row in one compiled call; then each row takes them at once."""
+        """`chars` chars for every row in one compiled call; then each generating row takes its
+        chars at once, and each row whose prompt is now primed draws its first char."""
         batch = self._batch
-        gens = [s.gen for s in batch.seqs]
-        ids = np.fromiter((s.next_id for s in batch.seqs), np.int64, len(gens))
-        u = np.stack([g.rng.random(chars) for g in gens], axis=1)  # as `chars` draws one by one
+        feeding = [s.priming for s in batch.seqs]
+        ids, u, forced = burst_inputs(batch.seqs, chars)
+        params = settings([s.gen.request.sampling for s in batch.seqs])
         try:
-            drawn, logits = burst(
-                self.stack, ids, batch.state, u, settings([g.request.sampling for g in gens])
-            )
+            drawn, logits = burst(self.stack, ids, batch.state, u, params, forced)
         except Exception as exc:
-            log.exception("engine %s: burst failed for a batch of %d", self.name, len(gens))
+            log.exception("engine %s: burst failed for a batch of %d", self.name, len(feeding))
             for seq in batch.clear():
                 seq.fail(exc)
             return
-        self._primer.after_burst(batch, drawn, logits)
-        leaving = []
+        primed = self._primer.after_burst(batch, feeding, drawn, logits)
+        leaving, finite = [], drawn[-1] >= 0
         for r, seq in enumerate(batch.seqs):
             got = drawn[:, r][drawn[:, r] >= 0]
-            if (got.size and not self._emit(seq, got, logits[r])) or got.size < len(drawn):
-                if got.size < len(drawn) and not seq.gen.done:
-                    seq.fail(FloatingPointError("the model produced non-finite logits"))
+            if not feeding[r] and got.size and not self._emit(seq, got, logits[r]):
                 leaving.append(r)
-        self._leave(leaving)
+            elif not finite[r]:  # a row gone NaN fails alone, as in a step
+                seq.fail(FloatingPointError("the model produced non-finite logits"))
+                leaving.append(r)
+        first = [r for r in primed if finite[r]]
+        self._start(first, logits[first], leaving)
 
     def _start(self, rows: list[int], logits: np.ndarray, leaving: list[int] | None = None) -> None:
         """Draw the next char of each of these rows (logits (rows, vocab)) and send it; the rows

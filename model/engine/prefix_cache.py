@@ -92,6 +92,10 @@ class PrefixCache:
         """Whether a checkpoint belongs at this offset (a multiple of `every`)."""
         return self.enabled and offset > 0 and offset % self.every == 0
 
+    def due_between(self, before: int, after: int) -> bool:
+        """Whether a checkpoint came due in offsets (before, after] (a burst of chars at once)."""
+        return self.enabled and before // self.every != after // self.every
+
     def record(self, run: Run, offset: int, logits: np.ndarray, state: Any) -> None:
         """Keep copies of the logits and state after `run.ids[:offset]` (h, c: (layers, 1,
         units))."""

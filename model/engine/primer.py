@@ -110,19 +110,32 @@ class Primer:
                 self.cache.record(seq.run, offset, logits[row], batch.state.rows([row]))
         return done
 
-    def after_burst(self, batch: Batch, drawn: np.ndarray, logits: np.ndarray) -> None:
-        """After a burst (model/engine/burst.py) of drawn (steps, rows): each row has fed its last
-        char and all it drew but the last; a checkpoint at the end where it passed a due one."""
-        if not self.cache.enabled:
-            return
+    def after_burst(
+        self, batch: Batch, feeding: list[bool], drawn: np.ndarray, logits: np.ndarray
+    ) -> list[int]:
+        """After a burst (model/engine/burst.py) of drawn (steps, rows): a priming row has fed
+        `steps` prompt chars, a generating row its last char and all it drew but the last;
+        checkpoints at the end where one came due on the way.  Returns the rows now primed."""
+        done, steps = [], len(drawn)
         for row, seq in enumerate(batch.seqs):
-            if seq.run is None:
+            finite = drawn[-1, row] >= 0
+            if feeding[row]:
+                before = seq.primed
+                seq.primed += steps
+                offset, end = seq.primed, seq.primed == seq.ids.size
+                if end:
+                    done.append(row)
+            elif seq.run is not None and self.cache.enabled:
+                before = len(seq.run)
+                seq.run.extend(np.concatenate([[seq.next_id], drawn[:-1, row]]))
+                seq.last_logits = logits[row] if finite else None
+                offset, end = len(seq.run), False
+            else:
                 continue
-            before, finite = len(seq.run), drawn[-1, row] >= 0
-            seq.run.extend(np.concatenate([[seq.next_id], drawn[:-1, row]]))
-            seq.last_logits = logits[row] if finite else None
-            if finite and before // self.cache.every != len(seq.run) // self.cache.every:
-                self.cache.record(seq.run, len(seq.run), logits[row], batch.state.rows([row]))
+            passed = self.cache.due_between(before, offset)
+            if seq.run is not None and finite and (end or passed):
+                self.cache.record(seq.run, offset, logits[row], batch.state.rows([row]))
+        return done
 
     def remember_end(self, seq: Sequence, state: State, row: int) -> None:
         """A row leaving the batch: where a text ends is where Continue starts."""
