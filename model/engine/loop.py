@@ -264,14 +264,13 @@ class Engine:
 
     def _burst_length(self) -> int:
         """Chars per row for a burst (model/engine/burst.py), or 1 for a step: bursts need every
-        generating row to burst, and last until the first max_chars or end of a prompt being
-        primed, MAX_BURST or BURST_S."""
+        generating row to burst, and last until the first max_chars, MAX_BURST or BURST_S."""
         seqs = self._batch.seqs
         if not (self.stack.bursts and self._char_s) or not all(
             s.gen.bursts or s.priming for s in seqs
         ):
             return 1
-        left = min(s.ids.size - s.primed if s.priming else s.gen.chars_left for s in seqs)
+        left = min(s.gen.chars_left for s in seqs if not s.priming)
         return max(1, min(MAX_BURST, left, int(BURST_S / self._char_s)))
 
     def _burst(self, chars: int) -> None:
@@ -279,6 +278,10 @@ class Engine:
         chars at once, and each row whose prompt is now primed draws its first char."""
         batch = self._batch
         feeding = [s.priming for s in batch.seqs]
+        # A prompt that ends within the burst sits it out (its state is put back): a slice primes
+        # its last chars, and its end gets its checkpoint, which a burst could not take.
+        out = [r for r, s in enumerate(batch.seqs) if s.priming and s.ids.size - s.primed < chars]
+        kept = batch.state.h[:, out].copy(), batch.state.c[:, out].copy()
         ids, u, forced = burst_inputs(batch.seqs, chars)
         params = settings([s.gen.request.sampling for s in batch.seqs])
         try:
@@ -288,10 +291,14 @@ class Engine:
             for seq in batch.clear():
                 seq.fail(exc)
             return
-        primed = self._primer.after_burst(batch, feeding, drawn, logits)
+        batch.state.h[:, out], batch.state.c[:, out] = kept
+        drawn[:, out] = 0  # what those rows drew: never used
+        primed = self._primer.after_burst(batch, feeding, drawn, logits, set(out))
         leaving, finite = [], drawn[-1] >= 0
         for r, seq in enumerate(batch.seqs):
             got = drawn[:, r][drawn[:, r] >= 0]
+            if r in out:
+                continue
             if not feeding[r] and got.size and not self._emit(seq, got, logits[r]):
                 leaving.append(r)
             elif not finite[r]:  # a row gone NaN fails alone, as in a step

@@ -111,14 +111,22 @@ class Primer:
         return done
 
     def after_burst(
-        self, batch: Batch, feeding: list[bool], drawn: np.ndarray, logits: np.ndarray
+        self,
+        batch: Batch,
+        feeding: list[bool],
+        drawn: np.ndarray,
+        logits: np.ndarray,
+        out: set[int],
     ) -> list[int]:
         """After a burst (model/engine/burst.py) of drawn (steps, rows): a priming row has fed
-        `steps` prompt chars, a generating row its last char and all it drew but the last;
-        checkpoints at the end where one came due on the way.  Returns the rows now primed."""
+        `steps` prompt chars, a generating row its last char and all it drew but the last, rows
+        `out` nothing; checkpoints at the end where one came due on the way.  Returns the rows
+        now primed."""
         done, steps = [], len(drawn)
         for row, seq in enumerate(batch.seqs):
             finite = drawn[-1, row] >= 0
+            if row in out:
+                continue
             if feeding[row]:
                 before = seq.primed
                 seq.primed += steps

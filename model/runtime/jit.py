@@ -125,8 +125,7 @@ def use_tbb() -> str:
     except (importlib.metadata.PackageNotFoundError, IndexError, OSError) as exc:
         log.info("TBB unavailable (%s); numba picks its default threading layer", exc)
         return chosen or "default"
-    # In the environment too: numba reloads its config from the environment whenever a NUMBA_
-    # variable changes (a bench sets some), which would drop a setting made only on numba.config.
-    os.environ["NUMBA_THREADING_LAYER"] = "tbb"
-    numba.config.THREADING_LAYER = "tbb"  # type: ignore[attr-defined]  # read at the first call
+    # Not in the environment: a child process that does not call this would ask for TBB without
+    # having loaded it.  Read at the first parallel call, so no kernel may run before this one.
+    numba.config.THREADING_LAYER = "tbb"  # type: ignore[attr-defined]
     return "tbb"
