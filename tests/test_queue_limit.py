@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,28 @@ def test_the_engine_counts_prompts_still_queued() -> None:
     for _ in range(3):
         engine.submit(GenerationRequest("abcdefghij" * 100, 5, seed=1), RecordingSink())
     assert engine.predicted_wait([1000]) == pytest.approx(0.25 * MS * 3000)  # no row generates
+
+
+def test_an_idle_engine_predicts_no_wait_whatever_its_last_loop_did() -> None:
+    """A long prompt on an idle server is never refused: the last loop's "rows were generating"
+    no longer counts once the batch is empty, and the burst kernel's compile happens at
+    construction, never inside a measured step (a 13 s first burst once refused every long
+    prompt for a while)."""
+    from model.engine import burst as burst_module
+
+    engine = Engine(random_stack(units=8, vocab=len(VOCAB)), VOCAB)
+    assert burst_module._burst._dispatcher is not None  # compiled or loaded already
+    engine.start()
+    try:
+        sink = RecordingSink()
+        engine.submit(GenerationRequest("abc", 40, seed=1), sink)
+        sink.wait()
+        while engine.active:
+            time.sleep(0.001)
+        engine.rate.fitted = (1 * MS, 0.25 * MS, 100.0)  # a step of 100 s, were anything to step
+        assert engine.predicted_wait([2000]) == 0.0
+    finally:
+        engine.stop()
 
 
 @pytest.fixture(scope="module")

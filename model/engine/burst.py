@@ -131,3 +131,9 @@ def burst(
     with kernel.launching(stack.threads, rows, stack.w_rec[0]):
         steps = _burst(*args)
     return drawn[:steps], work["logits"][:, :vocab].copy()
+
+
+def warm(stack: Stack) -> None:
+    """Compile (or load from the cache) the burst kernel: one char on one zero row, greedy."""
+    greedy = (np.zeros(1), np.zeros(1, np.int64), np.ones(1), np.zeros(1))
+    burst(stack, np.zeros(1, np.int64), stack.zero_state(1), np.zeros((1, 1)), greedy)

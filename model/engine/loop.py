@@ -38,6 +38,7 @@ import numpy as np
 from model.cells.stack import LSTMStack
 from model.engine.burst import BURST_S, MAX_BURST, burst
 from model.engine.burst import inputs as burst_inputs
+from model.engine.burst import warm as warm_burst
 from model.engine.parking import Parking
 from model.engine.prefix_cache import DEFAULT_BUDGET_BYTES, PrefixCache
 from model.engine.primer import Primer
@@ -75,6 +76,8 @@ class Engine:
         self.prefix_cache = PrefixCache(prefix_cache_bytes)  # engine thread only
         self.rate = PrimeRate(PRIME_SHARE)  # written by the engine thread, read by predicted_wait
         self._primer = Primer(stack, self.prefix_cache, self.rate)  # engine thread only
+        if stack.bursts:  # the burst kernel compiles (or loads) now, not in a request's burst:
+            warm_burst(stack)  # that time would count as the engine's speed (and refuse prompts)
         self._batch = Batch(stack)  # engine thread only
         self._parking = (
             Parking()
@@ -138,11 +141,10 @@ class Engine:
 
     def predicted_wait(self, prompt_chars: list[int]) -> float:
         """Seconds the work queued now would add before these prompts' first chars, from the
-        engine's
-        measured rates (0 on an idle engine, or before anything was primed).  Any thread."""
-        return self.rate.wait(
-            prompt_chars, [*self._backlog, *self._inbox.backlog()], self._generating
-        )
+        engine's measured rates (0 on an idle engine, or before anything was primed).  Any
+        thread."""
+        generating = self._generating and self.active > 0  # the last loop's, unless idle since
+        return self.rate.wait(prompt_chars, [*self._backlog, *self._inbox.backlog()], generating)
 
     # --- engine thread ----------------------------------------------------------------------
     def _busy(self) -> bool:
