@@ -295,8 +295,9 @@ class Engine:
             return
         batch.state.h[:, out], batch.state.c[:, out] = kept
         drawn[:, out] = 0  # what those rows drew: never used
-        primed = self._primer.after_burst(batch, feeding, drawn, logits, set(out))
-        leaving, finite = [], drawn[-1] >= 0
+        finite = drawn[-1] >= 0
+        primed = self._primer.after_step(batch, feeding, logits, finite, drawn, frozenset(out))
+        leaving = []
         for r, seq in enumerate(batch.seqs):
             got = drawn[:, r][drawn[:, r] >= 0]
             if r in out:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,7 @@ class Run:
         self.ids.append(int(char_id))
         self.nbytes += self.ids.itemsize
 
-    def extend(self, char_ids: np.ndarray) -> None:
+    def extend(self, char_ids: Sequence[int] | np.ndarray) -> None:
         self.ids.extend(np.asarray(char_ids, np.int32).tolist())
         self.nbytes += len(char_ids) * self.ids.itemsize
 

@@ -3,7 +3,7 @@ where it can.
 
     if primer.admit(seq): ...  # primed already (empty prompt, or a prompt primed before)
     rows = primer.prime(batch)  # else it is a batch row being primed: a slice of every such row
-    # after each step: each row fed one char
+    # after each step (each row fed one char) or burst (`drawn`: model/engine/burst.py)
     rows = primer.after_step(batch, feeding, logits, finite)
 
 A sequence being primed is a row of the engine's batch (model/engine/sequence.py) from the loop it
@@ -88,43 +88,21 @@ class Primer:
         return done, np.stack(first) if first else np.zeros((0, self.stack.vocab_size), np.float32)
 
     def after_step(
-        self, batch: Batch, feeding: list[bool], logits: np.ndarray, finite: np.ndarray
-    ) -> list[int]:
-        """After a step: a priming row (`feeding[row]`) has fed its next prompt char, a generating
-        row
-        its last sampled char; checkpoints where due.  Returns the priming rows now primed."""
-        done = []
-        for row, seq in enumerate(batch.seqs):
-            if feeding[row]:
-                seq.primed += 1
-                offset, end = seq.primed, seq.primed == seq.ids.size
-                if end:
-                    done.append(row)
-            elif seq.run is not None and self.cache.enabled:
-                seq.run.append(seq.next_id)
-                seq.last_logits = logits[row] if finite[row] else None
-                offset, end = len(seq.run), False
-            else:
-                continue
-            if seq.run is not None and finite[row] and (end or self.cache.due(offset)):
-                self.cache.record(seq.run, offset, logits[row], batch.state.rows([row]))
-        return done
-
-    def after_burst(
         self,
         batch: Batch,
         feeding: list[bool],
-        drawn: np.ndarray,
         logits: np.ndarray,
-        out: set[int],
+        finite: np.ndarray,
+        drawn: np.ndarray | None = None,
+        out: frozenset[int] = frozenset(),
     ) -> list[int]:
-        """After a burst (model/engine/burst.py) of drawn (steps, rows): a priming row has fed
-        `steps` prompt chars, a generating row its last char and all it drew but the last, rows
-        `out` nothing; checkpoints at the end where one came due on the way.  Returns the rows
-        now primed."""
-        done, steps = [], len(drawn)
+        """After a step, or a burst that drew `drawn` (steps, rows) (model/engine/burst.py): a
+        priming row (`feeding[row]`) has fed its next `steps` prompt chars, a generating row its
+        last sampled char and, in a burst, all it drew but the last; rows `out` sat the burst out.
+        A checkpoint where one came due on the way (at the end: a burst keeps no state between).
+        Returns the priming rows now primed."""
+        done, steps = [], 1 if drawn is None else len(drawn)
         for row, seq in enumerate(batch.seqs):
-            finite = drawn[-1, row] >= 0
             if row in out:
                 continue
             if feeding[row]:
@@ -135,13 +113,13 @@ class Primer:
                     done.append(row)
             elif seq.run is not None and self.cache.enabled:
                 before = len(seq.run)
-                seq.run.extend(np.concatenate([[seq.next_id], drawn[:-1, row]]))
-                seq.last_logits = logits[row] if finite else None
+                seq.run.extend([seq.next_id, *(() if drawn is None else drawn[:-1, row])])
+                seq.last_logits = logits[row] if finite[row] else None
                 offset, end = len(seq.run), False
             else:
                 continue
-            passed = self.cache.due_between(before, offset)
-            if seq.run is not None and finite and (end or passed):
+            due = self.cache.due_between(before, offset)
+            if seq.run is not None and finite[row] and (end or due):
                 self.cache.record(seq.run, offset, logits[row], batch.state.rows([row]))
         return done
 
