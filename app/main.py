@@ -54,9 +54,10 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 SWITCH_INTERVAL_S = 0.0005
 
 
-def settle_interpreter() -> None:
+def settle_interpreter() -> float:
     """Once the models are loaded: freeze the objects loading made (TensorFlow and Keras leave
-    some 380,000) out of the garbage collector's reach, and shorten the GIL's switch interval.
+    some 380,000) out of the garbage collector's reach, and shorten the GIL's switch interval;
+    returns the interval it replaced, for `unsettle_interpreter`.
 
     A full collection walked them all in 230-290 ms (measured on the 2-core Xeon), stalling every
     stream and every request at once: 32 streams opened together got their first char 210-260
@@ -64,13 +65,15 @@ def settle_interpreter() -> None:
     """
     gc.collect()
     gc.freeze()
+    before = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    return before
 
 
-def unsettle_interpreter() -> None:
+def unsettle_interpreter(switch_interval_s: float) -> None:
     """The lifespan's end: what was frozen may be collected again (tests start many apps)."""
     gc.unfreeze()
-    sys.setswitchinterval(0.005)
+    sys.setswitchinterval(switch_interval_s)
 
 
 def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
@@ -120,7 +123,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         raise
     registry.start()
     state.registry = registry
-    settle_interpreter()
+    switch_interval_s = settle_interpreter()
 
     def drain() -> None:
         if not state.admission.draining:
@@ -136,7 +139,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         restore()
         drain()
         registry.stop()
-        unsettle_interpreter()
+        unsettle_interpreter(switch_interval_s)
 
 
 class QuietStartupFailure:
