@@ -23,6 +23,10 @@ configure()  # the test session is an entry point: numba's kernel cache and thre
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
+# The browser tests' skip where Debian's chromium is missing (`make chromium` installs it).
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

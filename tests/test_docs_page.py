@@ -11,13 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CHROMIUM, LiveServer
+from tests.conftest import NEEDS_CHROMIUM, LiveServer
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CHROMIUM, ROOT, LiveServer, console_problem, start_server
+from tests.conftest import NEEDS_CHROMIUM, ROOT, LiveServer, console_problem, start_server
 
 PROMPT_LIMIT = 400
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,9 +37,7 @@ def watch_console(tab: Any, problems: list[str]) -> None:
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

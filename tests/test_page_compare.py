@@ -15,15 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, open_page, start_server
-from tests.test_page import ARTIFACTS, CHROMIUM
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, open_page, start_server
+from tests.test_page import ARTIFACTS
 from tests.test_page_gates import SPEED, build_model, warm_up, write_figures
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 CARDS = {  # name: (cell, held-out bits/char, training seconds, chars/s at 1 and 32 streams)
     "gru": ("gru", 2.345, 5400, 2100, 41000),

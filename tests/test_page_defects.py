@@ -20,15 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CHROMIUM, LiveServer, start_server
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, start_server
 from tests.test_page import console_problem
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),  # the module's first test includes the server start (kernel compile)
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 WIDTHS = {1280: {"width": 1280, "height": 900}, 390: {"width": 390, "height": 844}}
 STORE = "char-lstm.write.v1"

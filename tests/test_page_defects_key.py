@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, LiveServer, start_server
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, start_server
 from tests.test_page_defects import WIDTHS, Tab, open_tab, output_text, press, runs, wait_run
 from tests.test_page_read import CELLS, CORPUS
 from tests.test_read_api import readable_tiny
@@ -26,9 +26,7 @@ from tests.test_read_api import readable_tiny
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 KEY = "s3cret-key-for-the-page"
 SESSION = "char-lstm.api-key"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, LiveServer, start_server
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, start_server
 from tests.test_page_defects import WIDTHS, Tab, open_tab, press
 from tests.test_page_read import CELLS, CORPUS
 from tests.test_read_api import readable_tiny
@@ -24,9 +24,7 @@ from tests.test_read_api import readable_tiny
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 LIMIT = 3000  # the server's MAX_SCORE_CHARS here: the page must count against this, not its own
 PATHS = {"score": "**/api/score", "inside": "**/api/inspect", "copied": "**/api/copied"}

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CHROMIUM, LiveServer, start_server
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, start_server
 from tests.test_page_defects import (
     WIDTHS,
     Tab,
@@ -33,9 +33,7 @@ from tests.test_page_defects import (
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 

@@ -19,14 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, build_tiny_model_dir, open_page, start_server
-from tests.test_page import ARTIFACTS, CHROMIUM
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, build_tiny_model_dir, open_page, start_server
+from tests.test_page import ARTIFACTS
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 HELD_OUT = (
     "ROMEO:\nBut soft, what light through yonder window breaks?\n"

@@ -16,15 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, open_page, start_server
-from tests.test_page import ARTIFACTS, CHROMIUM
+from tests.conftest import NEEDS_CHROMIUM, LiveServer, open_page, start_server
+from tests.test_page import ARTIFACTS
 from tests.test_read_api import readable_tiny
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 CORPUS = (
     "ROMEO:\nBut soft, what light through yonder window breaks?\n"

@@ -13,17 +13,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer
-from tests.test_page import ARTIFACTS, CHROMIUM, generate, output_text, watch_console
+from tests.conftest import NEEDS_CHROMIUM, LiveServer
+from tests.test_page import ARTIFACTS, generate, output_text, watch_console
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.timeout(
         900
     ),  # the module's first test includes the server start (kernel compile on a busy machine)
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="no Debian chromium at /usr/bin/chromium: run `make chromium`"
-    ),
+    NEEDS_CHROMIUM,
 ]
 
 
