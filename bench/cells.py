@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numba
 import numpy as np
 
-from bench.gemm import AVX2_ENV, cpu_name
+from bench.gemm import AVX2_ENV, SETTLE_S, cpu_name
 from model.cells import Stack, gemm
 from model.engine import Engine
 from model.event import Chunk
@@ -238,13 +238,6 @@ def bound_runner(stack: Stack, batch: int) -> tuple[Callable[[], float], str]:
     fn, threads = best_blas([(f, n) for f in (separate, stacked) for n in (1, 2)], reps)
     how = "[x, h] @ [W; U]" if fn is stacked else "one product per matrix"
     return blas_rate(fn, threads, batch, reps), f"{how}, {threads} BLAS thread(s)"
-
-
-# A pause before each measurement, for the threads the one before left spinning to park: OpenBLAS's
-# spin about 0.1 s after a product, TensorFlow's pool a while too, and meanwhile they hold a core.
-# Measured (2-core Xeon): priming 1,000 chars took 210-218 ms right after BLAS products, 127-148
-# ms after a 0.3 s pause.
-SETTLE_S = 0.3
 
 
 def medians(runners: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:

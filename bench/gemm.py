@@ -4,7 +4,7 @@
     python -m bench.gemm --avx2                         # numba and OpenBLAS both forced to AVX2
     python -m bench.gemm --threads 1 --cpu-time         # on a busy machine: CPU time, 1 thread
 
-Times `(B, K) @ (K, 2048)` float32 for K in {576, 1024} and B in {1, 32, 64}: the kernel
+Times `(B, K) @ (K, 2048)` float32 for K in {512, 576, 1024} and B in {1, 32, 64}: the kernel
 (`matmul`, with its `+ add`) and NumPy's `x @ w` (OpenBLAS sgemm on as many threads).  Each round
 times every case once both ways, in turn, so a burst of load hits both alike; the table gives the
 median µs per product and the median of the rounds' ratios, BLAS time / kernel time (> 1: faster
@@ -41,7 +41,13 @@ AVX2_ENV = {
     "OPENBLAS_CORETYPE": "Haswell",
 }
 N = 2048
-CASES = [(k, b) for k in (576, 1024) for b in (1, 32, 64)]
+KS = (512, 576, 1024)  # the bundled model's products are K = 512 (h @ U, a deeper layer's x @ W)
+CASES = [(k, b) for k in KS for b in (1, 32, 64)]
+# A pause before each measurement, for the threads the one before left spinning to park: OpenBLAS's
+# spin about 0.1 s after a product, TensorFlow's pool a while too, and meanwhile they hold a core.
+# Measured (2-core Xeon): priming 1,000 chars took 210-218 ms right after BLAS products, 127-148
+# ms after a 0.3 s pause.
+SETTLE_S = 0.3
 
 
 def cpu_name() -> str:
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     # On a busy machine wall time counts other processes' time slices; CPU time does not.
     clock = time.process_time if args.cpu_time else time.perf_counter
     rng = np.random.default_rng(0)
-    weights = {k: rng.standard_normal((k, N), np.float32) for k in (576, 1024)}
+    weights = {k: rng.standard_normal((k, N), np.float32) for k in KS}
     panels = {k: gemm.pack(w) for k, w in weights.items()}
     runs: dict[tuple[int, int], tuple[Callable[[], Any], Callable[[], Any]]] = {}
     for k, b in CASES:
@@ -159,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[tuple[int, int], list[tuple[float, float]]] = {case: [] for case in runs}
     for _ in range(args.rounds):
         for case, (kernel, sgemm) in runs.items():
-            times[case].append((per_call(kernel, clock), per_call(sgemm, clock)))
+            time.sleep(SETTLE_S)  # OpenBLAS's threads still spinning would hold a core
+            ours = per_call(kernel, clock)
+            time.sleep(SETTLE_S)
+            times[case].append((ours, per_call(sgemm, clock)))
 
     print(f"medians of {args.rounds} interleaved rounds, {'CPU' if args.cpu_time else 'wall'} time")
     print(f"{'K':>5} {'B':>3} {'kernel µs':>10} {'BLAS µs':>9} {'BLAS/kernel':>12}", end=" ")
