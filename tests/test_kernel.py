@@ -194,6 +194,29 @@ def test_a_prebuilt_cache_is_copied_where_numba_can_write(
     jit.seed_cache()  # no seed: nothing to do, no error
 
 
+def test_a_cached_kernel_is_keyed_on_every_source_it_compiles_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """numba keys a cached kernel on its own file; the burst kernel inlines gemm.py's products and
+    the cells' equations, so a change there must not leave it loading old machine code."""
+    names = {path.relative_to(jit.MODEL).as_posix() for path in jit.kernel_sources()}
+    assert {"cells/gemm.py", "cells/kernel.py", "cells/lstm.py", "engine/burst.py"} <= names
+    assert {"sampling/draw.py", "runtime/jit.py"} <= names
+    dispatcher = kernel._linear.ready()
+    if not isinstance(dispatcher._cache, jit.SourcesCache):
+        pytest.skip("no writable numba cache here")
+    sig, codegen = dispatcher.signatures[0], dispatcher.targetctx.codegen()
+    key = dispatcher._cache._index_key(sig, codegen)
+    assert key[-1] == jit.sources_digest()
+    monkeypatch.setattr(jit, "sources_digest", lambda: "another source")
+    assert dispatcher._cache._index_key(sig, codegen) != key
+
+
+def test_kernels_compile_with_numpys_error_model() -> None:
+    """A checked division stops LLVM vectorising the gates between parallel regions."""
+    assert all(k._options["error_model"] == "numpy" for k in (kernel._step, kernel._steps))
+
+
 def test_importing_the_kernels_changes_no_process_wide_setting() -> None:
     """Importing model/ compiles nothing and leaves numba's threading layer alone (STYLE.md)."""
     import subprocess

@@ -5,7 +5,8 @@
     def kernel(x): ...
 
 `compiled` is numba.njit with a fixed signature, the fast-math flags that keep every row's bits
-the same (model/cells/kernel.py says why) and an on-disk cache.  A kernel compiles (or loads from
+the same (model/cells/kernel.py says why), NumPy's error model and an on-disk cache keyed on every
+source file the kernels compile in (`SourcesCache`).  A kernel compiles (or loads from
 the cache) at its first call, not at import: the entry points first call model.runtime.configure,
 which copies a prebuilt cache into place (`seed_cache`, for the read-only Docker image) and picks
 numba's TBB threading layer (`use_tbb`, measured below).  Importing this module changes nothing.
@@ -14,19 +15,55 @@ numba's TBB threading layer (`use_tbb`, measured below).  Importing this module 
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import importlib.metadata
 import logging
 import os
 import shutil
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numba
+from numba.core.caching import FunctionCache
 
 log = logging.getLogger(__name__)
 FASTMATH = {"contract", "reassoc"}  # FMAs and a vectorised sum over k, both fixed at compile time
+# Division by zero gives inf or NaN as in NumPy, instead of a Python exception: numba's default
+# ("python") checks every division, and the branch stops LLVM vectorising a loop with one (the
+# rational tanh's): the gates of one row took 9× longer (32 × 512 cells: 275 µs against 31 µs).
+# Parallel regions already compile this way; this is for the code between them.
+ERROR_MODEL = "numpy"
+MODEL = Path(__file__).resolve().parent.parent
+# The files whose code the kernels compile in: the kernels inline the cells and the products, and
+# the burst kernel calls the draw.  numba keys a cached kernel on its own file only, so a change to
+# gemm.py left the burst kernel loading its old machine code; `sources_digest` joins the key.
+KERNEL_SOURCES = ("cells", "sampling/draw.py", "engine/burst.py", "runtime/jit.py")
+
+
+def kernel_sources() -> list[Path]:
+    """Every file of KERNEL_SOURCES, in a fixed order."""
+    paths = [MODEL / entry for entry in KERNEL_SOURCES]
+    return [f for p in paths for f in (sorted(p.glob("*.py")) if p.is_dir() else [p])]
+
+
+@functools.cache
+def sources_digest() -> str:
+    """A hash of the kernels' source files: any change to one recompiles every kernel."""
+    digest = hashlib.sha256()
+    for file in kernel_sources():
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+class SourcesCache(FunctionCache):
+    """numba's on-disk cache of one kernel, its key also naming the kernels' sources."""
+
+    def _index_key(self, sig: Any, codegen: Any) -> Any:
+        return (*super()._index_key(sig, codegen), sources_digest())
 
 
 def seed_cache() -> None:
@@ -73,8 +110,8 @@ class Kernel:
 
     def _compile(self) -> Any:
         dispatcher = numba.njit(**self._options)(self.py_func)
-        try:
-            dispatcher.enable_caching()  # the first process compiles (seconds), later ones load
+        try:  # the first process compiles (seconds), later ones load (dispatcher.enable_caching)
+            dispatcher._cache = SourcesCache(self.py_func)
         except RuntimeError as exc:  # e.g. a read-only tree and no NUMBA_CACHE_DIR
             log.info("numba cache unavailable, compiling in memory: %s", exc)
         dispatcher.compile(self.signature)  # from the cache when there
@@ -96,11 +133,13 @@ def ready_all(*modules: ModuleType) -> int:
 def compiled(signature: str, **options: Any) -> Callable[[Callable[..., Any]], Kernel]:
     """numba.njit with a fixed signature, cached on disk where a cache directory is writable.
 
-    FASTMATH and nogil unless `options` say otherwise (model/sampling/draw.py keeps strict IEEE
-    maths).  Compiled at the first call, so importing a module of kernels does no work."""
+    FASTMATH, nogil and ERROR_MODEL unless `options` say otherwise (model/sampling/draw.py keeps
+    strict IEEE maths).  Compiled at the first call, so importing a module of kernels does no
+    work."""
 
     def wrap(fn: Callable[..., Any]) -> Kernel:
-        return Kernel(fn, signature, {"fastmath": FASTMATH, "nogil": True, **options})
+        defaults = {"fastmath": FASTMATH, "nogil": True, "error_model": ERROR_MODEL}
+        return Kernel(fn, signature, {**defaults, **options})
 
     return wrap
 
