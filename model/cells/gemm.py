@@ -3,7 +3,6 @@
     panels = pack(w)                        # (K, N) → (ceil(N / PANEL), K, PANEL), once at load
     matmul(x, panels, add, out, threads)    # out[r] = x[r] @ w + add[r], called from Python
     product(x, panels, add, out)            # the same, inside another njit(parallel=True) kernel
-    products(x, panels, add, out, x2, panels2, add2, out2)  # two at once, one parallel region
 
 Every output element is one chain `acc = fma(x[r, k], w[k, n], acc)`, k ascending from
 acc = add[r, n], and nothing else: no separate addition, no fast-math flag.  Whatever block
@@ -220,68 +219,22 @@ def _rows_over_panel(x: Array, panels: Array, p: int, add: Array, out: Array) ->
 
 
 @numba.njit(inline="always")
-def _check(x: Array, panels: Array, add: Array, out: Array) -> int:
-    """The product's shapes (see `product`); returns its number of GROUP-panel work items."""
+def product(x: Array, panels: Array, add: Array, out: Array) -> None:
+    """out[r, :] = x[r, :] @ W + add[r, :] for the x.shape[0] rows of x; W packed by `pack`.
+
+    x (B, K); panels (ceil(N / PANEL), K, PANEL); add, out (≥ B, unpacked_columns(N)); add may
+    be out.  Contains the prange: call it from a numba.njit(parallel=True) kernel."""
     count = panels.shape[0]
     if x.shape[1] != panels.shape[1] or min(add.shape[0], out.shape[0]) < x.shape[0]:
         raise ValueError("x is (B, K), panels (n, K, PANEL), add and out at least B rows")
     if min(add.shape[1], out.shape[1]) < count * PANEL:
         raise ValueError("add and out need unpacked_columns(N) columns")
-    return -(-count // GROUP)
-
-
-@numba.njit(inline="always")
-def _item(x: Array, panels: Array, add: Array, out: Array, g: int) -> None:
-    """Work item g of a product: every row over panels g·GROUP .. (g + 1)·GROUP - 1."""
-    count = panels.shape[0]
-    if (g + 1) * GROUP <= count:
-        _rows_over_group(x, panels, g * GROUP, add, out)
-    else:
-        for p in range(g * GROUP, count):
-            _rows_over_panel(x, panels, p, add, out)
-
-
-# Multiply-adds below which a product inside a kernel runs on the calling thread: a parallel
-# region costs ~2.5 µs on 2 hot TBB threads (measured, 2-core Xeon), more than such a product
-# takes (the logits of a batch of one: 512 × 80).  Bits do not depend on it.
-SERIAL_WORK = 1 << 16
-
-
-@numba.njit(inline="always")
-def product(x: Array, panels: Array, add: Array, out: Array) -> None:
-    """out[r, :] = x[r, :] @ W + add[r, :] for the x.shape[0] rows of x; W packed by `pack`.
-
-    x (B, K); panels (ceil(N / PANEL), K, PANEL); add, out (≥ B, unpacked_columns(N)); add may
-    be out.  Contains the prange: call it from a numba.njit(parallel=True) kernel.  A product
-    under SERIAL_WORK multiply-adds stays on the calling thread."""
-    items = _check(x, panels, add, out)
-    if x.shape[0] * panels.shape[1] * panels.shape[0] * PANEL < SERIAL_WORK:
-        for g in range(items):
-            _item(x, panels, add, out, g)
-    else:
-        for g in prange(items):
-            _item(x, panels, add, out, g)
-
-
-@numba.njit(inline="always")
-def products(
-    x: Array,
-    panels: Array,
-    add: Array,
-    out: Array,
-    x2: Array,
-    panels2: Array,
-    add2: Array,
-    out2: Array,
-) -> None:
-    """`product` twice, independent of each other, in one parallel loop: one region to start
-    and join instead of two (a deeper layer's x @ W and h @ U).  The bits are each product's."""
-    first = _check(x, panels, add, out)
-    for g in prange(first + _check(x2, panels2, add2, out2)):
-        if g < first:
-            _item(x, panels, add, out, g)
+    for g in prange(-(-count // GROUP)):
+        if (g + 1) * GROUP <= count:
+            _rows_over_group(x, panels, g * GROUP, add, out)
         else:
-            _item(x2, panels2, add2, out2, g - first)
+            for p in range(g * GROUP, count):
+                _rows_over_panel(x, panels, p, add, out)
 
 
 SIGNATURE = "void(float32[:, ::1], float32[:, :, ::1], float32[:, ::1], float32[:, ::1])"

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+from numba import prange
 
 from model.cells.activation import sigmoid, tanh
 from model.runtime.jit import FASTMATH
@@ -28,15 +29,15 @@ HAS_CELL_STATE = False
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def gates(x: Any, rec: Any, c: Any, h: Any, row: int) -> None:
-    """The equations on one row of a batch: x, rec (rows, ≥ 3·units); h[row] (of (rows, units))
-    updated in place."""
+def gates(x: Any, rec: Any, c: Any, h: Any) -> None:
+    """The equations on a batch: x, rec (rows, ≥ 3·units); h (rows, units) updated in place."""
     u = h.shape[1]
-    for j in range(u):
-        z = sigmoid(x[row, j] + rec[row, j])
-        r = sigmoid(x[row, u + j] + rec[row, u + j])
-        n = tanh(x[row, 2 * u + j] + r * rec[row, 2 * u + j])
-        h[row, j] = (1 - z) * n + z * h[row, j]
+    for row in prange(h.shape[0]):
+        for j in range(u):
+            z = sigmoid(x[row, j] + rec[row, j])
+            r = sigmoid(x[row, u + j] + rec[row, u + j])
+            n = tanh(x[row, 2 * u + j] + r * rec[row, 2 * u + j])
+            h[row, j] = (1 - z) * n + z * h[row, j]
 
 
 @numba.njit(fastmath=FASTMATH, cache=True)

@@ -25,7 +25,6 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import prange
 
 from model.cells import gemm, gru, lstm, rnn
 from model.runtime.jit import compiled
@@ -37,25 +36,14 @@ columns = gemm.unpacked_columns
 
 
 @numba.njit(inline="always")
-def gates_row(kind: Any, x: Any, r: Any, c: Any, h: Any, row: int) -> None:
-    """The cell's equations on one row: the one place the three cells differ."""
-    if kind == 0:
-        lstm.gates(x, r, c, h, row)
-    elif kind == 1:
-        gru.gates(x, r, c, h, row)
-    else:
-        rnn.gates(x, r, c, h, row)
-
-
-@numba.njit(inline="always")
 def gates(kind: Any, x: Any, r: Any, c: Any, h: Any) -> None:
-    """The cell's equations on every row: the rows in parallel, but a lone row on the calling
-    thread (a parallel region costs more than one row's gates).  A row's bits are the same."""
-    if h.shape[0] == 1:
-        gates_row(kind, x, r, c, h, 0)
+    """The cell's equations: the one place the three cells differ."""
+    if kind == 0:
+        lstm.gates(x, r, c, h)
+    elif kind == 1:
+        gru.gates(x, r, c, h)
     else:
-        for row in prange(h.shape[0]):
-            gates_row(kind, x, r, c, h, row)
+        rnn.gates(x, r, c, h)
 
 
 @compiled(f"void({F2}, {F3}, {F2}, {F2})", parallel=True)
@@ -95,10 +83,9 @@ def forward(kind, ids, table, w_in, w_rec, b_in, b_rec, dense_w, dense_b, c, h, 
         x[row] = table[ids[row]]
     layers = w_rec.shape[0]
     for n in range(layers):
-        if n > 0:  # x @ W and h @ U in one parallel loop
-            gemm.products(h[n - 1], w_in[n - 1], b_in[n - 1], x, h[n], w_rec[n], b_rec[n], r)
-        else:
-            gemm.product(h[n], w_rec[n], b_rec[n], r)
+        if n > 0:
+            gemm.product(h[n - 1], w_in[n - 1], b_in[n - 1], x)
+        gemm.product(h[n], w_rec[n], b_rec[n], r)
         gates(kind, x, r, c[n], h[n])
     gemm.product(h[layers - 1], dense_w, dense_b, logits)
 

@@ -10,9 +10,8 @@ both laid out in Keras's gate order [i | f | g | o]:
     c = f * c + i * g           the cell state, carried over time
     h = o * tanh(c)             the hidden state, the layer's output
 
-`gates` applies them to one row of a batch in place inside the compiled step (model/cells/
-kernel.py); `gate_values` gives the four gates themselves, for the Gates view
-(model/reading/gates.py).
+`gates` applies them to a batch in place inside the compiled step; `gate_values` gives the four
+gates themselves, for the Gates view (model/reading/gates.py).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+from numba import prange
 
 from model.cells.activation import sigmoid, tanh
 from model.runtime.jit import FASTMATH
@@ -31,17 +31,17 @@ HAS_CELL_STATE = True  # carries c beside h
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def gates(x: Any, r: Any, c: Any, h: Any, row: int) -> None:
-    """The equations on one row of a batch: x, r (rows, ≥ 4·units); c[row] and h[row] (of
-    (rows, units)) updated in place."""
+def gates(x: Any, r: Any, c: Any, h: Any) -> None:
+    """The equations on a batch: x, r (rows, ≥ 4·units); c and h (rows, units) updated in place."""
     u = h.shape[1]
-    for j in range(u):
-        i = sigmoid(x[row, j] + r[row, j])
-        f = sigmoid(x[row, u + j] + r[row, u + j])
-        g = tanh(x[row, 2 * u + j] + r[row, 2 * u + j])
-        o = sigmoid(x[row, 3 * u + j] + r[row, 3 * u + j])
-        c[row, j] = f * c[row, j] + i * g
-        h[row, j] = o * tanh(c[row, j])
+    for row in prange(h.shape[0]):
+        for j in range(u):
+            i = sigmoid(x[row, j] + r[row, j])
+            f = sigmoid(x[row, u + j] + r[row, u + j])
+            g = tanh(x[row, 2 * u + j] + r[row, 2 * u + j])
+            o = sigmoid(x[row, 3 * u + j] + r[row, 3 * u + j])
+            c[row, j] = f * c[row, j] + i * g
+            h[row, j] = o * tanh(c[row, j])
 
 
 @numba.njit(fastmath=FASTMATH, cache=True)

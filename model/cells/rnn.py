@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numba
+from numba import prange
 
 from model.cells.activation import tanh
 from model.runtime.jit import FASTMATH
@@ -24,11 +25,11 @@ HAS_CELL_STATE = False
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
-def gates(x: Any, r: Any, c: Any, h: Any, row: int) -> None:
-    """The equation on one row of a batch: x, r (rows, ≥ units); h[row] (of (rows, units))
-    replaced."""
-    for j in range(h.shape[1]):
-        h[row, j] = tanh(x[row, j] + r[row, j])
+def gates(x: Any, r: Any, c: Any, h: Any) -> None:
+    """The equation on a batch: x, r (rows, ≥ units); h (rows, units) replaced."""
+    for row in prange(h.shape[0]):
+        for j in range(h.shape[1]):
+            h[row, j] = tanh(x[row, j] + r[row, j])
 
 
 @numba.njit(fastmath=FASTMATH, cache=True)
