@@ -283,7 +283,7 @@ class Engine:
         # A prompt that ends within the burst sits it out (its state is put back): a slice primes
         # its last chars, and its end gets its checkpoint, which a burst could not take.
         out = [r for r, s in enumerate(batch.seqs) if s.priming and s.ids.size - s.primed < chars]
-        kept = batch.state.h[:, out].copy(), batch.state.c[:, out].copy()
+        kept = batch.state.h[:, out], batch.state.c[:, out]  # copies: indexed by a list
         ids, u, forced = burst_inputs(batch.seqs, chars)
         params = settings([s.gen.request.sampling for s in batch.seqs])
         try:
@@ -299,9 +299,9 @@ class Engine:
         primed = self._primer.after_step(batch, feeding, logits, finite, drawn, frozenset(out))
         leaving = []
         for r, seq in enumerate(batch.seqs):
-            got = drawn[:, r][drawn[:, r] >= 0]
             if r in out:
                 continue
+            got = drawn[:, r][drawn[:, r] >= 0]
             if not feeding[r] and got.size and not self._emit(seq, got, logits[r]):
                 leaving.append(r)
             elif not finite[r]:  # a row gone NaN fails alone, as in a step
