@@ -47,7 +47,7 @@ COPY model/ /app/model/
 COPY templates/ /app/templates/
 RUN chmod -R a+rX,go-w /app
 # The step's, the sampler's, the burst's and the Gates view's kernels (model/cells/kernel.py,
-# model/sampling/draw.py, model/engine/burst.py, each cell's gate_values; numba) compiled
+# model/sampling/draw.py, model/engine/burst.py, the gated cells' gate_values; numba) compiled
 # once here: the server loads them from this cache in well under a second instead of compiling them at
 # start-up.  numba wants a writable cache directory and the container runs read-only, so
 # model.runtime.configure() copies it from
@@ -56,8 +56,8 @@ RUN chmod -R a+rX,go-w /app
 WORKDIR /app
 RUN NUMBA_CACHE_DIR=/app/numba-cache /opt/venv/bin/python -c "from model.runtime.jit import ready_all; \
     import model.cells.kernel as k, model.sampling.draw as d, model.engine.burst as b; \
-    import model.cells.lstm as l, model.cells.gru as g, model.cells.rnn as r; \
-    assert ready_all(k, d, b, l, g, r) > 0" \
+    import model.cells.lstm as l, model.cells.gru as g; \
+    assert ready_all(k, d, b, l, g) > 0" \
     && chmod -R a+rX,go-w /app/numba-cache \
     && rm -rf /opt/venv/lib/python3.11/site-packages/numba/tests
 

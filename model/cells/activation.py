@@ -1,6 +1,7 @@
 """The activations every cell uses, as plain float32 arithmetic that numba vectorises.
 
     from model.cells.activation import sigmoid, tanh  # inside @numba.njit code
+    @compiled(GATE_VALUES)                            # each gated cell's gate_values kernel
 
 `tanh` is Eigen's rational approximation (TensorFlow's on CPU), so the cells match Keras to
 ~1e-7 and a loop of them vectorises, where a libm call per element does not.
@@ -14,6 +15,11 @@ import numba
 import numpy as np
 
 from model.runtime.jit import FASTMATH
+
+# The signature of a gated cell's gate_values(x, r, units_per_block, units, out), compiled as a
+# kernel (model/runtime/jit.py), not numba's cache=True, whose key names only the cell's own file:
+# an edit to this file would have left it stale.
+GATE_VALUES = "void(float32[:, ::1], float32[:, ::1], int64, int64[::1], float32[:, :, ::1])"
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)

@@ -19,7 +19,7 @@ from typing import Any
 import numba
 from numba import prange
 
-from model.cells.activation import sigmoid, tanh
+from model.cells.activation import GATE_VALUES, sigmoid, tanh
 from model.runtime.jit import FASTMATH, compiled
 
 NAME = "gru"
@@ -40,8 +40,7 @@ def gates(x: Any, rec: Any, c: Any, h: Any) -> None:
             h[row, j] = (1 - z) * n + z * h[row, j]
 
 
-# compiled, not numba's cache=True: that key names this file only, not activation.py
-@compiled("void(float32[:, ::1], float32[:, ::1], int64, int64[::1], float32[:, :, ::1])")
+@compiled(GATE_VALUES)
 def gate_values(x: Any, rec: Any, u: int, units: Any, out: Any) -> None:
     """z, r, n of the chosen units into out (3, rows, len(units)), from one step's x and rec."""
     for row in range(x.shape[0]):

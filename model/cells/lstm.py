@@ -21,7 +21,7 @@ from typing import Any
 import numba
 from numba import prange
 
-from model.cells.activation import sigmoid, tanh
+from model.cells.activation import GATE_VALUES, sigmoid, tanh
 from model.runtime.jit import FASTMATH, compiled
 
 NAME = "lstm"
@@ -44,8 +44,7 @@ def gates(x: Any, r: Any, c: Any, h: Any) -> None:
             h[row, j] = o * tanh(c[row, j])
 
 
-# compiled, not numba's cache=True: that key names this file only, not activation.py
-@compiled("void(float32[:, ::1], float32[:, ::1], int64, int64[::1], float32[:, :, ::1])")
+@compiled(GATE_VALUES)
 def gate_values(x: Any, r: Any, u: int, units: Any, out: Any) -> None:
     """i, f, g, o of the chosen units into out (4, rows, len(units)), from one step's x and r."""
     for row in range(x.shape[0]):

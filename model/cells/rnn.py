@@ -16,7 +16,7 @@ import numba
 from numba import prange
 
 from model.cells.activation import tanh
-from model.runtime.jit import FASTMATH, compiled
+from model.runtime.jit import FASTMATH
 
 NAME = "rnn"
 GATES: tuple[str, ...] = ()
@@ -32,7 +32,5 @@ def gates(x: Any, r: Any, c: Any, h: Any) -> None:
             h[row, j] = tanh(x[row, j] + r[row, j])
 
 
-# compiled, not numba's cache=True: that key names this file only, not activation.py
-@compiled("void(float32[:, ::1], float32[:, ::1], int64, int64[::1], float32[:, :, ::1])")
 def gate_values(x: Any, r: Any, u: int, units: Any, out: Any) -> None:
-    """No gates: nothing to write (out is (0, rows, len(units)))."""
+    """No gates: nothing to write (out is (0, rows, len(units))), so nothing to compile."""
