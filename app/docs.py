@@ -85,7 +85,9 @@ def ref(model: type) -> dict[str, str]:
 def add_components(schema: dict[str, Any], *models: type) -> None:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for model in models:
-        generated = model.model_json_schema(ref_template=REF, mode="serialization")  # type: ignore[attr-defined]
+        generated = model.model_json_schema(  # type: ignore[attr-defined]
+            ref_template=REF, mode="serialization"
+        )
         for name, sub in generated.pop("$defs", {}).items():
             components.setdefault(name, sub)
         components.setdefault(model.__name__, generated)

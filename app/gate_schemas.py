@@ -12,8 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas import INTEGRAL, Text
-from model.reading.gates import MAX_UNITS
-from model.reading.influence import MAX_CONTEXT
+from model.reading import MAX_CONTEXT, MAX_UNITS
 
 # Bounds for the published schema; the served model's own layers and cells are patched into
 # /openapi.json (app/docs.py) and checked per request (model/reading/gates.py).

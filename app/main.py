@@ -31,7 +31,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admission import Admission
 from app.connection import LIMITS, ConnectionLimits
@@ -40,7 +39,13 @@ from app.docs import install_docs, install_openapi
 from app.errors import install_handlers
 from app.logs import configure_logging
 from app.metrics import Metrics, RequestMetrics
-from app.middleware import ApiKeyGuard, BodyGuard, ReplicaHeader, replica_name
+from app.middleware import (
+    ApiKeyGuard,
+    BodyGuard,
+    QuietStartupFailure,
+    ReplicaHeader,
+    replica_name,
+)
 from app.registry import StartupError, load_registry
 from app.routes import api, gates, openai, ops, pages, read
 from app.settings import Settings, load_settings
@@ -142,26 +147,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         unsettle_interpreter(switch_interval_s)
 
 
-class QuietStartupFailure:
-    """Report a refused start-up (bad model dir or setting) as one line, not Starlette's
-    traceback."""
-
-    def __init__(self, app: ASGIApp, state: ServerState):
-        self.app, self.state = app, state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-
-        async def quiet(message: Message) -> None:
-            if message["type"] == "lifespan.startup.failed" and self.state.startup_error:
-                message = {**message, "message": self.state.startup_error}
-            await send(message)
-
-        await self.app(scope, receive, quiet)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -199,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ApiKeyGuard, key=settings.api_key.get_secret_value(), on_reject=metrics.rejected
         )
     app.add_middleware(RequestMetrics, metrics=metrics)
-    app.add_middleware(QuietStartupFailure, state=state)
+    app.add_middleware(QuietStartupFailure, reason=lambda: state.startup_error)
     if (
         settings.cors_origins
     ):  # outermost: preflights are answered here, and 401s carry the CORS headers

@@ -6,6 +6,9 @@ runs; the replica's name on every response.
 there is a 401 in the error envelope.  The page, /docs, /healthz, /readyz and /metrics stay open,
 and so do CORS preflights (OPTIONS carries no credentials).
 
+`QuietStartupFailure` reports a refused start-up (a bad model directory or setting) as the one
+line the lifespan recorded, not Starlette's traceback.
+
 `ReplicaHeader` adds `X-Replica: <CHARLSTM_REPLICA_ID, else the host name>` to every response, so a
 client behind a load balancer (or a test of its sticky routing) sees which replica answered.
 
@@ -147,3 +150,23 @@ class ReplicaHeader:
             await send(message)
 
         await self.app(scope, receive, named)
+
+
+class QuietStartupFailure:
+    """Replace a failed lifespan start-up's message with `reason()`, the one-line cause."""
+
+    def __init__(self, app: ASGIApp, reason: Callable[[], str | None]):
+        self.app, self.reason = app, reason
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def quiet(message: Message) -> None:
+            reason = self.reason()
+            if message["type"] == "lifespan.startup.failed" and reason:
+                message = {**message, "message": reason}
+            await send(message)
+
+        await self.app(scope, receive, quiet)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
+
+from bench.machine import heading
 
 # Each variant adds one ingredient to the one before it; "plain" is the first wave's recipe.
 RECIPE = ["--weight-decay", "0.01", "--warmup-steps", "50", "--ema", "0.998"]
@@ -50,16 +51,6 @@ VARIANTS: dict[str, list[str]] = {
         "0.05",
     ],
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_variant(name: str, args: argparse.Namespace) -> dict[str, object]:
@@ -129,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     extra = f", flags for all: `{args.extra}`" if args.extra else ""
     print(
-        f"\nProxy: 2×{args.units} LSTM, {args.epochs} epochs on {chars}{extra}, "
-        f"CPU: {cpu_model()}\n"
+        f"\n{heading('bench.ablation')}\n"
+        f"Proxy: 2×{args.units} LSTM, {args.epochs} epochs on {chars}{extra} (TensorFlow)\n"
     )
     print(
         "| variant | flags | held-out nats/char | Δ vs first | best window val | training chars/s |"

@@ -29,10 +29,10 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numba
 import numpy as np
 
-from bench.gemm import AVX2_ENV, SETTLE_S, cpu_name
+from bench.gemm import SETTLE_S
+from bench.machine import AVX2_ENV, forced_avx2, heading, host_has_avx2
 from model.cells import Stack, gemm
 from model.engine import Engine
 from model.event import Chunk
@@ -45,43 +45,10 @@ MODELS = ("shakespeare-lstm", "shakespeare-gru", "shakespeare-rnn")
 TARGET_32 = 0.9  # each cell at 32 sequences / its own batch-32 bound (issue 22)
 
 
-# --- the compile target, and the forced-AVX2 child -----------------------------------------
-def forced_avx2() -> bool:
-    """Whether this process's kernels were forced to Haswell's AVX2 (see `run_forced_avx2`)."""
-    return os.environ.get("NUMBA_CPU_NAME") == AVX2_ENV["NUMBA_CPU_NAME"]
-
-
-def kernel_target() -> str:
-    """numba's compile target, its SIMD features, the kernel's block shapes and the BLAS core."""
-    import llvmlite.binding
-    from threadpoolctl import threadpool_info
-
-    name = vars(numba.config).get("CPU_NAME") or llvmlite.binding.get_host_cpu_name()
-    features = gemm.target_features().split(",")
-    isa = [f for f in ("avx512f", "avx2", "fma", "neon") if f"+{f}" in features]
-    blas: dict[str, Any] = next((i for i in threadpool_info() if i.get("user_api") == "blas"), {})
-    coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")
-    return (
-        f"numba target {name} ({', '.join(isa) or 'no SIMD FMA'}): {gemm.ISA} blocks "
-        f"{gemm.SHAPES[0]}; BLAS {blas.get('internal_api')} {blas.get('version')} core "
-        f"{blas.get('architecture')} (OPENBLAS_CORETYPE {coretype})"
-    )
-
-
+# --- the forced-AVX2 child ------------------------------------------------------------------
 def describe(title: str) -> None:
     """The heading every table of this script and bench/engine.py starts with."""
-    label = "FORCED TO AVX2" if forced_avx2() else "native"
-    print(f"\n=== {title}: {label} ===")
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(f"kernels: {kernel_target()}")
-
-
-def host_has_avx2() -> bool:
-    """Whether this CPU can run a Haswell target (x86 with AVX2 and FMA)."""
-    from numba.core.codegen import get_host_cpu_features
-
-    features = set(get_host_cpu_features().split(","))
-    return gemm.instruction_set() != "simd128" and {"+avx2", "+fma"} <= features
+    print(f"\n{heading(title)}")
 
 
 def native_is_avx2() -> bool:

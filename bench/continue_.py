@@ -21,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from bench.machine import heading
 from model.artifact import load_artifact
 from model.cells import LSTMStack
 from model.engine import Engine
@@ -29,15 +30,6 @@ from model.runtime import configure
 from model.sampling import Generation, GenerationRequest, SamplingParams
 
 PROMPT = "ROMEO:\n"
-
-
-def cpu_name() -> str:
-    for line in (
-        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    ):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 class Timed:
@@ -98,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         fresh.append(run(cold, follow).first or 0.0)
     warm.stop()
     cold.stop()
-    print(f"model: {label}; CPU: {cpu_name()}; {args.rounds} rounds, medians (ms)")
+    print(heading("bench.continue_"))
+    print(f"model: {label}; {args.rounds} rounds, medians (ms)")
     print("| first char after | ms | spread |\n|---|---|---|")
     rows = {f"cold prompt of {len(PROMPT) + args.chars:,} chars": fresh, "Continue (cached)": cont}
     rows["branch at the middle (cached)"] = branch

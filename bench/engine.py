@@ -21,7 +21,7 @@ at an idle engine until every first char; the recurrent bound is h @ U of every 
 
 Forced to AVX2 the script runs itself again in a child process (bench/cells.py's
 `run_forced_avx2`) with NUMBA_CPU_NAME=haswell and NUMBA_CPU_FEATURES set to Haswell's features
-(bench/gemm.py's AVX2_ENV, as tests/test_gemm.py uses), OPENBLAS_CORETYPE=Haswell so the bound
+(bench/machine.py's AVX2_ENV, as tests/test_gemm.py uses), OPENBLAS_CORETYPE=Haswell so the bound
 runs on the same instruction set, ONEDNN_MAX_CPU_ISA=AVX2 for TensorFlow, and a NUMBA_CACHE_DIR
 of its own.  Where the native target is AVX2 already, the forced run is skipped unless --avx2
 asks for it.  Without a trained model at DIR it measures a randomly initialised model of the
@@ -50,11 +50,8 @@ from bench.cells import (
     blas_rate,
     bound_runner,
     child_args,
-    cpu_name,
     describe,
     engine_runner,
-    forced_avx2,
-    host_has_avx2,
     mean_time,
     median,
     medians,
@@ -62,12 +59,12 @@ from bench.cells import (
     run_forced_avx2,
     submit_all,
 )
+from bench.machine import cpu_name, forced_avx2, host_has_avx2
 from model.cells import PRIME_CHUNK, Stack, lstm
 from model.engine import Engine
 from model.runtime.jit import ERROR_MODEL, FASTMATH
 from model.vocab import Vocab
 
-__all__ = ["cpu_name", "main"]  # cpu_name: bench/mixed.py's
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 65
 PRIME_CHARS, PRIME_PROMPTS = 1000, 32
 # (name, numerator, denominator, target, higher is better): the first five are issue 25's

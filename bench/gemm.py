@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -29,17 +28,10 @@ import sys
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-# Haswell's features as LLVM spells them (NUMBA_CPU_FEATURES replaces the whole list).
-AVX2_FEATURES = "+64bit,+avx,+avx2,+bmi,+bmi2,+cx16,+f16c,+fma,+lzcnt,+movbe,+popcnt"
-AVX2_FEATURES += ",+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3"
-AVX2_ENV = {
-    "NUMBA_CPU_NAME": "haswell",
-    "NUMBA_CPU_FEATURES": AVX2_FEATURES,
-    "OPENBLAS_CORETYPE": "Haswell",
-}
+from bench.machine import AVX2_ENV, forced_avx2, heading
+
 N = 2048
 KS = (512, 576, 1024)  # the bundled model's products are K = 512 (h @ U, a deeper layer's x @ W)
 CASES = [(k, b) for k in KS for b in (1, 32, 64)]
@@ -48,15 +40,6 @@ CASES = [(k, b) for k in KS for b in (1, 32, 64)]
 # Measured (2-core Xeon): priming 1,000 chars took 210-218 ms right after BLAS products, 127-148
 # ms after a 0.3 s pause.
 SETTLE_S = 0.3
-
-
-def cpu_name() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        model = next(line for line in lines if line.startswith("model name"))
-        return model.split(":", 1)[1].strip()
-    except (OSError, StopIteration):
-        return platform.machine()
 
 
 def stack_references() -> list[int]:
@@ -107,24 +90,13 @@ def per_call(fn: Callable[[], Any], clock: Callable[[], float], budget_s: float 
 
 
 def describe(threads: int) -> None:
-    """The machine, the kernel's instruction set and spills, and OpenBLAS's core type."""
-    import llvmlite.binding
-    import numba
-    from threadpoolctl import threadpool_info
-
+    """The machine (bench/machine.py), the kernel's block shapes and its spills."""
     from model.cells import gemm
 
-    features = gemm.target_features().split(",")
-    isa = [f for f in ("avx512f", "avx2", "fma", "neon") if f"+{f}" in features]
-    target = vars(numba.config).get("CPU_NAME") or llvmlite.binding.get_host_cpu_name()
     spills = stack_references()
-    blas: dict[str, Any] = next((i for i in threadpool_info() if i.get("user_api") == "blas"), {})
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    print(f"kernel: numba target {target} ({', '.join(isa) or 'no SIMD FMA'}): {gemm.ISA} blocks")
+    print(heading("bench.gemm: the kernel against OpenBLAS sgemm"))
     print(f"  (rows, panels) {gemm.SHAPES} of {gemm.PANEL} columns, {gemm.LANES} lanes")
     print(f"  stack references in its {len(spills)} k loops: {sum(spills)}")
-    print(f"BLAS: {blas.get('internal_api')} {blas.get('version')}", end=", ")
-    print(f"core type {blas.get('architecture')}")
     print(f"\n(B, K) @ (K, {N}) float32, {threads} threads each")
 
 
@@ -136,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads of both (default 2)")
     parser.add_argument("--cpu-time", action="store_true", help="time CPU, not wall (1 thread)")
     args = parser.parse_args(argv)
-    if args.avx2 and os.environ.get("NUMBA_CPU_NAME") != "haswell":  # the target is read at load
+    if args.avx2 and not forced_avx2():  # the target is read at load
         rest = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--avx2"]
         command = [sys.executable, "-m", "bench.gemm", "--avx2", *rest]
         return subprocess.run(command, env={**os.environ, **AVX2_ENV}).returncode

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import httpx
 
 from app.serve import command
+from bench.machine import heading
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAKESPEARE_CHARS = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # 65
@@ -319,9 +319,7 @@ def measure(loaded: Any, url: str, chars: int, streams: int) -> dict[tuple[str, 
 def report(results: dict[tuple[str, str], Figures], note: str, chars: int, streams: int) -> None:
     print(f"bench.http: {chars} chars per stream, prompt {PROMPT!r}, temperature 0.8; {note}")
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        "load average "
-        f"{os.getloadavg()[0]:.1f} at the end (the machine is shared: other work runs alongside)\n"
+        f"{heading('bench.http')}  (at the end; the machine is shared: other work runs alongside)\n"
     )
     head = f"{'scenario':<12} {'path':<11} {'chars/s per stream':>18} {'aggregate chars/s':>18} "
     head += f"{'TTFC p50 ms':>12} {'TTFC p95 ms':>12} {'failed':>7}"

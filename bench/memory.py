@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.machine import heading
 from model.reading import MemoryIndex
 from model.reading.memory import read_training_text, suffix_array
 
@@ -81,6 +82,7 @@ def main() -> None:
     ng_build, table = timed(lambda t: np.unique(window_hashes(t)), text, rounds=1)
     sa_look, a = timed(sa_marks, index, query)
     ng_look, b = timed(ngram_marks, table, query)
+    print(heading("bench.memory"))
     print(
         f"corpus: {args.corpus} ({len(text):,} training chars); query {len(query):,} chars, n = {N}"
     )

@@ -12,7 +12,7 @@ each kind of request alone (3 times, median) and the 16 streams alone, for the r
 p99 and max of whole-request time and of time to first char by kind, the failures (a 429 is one),
 the streams' aggregate chars/s against their speed alone, and each issue-25 target met or not.
 Never passes or fails.  The CPU model and the instruction set the kernels are compiled for (numba's
-target, or NUMBA_CPU_NAME / NUMBA_CPU_FEATURES when set) head the table.
+target, or NUMBA_CPU_NAME / NUMBA_CPU_FEATURES when set: bench/machine.py) head the table.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
 import statistics
 import time
@@ -29,29 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.engine import cpu_name
 from bench.http import ROOT, Run, http_stream, start_server
+from bench.machine import heading
 
 STREAMS, LONG_CLIENTS, SHORT_CLIENTS = 16, 6, 6
 LONG_PROMPT, LONG_MAX, SHORT_PROMPT, SHORT_MAX = 2000, 20, 20, 100
 STREAM_MAX = 1_000_000  # the streams are cut at the end, never finished
 DEFAULT_MODEL = ROOT / "model" / "pretrained" / "shakespeare"
-
-
-def instruction_set() -> str:
-    """The target numba compiles the kernels for, and whether AVX-512, AVX2 and FMA are on."""
-    import llvmlite.binding as llvm
-    import numba
-
-    name = numba.config.CPU_NAME or llvm.get_host_cpu_name()  # type: ignore[attr-defined]
-    features = (numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()).split(",")  # type: ignore[attr-defined]
-    on = [
-        label
-        for label, flag in (("AVX-512", "+avx512f"), ("AVX2", "+avx2"), ("FMA", "+fma"))
-        if flag in features
-    ]
-    off = [label for label in ("AVX-512", "AVX2", "FMA") if label not in on]
-    return f"{name} ({', '.join(on) or 'none'} on{'; ' + ', '.join(off) + ' off' if off else ''})"
 
 
 @dataclass
@@ -290,11 +273,7 @@ def report(
         f"{LONG_PROMPT:,}-char prompts (max_chars {LONG_MAX}) + {SHORT_CLIENTS} clients × "
         f"{SHORT_PROMPT}-char prompts (max_chars {SHORT_MAX}); model {args.model_dir}"
     )
-    print(
-        f"CPU: {cpu_name()}, {os.cpu_count()} cores, "
-        f"load average {os.getloadavg()[0]:.1f} at the end"
-    )
-    print(f"kernels compiled for: {instruction_set()}\n")
+    print(f"{heading('bench.mixed')}  (load average at the end)\n")
     head = (
         f"{'kind':<18} {'requests':>8} {'failed':>6}   "
         f"{'whole p50/p99/max s':>20}   {'first char p50/p99/max':>22}"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.machine import heading
 from model.reading import Reading
 from model.sampling import GenerationRequest
 
@@ -74,6 +75,7 @@ def main() -> None:
     finally:
         engine.stop()
     a, b, s = statistics.median(alone), statistics.median(beside), statistics.median(scoring)
+    print(heading("bench.score"))
     print(
         f"model {art.name}, {args.chars:,} chars streamed and {len(text):,} scored; "
         "medians of 3 rounds"

@@ -25,7 +25,6 @@ import asyncio
 import http.client
 import json
 import os
-import platform
 import re
 import socket
 import statistics
@@ -38,6 +37,7 @@ from pathlib import Path
 import psutil
 
 from bench.http import DEFAULT_MODELS_DIR, free_port
+from bench.machine import heading
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = {
@@ -48,13 +48,6 @@ KINDS = {
     "keep-alive": b"GET /healthz HTTP/1.1\r\nHost: b\r\n\r\n",
 }
 STREAM = {"prompt": "ROMEO:\n", "max_chars": 5000, "logprobs": 5, "temperature": 1.0}
-
-
-def cpu_name() -> str:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    isa = "AVX-512" if " avx512f" in text else "AVX2" if " avx2" in text else "no AVX2"
-    return f"{name.group(1) if name else platform.processor()} ({isa}), {psutil.cpu_count()} cores"
 
 
 def serve(
@@ -276,7 +269,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.probe:
         return probe(args.probe)
-    print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.1f}; models {args.models_dir}\n")
+    print(f"{heading('bench.slow_clients')}\nmodels {args.models_dir}\n")
     limit = args.limit_s
     limits = {"header_timeout_s": limit, "body_timeout_s": limit, "keep_alive_s": limit}
     proc, port = serve(args.models_dir, True, **limits)

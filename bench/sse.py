@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import socket
 import statistics
 import subprocess
@@ -47,6 +46,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from app.serve import PROTOCOL
 from app.settings import SSE_PING_S
 from app.sse import EventStream, sse
+from bench.machine import heading
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = ("hand", "fastapi-dict", "fastapi-event", "fastapi-raw")
@@ -235,21 +235,10 @@ def check(url: str, server_log: Path) -> list[tuple[str, ...]]:
     return rows
 
 
-def cpu_model() -> str:
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or platform.machine()
-    field = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in lines if ":" in ln}
-    flags = field.get("flags", "").split()
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return f"{field.get('model name', '?')} ({isa}), {psutil.cpu_count()} cores"
-
-
 def report(figures: dict[str, Any], events: int, rounds: int) -> None:
     cpu = {r: statistics.median(v) for r, v in figures["cpu"].items()}
     rate = {r: statistics.median(v) for r, v in figures["rate"].items()}
-    print(f"CPU: {cpu_model()}; load average {psutil.getloadavg()[0]:.1f}")
+    print(heading("bench.sse"))
     print(f"{events + 2} events ({figures['bytes']} bytes) a stream, {rounds} interleaved rounds,")
     print(f"medians; the same events (parsed) on every route: {figures['same_events']}")
     head = ("route", "server CPU µs/event", "events/s", "CPU ratio", "rate ratio")

@@ -99,8 +99,9 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = command("127.0.0.1", self.port, "--timeout-graceful-shutdown", "5", *(args or []))
-        # A file, not a pipe: a chatty server could fill a pipe nobody reads and hang.
-        self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 (lives as long as the server)
+        # A file, not a pipe: a chatty server could fill a pipe nobody reads and hang.  It lives
+        # as long as the server, so no `with`.
+        self.log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd,
             cwd=ROOT,

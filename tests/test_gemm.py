@@ -23,7 +23,8 @@ import numba
 import numpy as np
 import pytest
 
-from bench.gemm import AVX2_ENV, k_loop_stack_references, stack_references
+from bench.gemm import k_loop_stack_references, stack_references
+from bench.machine import AVX2_ENV
 from model.cells import gemm
 from model.cells.gemm import Array
 

@@ -263,7 +263,7 @@ def test_a_row_has_the_same_bits_under_avx2_and_the_native_target(tmp_path: Path
     import subprocess
     import sys
 
-    from bench.gemm import AVX2_ENV
+    from bench.machine import AVX2_ENV
 
     flags = ""
     if os.path.exists("/proc/cpuinfo"):

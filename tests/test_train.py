@@ -119,7 +119,9 @@ def test_loss_falls_and_a_complete_model_directory_is_written(
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    loss = float(re.search(r"held-out loss:\s+([\d.]+)", out.stdout).group(1))  # type: ignore[union-attr]
+    found = re.search(r"held-out loss:\s+([\d.]+)", out.stdout)
+    assert found, out.stdout
+    loss = float(found.group(1))
     assert loss == pytest.approx(card["held_out_loss_nats"], abs=1e-3)
 
 

@@ -26,8 +26,13 @@ from app.reading import cached, model_file, run_on_engine
 from app.registry import LoadedModel
 from app.routes.read import check_text
 from app.schemas import error_responses
-from model.reading.figures import FIGURES_FILE
-from model.reading.gates import GateReading
+from model.reading import (
+    FIGURES_FILE,
+    MAX_CONTEXT,
+    GateReading,
+    Influence,
+    memory_span,
+)
 
 router = APIRouter(prefix="/api", tags=["read the model"])
 ERRORS = error_responses(400, 404, 413, 422, 429, 500, 503)
@@ -56,8 +61,6 @@ async def gates(params: GatesParams, request: Request, state: StateDep) -> dict[
 async def influence(params: InfluenceParams, state: StateDep) -> dict[str, Any]:
     """How much each earlier char moves the prediction of the char at `position` (a gradient
     norm)."""
-    from model.reading.influence import MAX_CONTEXT, memory_span
-
     model = state.model(params.model)
     check_text(state, params.text)
     if params.position >= len(params.text):
@@ -96,8 +99,6 @@ async def influence(params: InfluenceParams, state: StateDep) -> dict[str, Any]:
 
 
 def _gradient(state: ServerState, model: LoadedModel, ids: Any) -> tuple[Any, float]:
-    from model.reading.influence import Influence
-
     if model.keras is None:
         raise unavailable(shutting_down=False)
     with _influence_lock:

@@ -33,8 +33,7 @@ from model.limits import (
     MAX_TEMPERATURE,
     MIN_REPETITION_PENALTY,
 )
-from model.reading.gates import MAX_UNITS
-from model.reading.influence import MAX_CONTEXT
+from model.reading import MAX_CONTEXT, MAX_UNITS
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 

@@ -1,7 +1,6 @@
 """Model-wide figures, computed once per model and stored beside it as figures.json.
 
-    python -m model.reading.figures --model DIR --corpus FILE     # training.train runs it at the
-    end
+    python -m model.reading.figures --model DIR --corpus FILE     # training.train runs it last
     python -m model.reading.figures --model DIR --speed-only      # only the speed, measured again
 
 Over the held-out text (the last 10% of the corpus, as training splits it):
