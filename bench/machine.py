@@ -1,6 +1,7 @@
 """The machine a bench ran on, named once for every bench: the CPU model, its cores and load, the
-target the kernels were compiled for (numba's CPU name, its SIMD features, the gemm's block shapes)
-and the BLAS the peers ran on.  A figure without these cannot be compared with another machine's.
+target the kernels were compiled for (numba's CPU name and SIMD features, read by
+model/runtime/machine.py; the gemm's block shapes) and the BLAS the peers ran on.  A figure
+without these cannot be compared with another machine's.
 
     python -m bench.machine                      # the heading every bench prints
     python -m bench.gemm --avx2                  # a bench forced to Haswell's AVX2 (AVX2_ENV)
@@ -13,9 +14,9 @@ or NumPy load, so in a child process.
 from __future__ import annotations
 
 import os
-import platform
-from pathlib import Path
 from typing import Any
+
+from model.runtime.machine import cpu_name, target_features, target_name
 
 # Haswell's features as LLVM spells them (NUMBA_CPU_FEATURES replaces the whole list).
 AVX2_FEATURES = "+64bit,+avx,+avx2,+bmi,+bmi2,+cx16,+f16c,+fma,+lzcnt,+movbe,+popcnt"
@@ -27,18 +28,6 @@ AVX2_ENV = {
 }
 
 
-def cpu_name() -> str:
-    """The CPU's model name (x86's /proc/cpuinfo), else what the platform says (aarch64 lists
-    part numbers there, not a name)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def forced_avx2() -> bool:
     """Whether this process's kernels were forced to Haswell's AVX2 (AVX2_ENV)."""
     return os.environ.get("NUMBA_CPU_NAME") == AVX2_ENV["NUMBA_CPU_NAME"]
@@ -46,14 +35,12 @@ def forced_avx2() -> bool:
 
 def kernel_target() -> str:
     """numba's compile target, its SIMD features, the kernel's block shapes and the BLAS core."""
-    import llvmlite.binding
-    import numba
     from threadpoolctl import threadpool_info
 
     from model.cells import gemm
 
-    name = vars(numba.config).get("CPU_NAME") or llvmlite.binding.get_host_cpu_name()
-    features = gemm.target_features().split(",")
+    name = target_name()
+    features = target_features().split(",")
     isa = [f for f in ("avx512f", "avx2", "fma", "neon") if f"+{f}" in features]
     blas: dict[str, Any] = next((i for i in threadpool_info() if i.get("user_api") == "blas"), {})
     coretype = os.environ.get("OPENBLAS_CORETYPE", "unset")

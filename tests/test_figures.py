@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model.cells import gemm
 from model.cells.stack import Stack
 from model.reading import figures
+from model.runtime.machine import target_name
 from model.sampling import log_softmax
 from model.vocab import Vocab
 from tests.conftest import build_tiny_model_dir
@@ -119,3 +121,4 @@ def test_the_engine_speed_counts_every_char_released() -> None:
     speed = figures.engine_speed(stack, VOCAB, seconds=0.05)
     assert speed["chars_per_s_1"] > 0 and speed["chars_per_s_32"] > 0
     assert speed["threads"] == stack.threads and speed["cpu"]
+    assert speed["kernels"] == f"{target_name()}, {gemm.ISA}"  # e.g. "haswell, avx2" when forced

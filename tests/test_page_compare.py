@@ -92,7 +92,8 @@ def test_the_table_has_a_column_per_model_and_every_row_measured(
         assert rows["memory span"][name] == span
     charts = page.locator("#cmp-table tbody tr").last.locator("td svg path.line")
     assert charts.count() == 3  # loss vs position, one small chart per model
-    assert SPEED["cpu"] in page.text_content("#cmp-note")  # the speeds name their CPU
+    # The speeds name their CPU and the target the kernels were compiled for.
+    assert f"{SPEED['cpu']} (kernels: {SPEED['kernels']})" in page.text_content("#cmp-note")
     assert not page.is_visible("#read-text")  # Compare writes from its own prompt
 
 

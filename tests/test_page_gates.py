@@ -34,6 +34,7 @@ HELD_OUT = (
 TEXT = "ROMEO:\nWhat light?"
 SPEED = {
     "cpu": "Test CPU 9000 @ 1.00GHz",
+    "kernels": "znver3, avx2",
     "threads": 1,
     "chars_per_s_1": 1234,
     "chars_per_s_32": 23456,

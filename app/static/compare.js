@@ -90,7 +90,7 @@ function showTable(models) {
 
 /** Where the speeds were measured, and which models have no figures. */
 function note(models) {
-  const cpus = [...new Set(models.map((m) => m.figures?.speed?.cpu).filter(Boolean))];
+  const cpus = [...new Set(models.map((m) => machine(m.figures?.speed)).filter(Boolean))];
   const missing = models.filter((m) => !m.figures).map((m) => m.name);
   const where = cpus.length
     ? `chars/s: the engine alone, sampling included, measured on ${cpus.join("; ")}. `
@@ -99,6 +99,12 @@ function note(models) {
     ? `No figures for ${missing.join(", ")} (python -m model.reading.figures).`
     : "";
   return `${where}${none}`;
+}
+
+/** "Intel Xeon (kernels: znver3, avx2)": the CPU and the target its kernels were compiled for. */
+function machine(speed) {
+  if (!speed?.cpu) return "";
+  return speed.kernels ? `${speed.cpu} (kernels: ${speed.kernels})` : speed.cpu;
 }
 
 /** "45 s", "12 min", "1 h 05 min"; "–" when the card does not say. */

@@ -30,21 +30,15 @@ import numpy as np
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
-from numba.core.codegen import get_host_cpu_features
 from numba.extending import intrinsic
 
 from model.runtime.jit import compiled
+from model.runtime.machine import target_features
 
 PANEL = 16  # columns per panel: a 64-byte line per k; one zmm, two ymm or four NEON registers
 GROUP = 4  # panels per parallel work item: 256 KB at K = 1024, in L2 while the row blocks pass
 ALIGN = 64  # bytes: a panel row never straddles two cache lines
 Array = np.ndarray  # float32 and C-contiguous, every one: one compiled signature, one set of bits
-
-
-def target_features() -> str:
-    """The CPU features numba compiles for: NUMBA_CPU_FEATURES when set, else the host's."""
-    forced = vars(numba.config).get("CPU_FEATURES")  # numba's reading of the variable (or None)
-    return forced if forced is not None else get_host_cpu_features()
 
 
 def instruction_set() -> str:

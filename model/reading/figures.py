@@ -11,7 +11,8 @@ Over the held-out text (the last 10% of the corpus, as training splits it):
 - memory: the influence curve (model/reading/influence.py) averaged over ≥ 200 positions, and the
   span, the distance where it falls below 1% of the nearest char's influence.
 - loss by position: held-out loss (bits/char) by distance since the last newline.
-- speed: chars/s of the engine at 1 and 32 streams, on the CPU named.
+- speed: chars/s of the engine at 1 and 32 streams, on the CPU named, with the target the kernels
+  were compiled for (numba's CPU name and the gemm's instruction set).
 The values come from the serving kernels (Stack.run_layer), so they describe the model as served.
 """
 
@@ -21,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import threading
 import time
@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from model.cells import Stack
+from model.cells import Stack, gemm
 from model.cells.kernel import CELLS
+from model.runtime.machine import cpu_name, target_name
 from model.vocab import Vocab
 
 FIGURES_FILE = "figures.json"
@@ -134,7 +135,8 @@ def engine_speed(stack: Stack, vocab: Vocab, seconds: float = 3.0) -> dict[str, 
     from model.engine import Engine
     from model.sampling import GenerationRequest
 
-    out: dict[str, Any] = {"cpu": cpu_model(), "threads": stack.threads}
+    kernels = f"{target_name()}, {gemm.ISA}"  # the compile target: a forced AVX2 run says haswell
+    out: dict[str, Any] = {"cpu": cpu_name(), "kernels": kernels, "threads": stack.threads}
     for streams in (1, 32):
         engine = Engine(stack, vocab, name="figures", max_active=streams)
         engine.start()
@@ -165,16 +167,6 @@ class CountingSink:
 
     def on_error(self, exc: BaseException) -> None:
         self.ended.release()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def compute(
