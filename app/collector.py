@@ -110,9 +110,8 @@ class Collector:
             wake = (self.stream or not isinstance(event, Chunk)) and not self._signalled
             self._signalled |= wake
         if wake:
-            with contextlib.suppress(
-                RuntimeError
-            ):  # a closed loop: the server is gone, nobody reads
+            # a closed loop: the server is gone, nobody reads
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._event.set)
 
     def check_hold(self, out: Output) -> None:

@@ -161,9 +161,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing() or self.limits is None:
             return
-        if (
-            not last_look
-        ):  # a late timer (a starved loop) may run before the bytes already read: let them in
+        # a late timer (a starved loop) may run before the bytes already read: let them in
+        if not last_look:
             self._deadline = self.loop.call_later(LAST_LOOK_S, self._expired, phase, seconds, True)
             return
         client = self._peer()
@@ -171,17 +170,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             log.debug("idle connection from %s closed after %g s", client, seconds)
             self.transport.close()
             return
-        self.limits.on_cut(f"{phase}_timeout")
+        self.limits.on_cut(f"{phase}_timeout")  # counted
         log.debug(
             "%s from %s not received within %g s: 408, connection closed", phase, client, seconds
-        )  # counted
+        )
         cycle = self.cycle  # for the body, this request's; for the headers, the one before, if any
-        between = (
-            cycle is None or cycle.response_complete
-        )  # no response under way on this connection
-        if (
-            between if phase == "header" else not cycle.response_started
-        ):  # a 408 never lands inside a response
+        # no response under way on this connection
+        between = cycle is None or cycle.response_complete
+        # a 408 never lands inside a response
+        if between if phase == "header" else not cycle.response_started:
             self.transport.write(
                 request_timeout(f"the request's {phase} did not arrive within {seconds:g} s")
             )

@@ -32,9 +32,8 @@ from app.routes.pages import PAGE_HEADERS
 from app.schemas import MAX_SEED, ErrorResponse, StreamChunk, StreamDone, StreamStart
 
 REF = "#/components/schemas/{model}"
-DOCS_ASSETS = (
-    Path(fastapi_offline.__file__).resolve().parent / "static"
-)  # swagger-ui-bundle.js, swagger-ui.css
+# swagger-ui-bundle.js, swagger-ui.css
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
 DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>

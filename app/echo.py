@@ -62,9 +62,8 @@ async def echo_completion(
             param="prompt",
             code="prompt_too_long",
         )
-    if (
-        not params.echo
-    ):  # only scoring reads chars outside the vocab; an empty completion checks as generation does
+    # only scoring reads chars outside the vocab; an empty completion checks as generation does
+    if not params.echo:
         for prompt in prompts:
             check_prompt(model, prompt, state.settings)
     choices: list[dict[str, Any]] = []

@@ -242,9 +242,8 @@ def validation_error(errors: list[dict[str, Any]]) -> ApiError:
     if not errors:
         return ApiError(422, "Invalid request.", INVALID)
     err, kinds = _pick(errors)
-    code = (
-        str(err.get("type")) if err.get("type") else None
-    )  # pydantic's error type, e.g. "int_type"
+    # pydantic's error type, e.g. "int_type"
+    code = str(err.get("type")) if err.get("type") else None
     return ApiError(
         422, _validation_message(err, kinds), INVALID, _param_of(tuple(err.get("loc", ()))), code
     )

@@ -123,15 +123,13 @@ class Job:
     def start(cls, state: ServerState, plan: Plan) -> Job:
         wait = plan.model.engine.predicted_wait([len(r.prompt) for r in plan.requests])
         check_wait(wait, state.settings.max_queue_s)  # 429 at once when the queue is too long
-        job = cls(
-            state, plan, state.admission.acquire(len(plan.requests))
-        )  # 429 at once, before any work
+        # 429 at once, before any work
+        job = cls(state, plan, state.admission.acquire(len(plan.requests)))
         try:
             for request, out in zip(plan.requests, job.collector.outputs, strict=True):
                 ticket = plan.model.engine.submit(request, out)
-                out.bind(
-                    ticket, state.settings.stream_buffer_bytes
-                )  # paused while its client reads nothing
+                # paused while its client reads nothing
+                out.bind(ticket, state.settings.stream_buffer_bytes)
                 job.lease.tickets.append(ticket)
                 job.seeds.append(int(ticket.seed))
         except VocabError as exc:  # checked by plan(); kept so a race can never become a 500

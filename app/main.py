@@ -113,9 +113,8 @@ def chain_stop_signals(on_stop: Callable[[], None]) -> Callable[[], None]:
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     state: ServerState = app.state.server
     configure()  # numba: kernel cache, threading layer (model/runtime)
-    tf = (
-        import_tensorflow()
-    )  # before Keras loads the models: its load-time log lines stay off stderr
+    # before Keras loads the models: its load-time log lines stay off stderr
+    tf = import_tensorflow()
     # TensorFlow only loads models and takes gradients (/api/influence) here: one core, so the
     # engine's kernels keep the others while it works.
     with contextlib.suppress(RuntimeError):  # TensorFlow already ran in this process (tests)
@@ -177,17 +176,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added innermost first: the request counter sees the body guard's 413s and 400s.
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, on_reject=metrics.rejected)
-    if (
-        settings.api_key is not None
-    ):  # outside the body guard: no body is read for a request without the key
+    # outside the body guard: no body is read for a request without the key
+    if settings.api_key is not None:
         app.add_middleware(
             ApiKeyGuard, key=settings.api_key.get_secret_value(), on_reject=metrics.rejected
         )
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(QuietStartupFailure, reason=lambda: state.startup_error)
-    if (
-        settings.cors_origins
-    ):  # outermost: preflights are answered here, and 401s carry the CORS headers
+    # outermost: preflights are answered here, and 401s carry the CORS headers
+    if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
@@ -196,9 +193,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Replica"],
             max_age=600,
         )
-    app.add_middleware(
-        ReplicaHeader, replica=replica_name(settings.replica_id)
-    )  # on every response
+    # on every response
+    app.add_middleware(ReplicaHeader, replica=replica_name(settings.replica_id))
     return app
 
 

@@ -57,11 +57,12 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # stateless readers of the process
         for collector in (
             PROCESS_COLLECTOR,
             GC_COLLECTOR,
             PLATFORM_COLLECTOR,
-        ):  # stateless readers of the process
+        ):
             r.register(collector)
         self.durations = Histogram(
             "charlstm_http_request_duration_seconds",

@@ -99,9 +99,8 @@ class CompletionParams(BaseModel):
         False,
         description="with max_tokens 0: the prompt itself, and its per-char logprobs when asked",
     )
-    _unsupported: dict[str, object] = PrivateAttr(
-        default_factory=dict
-    )  # UNSUPPORTED names the body has
+    # UNSUPPORTED names the body has
+    _unsupported: dict[str, object] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="wrap")
     @classmethod

@@ -182,9 +182,8 @@ async def mixed(
     if readers:
         runs.update({route: [] for route in READS})
         clients += [reader(f"http://{host}:{port}", prompts, end, runs) for _ in range(readers)]
-    await asyncio.gather(
-        *clients
-    )  # requests still open at `end` finish; the streams run on meanwhile
+    # requests still open at `end` finish; the streams run on meanwhile
+    await asyncio.gather(*clients)
     done.set()
     await asyncio.gather(*tasks)
     aggregate = sum(s.chars_between(start, end) for s in streams) / seconds

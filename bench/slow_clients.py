@@ -194,9 +194,8 @@ def unread(port: int, n: int, max_chars: int = 5000) -> list[socket.socket]:
 def read_all(sock: socket.socket) -> None:
     sock.settimeout(120)
     data = b""
-    while not data.endswith(b"0\r\n\r\n") and (
-        chunk := sock.recv(1 << 16)
-    ):  # the chunked body's end
+    # the chunked body's end
+    while not data.endswith(b"0\r\n\r\n") and (chunk := sock.recv(1 << 16)):
         data = data[-8:] + chunk
     sock.close()
 

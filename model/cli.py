@@ -158,9 +158,8 @@ def run(argv: list[str] | None = None, out: Callable[[str], None] | None = None)
     if unknown:
         raise UsageError(f"argument --prompt: chars not in the model's vocabulary: {unknown!r}")
     configure()  # numba: kernel cache, threading layer (model/runtime)
-    import_tensorflow(
-        min_level=3
-    )  # before Keras: its load-time chatter is not an error (model/runtime/native_log.py)
+    # before Keras: its load-time chatter is not an error (model/runtime/native_log.py)
+    import_tensorflow(min_level=3)
     try:
         artifact = load_artifact(args.model)
     except ArtifactError as exc:

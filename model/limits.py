@@ -22,9 +22,8 @@ MAX_STOP_CHARS = 64  # chars per stop string
 MAX_REPETITION_PENALTY = (
     10.0  # CTRL suggests 1.2; at 10 a char seen in the window is all but banned
 )
-MIN_REPETITION_PENALTY = (
-    1 / MAX_REPETITION_PENALTY
-)  # as strong the other way; near 0 the logits overflow
+# as strong the other way; near 0 the logits overflow
+MIN_REPETITION_PENALTY = 1 / MAX_REPETITION_PENALTY
 MAX_REPETITION_WINDOW = 10_000  # chars of prompt + output; as long as the longest prompt
 DEFAULT_REPETITION_WINDOW = 64
 MAX_PENALTY = 2.0  # presence and frequency penalties, OpenAI's range [-2, 2]

@@ -206,9 +206,8 @@ def test_validation_messages_neither_repeat_the_field_nor_name_server_variables(
     for body in bodies:
         for route in ("/api/generate", "/v1/completions"):
             response = client.post(route, content=json.dumps(body), headers=JSON)
-            if (
-                response.status_code == 200
-            ):  # /v1 ignores unknown fields and has no repetition_window
+            # /v1 ignores unknown fields and has no repetition_window
+            if response.status_code == 200:
                 continue
             err = error_of(response, invalid_status(route), "invalid_request_error")
             param, message = err["param"], err["message"]
@@ -228,9 +227,8 @@ def test_refusals_are_counted_by_reason(client: TestClient) -> None:
     for reason in ("invalid", "body_too_large", "not_found"):
         assert f'charlstm_rejected_requests_total{{reason="{reason}"}}' in text
     before = text.count('reason="bad_encoding"')
-    client.post(
-        "/v1/completions", json={"max_tokens": "x"}
-    )  # a 400 on /v1, still counted as invalid
+    # a 400 on /v1, still counted as invalid
+    client.post("/v1/completions", json={"max_tokens": "x"})
     assert client.get("/metrics").text.count('reason="bad_encoding"') == before
 
 

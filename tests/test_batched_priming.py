@@ -59,9 +59,8 @@ def test_prompts_primed_by_the_primer_together_end_in_the_state_of_each_alone() 
     prompts = [
         "".join(rng.choice(list("abcdefghij"), size=n)) for n in (1, 15, 16, 17, 40, 100, 233, 40)
     ]
-    prompts.append(
-        prompts[6] + "abcde"
-    )  # from the cache at 233 (where that text ended): a ragged first slice
+    # from the cache at 233 (where that text ended): a ragged first slice
+    prompts.append(prompts[6] + "abcde")
     seqs = [sequence_of(p) for p in prompts]
     primed = prime_all(primer, batch, seqs[:7]) | prime_all(primer, batch, seqs[7:])
     assert seqs[-1].gen.cached_chars == 233
@@ -152,9 +151,8 @@ def test_slices_wait_their_turn_only_while_rows_generate() -> None:
     """After a long slice priming owes the generating rows time; with none generating it owes
     nothing: one long prompt on an idle engine primes slice after slice, at its single-sequence
     speed.  Beside generating rows it still feeds one char per step."""
-    engine = Engine(
-        random_stack(units=16, vocab=len(VOCAB)), VOCAB
-    )  # not started: its loop driven here
+    # not started: its loop driven here
+    engine = Engine(random_stack(units=16, vocab=len(VOCAB)), VOCAB)
     long, short = sequence_of("abcdefghij" * 30), sequence_of("ab")
     engine._loop_once([long])
     assert long.primed == PRIME_CHUNK
@@ -172,9 +170,8 @@ def test_a_prompt_cancelled_while_it_is_primed_ends_and_leaves_the_batch(engine_
     engine = engine_of(random_stack(units=64, vocab=40), MEDIUM_VOCAB)
     stream, long = RecordingSink(), RecordingSink()
     engine.submit(GenerationRequest("ab", 10**6, seed=1), stream)
-    ticket = engine.submit(
-        GenerationRequest("abcdefgh " * 2000, 5, seed=2), long
-    )  # 18,000 chars to prime
+    # 18,000 chars to prime
+    ticket = engine.submit(GenerationRequest("abcdefgh " * 2000, 5, seed=2), long)
     while engine.active < 2:
         time.sleep(0.001)
     ticket.cancel()

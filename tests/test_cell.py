@@ -63,9 +63,8 @@ def test_prime_equals_stepping_char_by_char(odd_keras_and_stack) -> None:
     stepped = stack.zero_state(1)
     for i in ids:
         last = stack.step(np.array([i]), stepped)[0]
-    np.testing.assert_array_equal(
-        logits, last
-    )  # bit for bit: the prefix cache hands out either state
+    # bit for bit: the prefix cache hands out either state
+    np.testing.assert_array_equal(logits, last)
     np.testing.assert_array_equal(state.h, stepped.h)
     np.testing.assert_array_equal(state.c, stepped.c)
 

@@ -76,9 +76,8 @@ def test_streamed_correlations_equal_numpy(tiny_model_dir: Path) -> None:
 
     art = load_artifact(tiny_model_dir)
     stack = LSTMStack.from_keras(art.model)
-    text = (
-        'He said "HI there" and left.\nROMEO:\nAnd "so" it goes, "WELL".\n' * 3
-    )  # all in the vocab
+    # all in the vocab
+    text = 'He said "HI there" and left.\nROMEO:\nAnd "so" it goes, "WELL".\n' * 3
     r = correlations(stack, art.vocab, text, streams=1)
     acts = Reading(stack, art.vocab, text, probe=Probe(1, tuple(range(16)), "c")).run().activations
     feats = feature_matrix(text)

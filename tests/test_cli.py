@@ -147,9 +147,8 @@ def test_the_module_streams_to_stdout_while_it_samples(tiny_model_dir: Path) -> 
         proc.kill()
         proc.wait()
     err = proc.stderr.read().decode() if proc.stderr else ""
-    assert re.fullmatch(r"seed: \d+\n", err), (
-        err
-    )  # nothing else: TensorFlow's load-time lines stay off stderr
+    # nothing else: TensorFlow's load-time lines stay off stderr
+    assert re.fullmatch(r"seed: \d+\n", err), err
 
 
 @pytest.mark.slow

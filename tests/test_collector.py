@@ -110,9 +110,8 @@ def test_a_sequence_pauses_only_while_its_reader_is_stuck_sending() -> None:
         assert not ticket.paused
         collector.take()
         for _ in range(200):
-            out.on_chunk(
-                Chunk("d", [{"char": "d", "logprob": -1.0, "top": [("d", -1.0)]}])
-            )  # ~300 bytes each
+            # ~300 bytes each
+            out.on_chunk(Chunk("d", [{"char": "d", "logprob": -1.0, "top": [("d", -1.0)]}]))
         assert ticket.paused
         collector.stream = False  # a whole-text request: nobody reads before the end
         assert not ticket.paused

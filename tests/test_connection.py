@@ -102,10 +102,11 @@ def test_idle_and_half_sent_connections_are_closed_within_their_limits(server: L
     results, healthz = asyncio.run(run())
     assert max(healthz) < 2.0, healthz  # generous: a busy 2-core CI machine; the bench measures p99
     for kind, took, got in results:
+        # never early; late only by load
         assert 0.8 * LIMIT_S <= took <= LIMIT_S + 4.0, (
             kind,
             took,
-        )  # never early; late only by load
+        )
         if kind == "idle":
             assert got == b"", "a connection that sent nothing is closed without a word"
         elif kind == "keep-alive":
@@ -128,9 +129,8 @@ def gauge(server: LiveServer, name: str) -> float:
 def unread_stream(port: int, body: dict[str, object]) -> socket.socket:
     """A stream whose client reads nothing: a small receive window, and no reads."""
     sock = socket.socket()
-    sock.setsockopt(
-        socket.SOL_SOCKET, socket.SO_RCVBUF, 4096
-    )  # before connect: the window stays small
+    # before connect: the window stays small
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
     payload = json.dumps(body).encode()
     head = b"POST /api/generate/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -159,9 +159,8 @@ STREAM = {"prompt": "ROMEO:", "max_chars": 4000, "logprobs": 5, "temperature": 1
 
 
 def test_a_stream_read_late_has_the_text_read_at_once(server: LiveServer) -> None:
-    whole = httpx.post(
-        server.url + "/api/generate", json=STREAM, timeout=60
-    )  # not streamed: never paused
+    # not streamed: never paused
+    whole = httpx.post(server.url + "/api/generate", json=STREAM, timeout=60)
     assert whole.status_code == 200 and len(whole.json()["text"]) == STREAM["max_chars"]
     sock = unread_stream(server.port, STREAM)
     try:
@@ -197,6 +196,5 @@ def test_a_stream_nobody_reads_is_cut_off_as_a_slow_consumer(server: LiveServer)
         r'charlstm_sequences_total\{finish_reason="cancelled",model="tiny"\} 1.0', metrics
     )
     assert "slow consumer: 127.0.0.1:" in server.output()
-    assert (
-        httpx.post(server.url + "/api/generate", json={"max_chars": 5}).status_code == 200
-    )  # its slot is free
+    # its slot is free
+    assert httpx.post(server.url + "/api/generate", json={"max_chars": 5}).status_code == 200

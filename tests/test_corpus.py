@@ -116,9 +116,8 @@ def test_worker_shards_split_each_pass_without_overlap() -> None:
     ]
     assert len(shards[0]) == len(shards[1]) == 48  # 49 windows each, whole batches of 4
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
-    assert (
-        len({int(s) % 10 for s in np.concatenate(shards)}) == 1
-    )  # both workers use the pass's offset
+    # both workers use the pass's offset
+    assert len({int(s) % 10 for s in np.concatenate(shards)}) == 1
 
 
 def test_a_given_vocab_encodes_the_corpus_and_missing_chars_are_named_or_appended(
@@ -135,6 +134,7 @@ def test_a_given_vocab_encodes_the_corpus_and_missing_chars_are_named_or_appende
     ):
         read_corpus(tmp_path / "c.txt", tmp_path / "w", vocab=model_vocab)
     extended = read_corpus(tmp_path / "c.txt", tmp_path / "w", vocab=model_vocab, extend=True)
+    # old ids kept, new chars after them
     assert extended.vocab.chars == (
         "c",
         "b",
@@ -142,6 +142,6 @@ def test_a_given_vocab_encodes_the_corpus_and_missing_chars_are_named_or_appende
         " ",
         "z",
         "Ω",
-    )  # old ids kept, new chars after them
+    )
     assert extended.vocab.decode(extended.ids) == own.vocab.decode(own.ids) == "abba cab Ω"
     assert len(list((tmp_path / "w").glob("ids-*.npy"))) == 2  # other ids, another cache file

@@ -109,9 +109,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.compose("down", "-t", "1", check=False)
     try:
         stack.compose("build", "lb", timeout=900)
-        stack.compose(
-            "up", "-d", timeout=600
-        )  # returns once both replicas are healthy and nginx started
+        # returns once both replicas are healthy and nginx started
+        stack.compose("up", "-d", timeout=600)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not ready(stack.url):
             time.sleep(0.5)

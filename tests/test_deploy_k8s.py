@@ -120,10 +120,11 @@ def test_pod_runs_read_only_as_the_image_user_with_tmp_writable() -> None:
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
+    # everything the server writes is under the emptyDir
     for variable in (
         "NUMBA_CACHE_DIR",
         "KERAS_HOME",
-    ):  # everything the server writes is under the emptyDir
+    ):
         assert env[variable].startswith("/tmp/"), (
             f"{variable}={env[variable]} is outside the writable /tmp"
         )

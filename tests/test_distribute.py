@@ -169,18 +169,16 @@ def test_a_killed_worker_stops_the_other_and_a_restart_resumes(
     cluster = cluster_factory([*args, *TINY])
     cluster.start("first")
     deadline = time.monotonic() + 240
-    while (
-        "Epoch 2/3" not in cluster.output(0) and time.monotonic() < deadline
-    ):  # the chief saved epoch 1
+    # the chief saved epoch 1
+    while "Epoch 2/3" not in cluster.output(0) and time.monotonic() < deadline:
         assert cluster.procs[0].poll() is None, cluster.output(0)
         time.sleep(0.1)
     assert "Epoch 2/3" in cluster.output(0), cluster.output(0)
     at_epoch_end = latest_checkpoint(work)
     while latest_checkpoint(work) == at_epoch_end and time.monotonic() < deadline:
         time.sleep(0.02)  # until the first backup inside epoch 2 is on disk
-    os.killpg(
-        cluster.procs[0].pid, signal.SIGKILL
-    )  # the chief: it also hosts TF's coordination service
+    # the chief: it also hosts TF's coordination service
+    os.killpg(cluster.procs[0].pid, signal.SIGKILL)
     killed = time.monotonic()
     code = cluster.procs[1].wait(timeout=90)
     waited = time.monotonic() - killed

@@ -201,9 +201,8 @@ def test_streamed_generation_of_200_chars_from_the_bundled_model(container: Cont
 
 def test_server_process_is_not_root(container: Container) -> None:
     container.wait_for("/healthz", within_s=60)
-    pid = container.inspect(
-        "{{.State.Pid}}"
-    )  # same kernel, no user namespace: the host sees its uid
+    # same kernel, no user namespace: the host sees its uid
+    pid = container.inspect("{{.State.Pid}}")
     uids = Path(f"/proc/{pid}/status").read_text().split("Uid:")[1].split()[:4]
     assert "0" not in uids, f"container process runs with uids {uids}"
     assert container.inspect("{{.Config.User}}") == "10001:10001"

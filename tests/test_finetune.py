@@ -34,9 +34,8 @@ def test_an_extended_model_predicts_the_old_chars_as_before(tmp_path: Path) -> N
     init_weights(model, parent)
     ids = np.random.default_rng(0).integers(0, old, size=(4, 40)).astype("int32")
     before, after = np.asarray(parent.model(ids)), np.asarray(model(ids))  # (batch, time, vocab)
-    np.testing.assert_allclose(
-        after[..., :old], before, atol=1e-5
-    )  # the old chars' logits are the parent's
+    # the old chars' logits are the parent's
+    np.testing.assert_allclose(after[..., :old], before, atol=1e-5)
     p_before, p_after = softmax(before), softmax(after)
     assert p_after[..., old:].sum(axis=-1).max() < 1e-3  # the new chars start with a tiny share
     np.testing.assert_allclose(p_after[..., :old], p_before, atol=1e-3)
@@ -87,9 +86,8 @@ def test_fine_tuning_on_a_new_text_beats_training_from_scratch(tmp_path: Path) -
         epochs=1,
         extra=[*short, "--init-from", str(parent), "--extend-vocab"],
     )
-    assert (
-        train_main([*tuned_args, "--units", "64", "--layers", "3"]) == 0
-    )  # the parent's sizes win
+    # the parent's sizes win
+    assert train_main([*tuned_args, "--units", "64", "--layers", "3"]) == 0
     assert train_main(cli_args(b, tmp_path / "scratch", epochs=1, extra=short)) == 0
     tuned, scratch, old = (
         load_artifact(tmp_path / d / "m") for d in ("tuned", "scratch", "parent")

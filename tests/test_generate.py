@@ -72,9 +72,8 @@ def test_stop_string_spanning_chunks_is_held_back_then_released_when_it_fails() 
     texts = [c.text for c in chunks]
     assert "".join(texts) == "abENx"
     assert texts == ["a", "b", "ENx"]  # 'E', 'N' were held until 'x' ruled the stop string out
-    assert not any(
-        t.endswith(("E", "EN")) for t in texts
-    )  # a possible stop prefix is never shown early
+    # a possible stop prefix is never shown early
+    assert not any(t.endswith(("E", "EN")) for t in texts)
 
 
 def test_stop_string_that_never_completes_is_released_at_the_end() -> None:
@@ -91,9 +90,8 @@ def test_logprobs_have_one_entry_per_emitted_char() -> None:
     entries = [e for c in chunks for e in (c.logprobs or [])]
     assert "".join(e["char"] for e in entries) == "abENx"
     for e in entries:
-        expected = log_softmax(
-            ScriptedStepper(e["char"])._logits()
-        )  # what the model said for that char
+        # what the model said for that char
+        expected = log_softmax(ScriptedStepper(e["char"])._logits())
         assert len(e["top"]) == 3 and e["top"][0][0] == e["char"]
         assert e["logprob"] == pytest.approx(float(expected.max()), abs=1e-4)
         assert [lp for _, lp in e["top"]] == sorted((lp for _, lp in e["top"]), reverse=True)

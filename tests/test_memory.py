@@ -116,9 +116,8 @@ def test_a_run_across_two_corpus_files_is_one_span(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "a.txt").write_text(CORPUS[:120], "utf-8")
-    (corpus / "b.txt").write_text(
-        CORPUS[120:] * 20, "utf-8"
-    )  # the held-out 10% comes from b's repeats
+    # the held-out 10% comes from b's repeats
+    (corpus / "b.txt").write_text(CORPUS[120:] * 20, "utf-8")
     model_dir = tmp_path / "m"
     model_dir.mkdir()
     assert main(["--model", str(model_dir), "--corpus", str(corpus)]) == 0

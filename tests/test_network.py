@@ -26,9 +26,8 @@ def test_a_locked_mask_is_shared_by_every_time_step() -> None:
     layer = build_model(config).get_layer("dropout_0")
     out = np.asarray(layer(np.ones((4, 30, 16), "float32"), training=True))  # (batch, time, units)
     assert (out == 0).any() and (out != 0).any()
-    np.testing.assert_array_equal(
-        out, np.broadcast_to(out[:, :1, :], out.shape)
-    )  # same mask at every step
+    # same mask at every step
+    np.testing.assert_array_equal(out, np.broadcast_to(out[:, :1, :], out.shape))
     plain = build_model(
         NetworkConfig(vocab_size=20, embedding_dim=8, units=16, dropout=0.5)
     ).get_layer("dropout_0")
@@ -52,9 +51,8 @@ def test_embedding_dropout_is_a_layer_of_its_own_and_survives_save_and_load(tmp_
     loaded = load_artifact(tmp_path / "m").model
     assert config_of(loaded) == config
     ids = np.array([[1, 2, 3, 4]], "int32")
-    np.testing.assert_allclose(
-        np.asarray(loaded(ids)), np.asarray(model(ids)), atol=1e-6
-    )  # no dropout at inference
+    # no dropout at inference
+    np.testing.assert_allclose(np.asarray(loaded(ids)), np.asarray(model(ids)), atol=1e-6)
 
 
 def test_a_model_built_without_the_dropout_options_loads_with_them_off(

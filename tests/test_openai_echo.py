@@ -89,9 +89,8 @@ def test_echo_scores_unknown_chars_but_an_empty_completion_checks_the_prompt(
         model="tiny", prompt="A€", echo=True, logprobs=1, max_tokens=0
     )
     lp = scored.choices[0].logprobs
-    assert (
-        lp is not None and lp.tokens == ["A", "€"] and lp.token_logprobs == [None, None]
-    )  # € unscored
+    # € unscored
+    assert lp is not None and lp.tokens == ["A", "€"] and lp.token_logprobs == [None, None]
     with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model="tiny", prompt=["AB", "A€"], max_tokens=0)
     assert caught.value.body["param"] == "prompt"  # type: ignore[index]

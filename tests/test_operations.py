@@ -106,12 +106,13 @@ def test_the_api_key_guards_api_and_v1_only(guarded: TestClient) -> None:
 
 def test_the_bearer_scheme_is_case_insensitive(guarded: TestClient) -> None:
     body = {"prompt": "A", "max_chars": 5, "seed": 1}
+    # RFC 7235 2.1
     for header in (
         f"bearer {KEY}",
         f"BEARER {KEY}",
         f"Bearer  {KEY} ",
         f"bEaReR {KEY}",
-    ):  # RFC 7235 2.1
+    ):
         assert (
             guarded.post("/api/generate", json=body, headers={"Authorization": header}).status_code
             == 200
@@ -154,9 +155,8 @@ def test_cors_allows_only_the_configured_origins(guarded: TestClient) -> None:
         "/api/generate", headers={"Origin": "https://evil.example", **preflight}
     )
     assert "access-control-allow-origin" not in other.headers
-    refused = guarded.post(
-        "/api/generate", json={}, headers={"Origin": ORIGIN}
-    )  # a browser can read the 401
+    # a browser can read the 401
+    refused = guarded.post("/api/generate", json={}, headers={"Origin": ORIGIN})
     assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == ORIGIN
 
 
@@ -188,9 +188,8 @@ def test_log_lines_have_timestamps_unless_a_config_routes_them(
         assert len(app_logger.handlers) == 1 and app_logger.propagate
         record = logging.LogRecord("app.main", logging.INFO, __file__, 1, "ready %s", ("x",), None)
         line = app_logger.handlers[0].format(record)
-        assert (
-            line.endswith("INFO     app.main: ready x") and line[:4].isdigit()
-        )  # 2026-11-30 06:40:01,123 ...
+        # 2026-11-30 06:40:01,123 ...
+        assert line.endswith("INFO     app.main: ready x") and line[:4].isdigit()
         app_logger.handlers, root.handlers = [], [logging.NullHandler()]
         configure_logging("info")  # a config set handlers: app.* lines go there
         assert app_logger.handlers == []

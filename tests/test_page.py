@@ -55,9 +55,8 @@ def context(browser: Any) -> Iterator[Any]:
     """One desktop-sized browser context for the module: a fresh tab per test is enough
     isolation."""
     desktop = browser.new_context(viewport={"width": 1280, "height": 900})
-    desktop.add_init_script(
-        "localStorage.clear()"
-    )  # the page keeps the last visit (write.js): start clean
+    # the page keeps the last visit (write.js): start clean
+    desktop.add_init_script("localStorage.clear()")
     yield desktop
     desktop.close()
 

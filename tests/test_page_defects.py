@@ -265,9 +265,8 @@ def test_side_by_side_with_a_bad_prompt_says_so_once(tab: Tab) -> None:
     run_side_by_side(page)
     error = page.locator("#prompt-error")
     assert error.is_visible()
-    assert (
-        error.locator(":scope > p:not(.excerpts)").count() == 1
-    )  # one message, not one per column
+    # one message, not one per column
+    assert error.locator(":scope > p:not(.excerpts)").count() == 1
     assert error.locator("mark").all_text_contents() == ["5", "€"]
     assert page.is_hidden("#columns")  # no columns that only say "error"
     assert page.locator("#form-error").is_hidden()

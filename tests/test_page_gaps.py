@@ -123,9 +123,8 @@ def test_a_shared_link_shows_the_text_and_its_versions(
     )
     assert output_text(theirs) == text and runs(theirs) == 0  # no Generate pressed
     assert [v.split(" · ", 1)[1] for v in versions(theirs)] == [v.split(" · ", 1)[1] for v in shown]
-    assert (
-        "#" not in theirs.url and theirs.input_value("#seed") == "12"
-    )  # a reload will not repeat it
+    # a reload will not repeat it
+    assert "#" not in theirs.url and theirs.input_value("#seed") == "12"
     press(theirs, "#confidence", "Space")  # no probabilities travelled: the page scores the text
     theirs.wait_for_function("() => document.querySelectorAll('#output .ch').length === 80")
     assert shaded(theirs, "#output .ch") > 0

@@ -155,9 +155,8 @@ def test_every_control_has_a_label(client: TestClient) -> None:
         "confidence",
     }
     assert controls <= set(page.inputs)
-    unlabelled = (
-        set(page.inputs) - page.labels - {"confidence"}
-    )  # the checkbox sits inside its label
+    # the checkbox sits inside its label
+    unlabelled = set(page.inputs) - page.labels - {"confidence"}
     assert unlabelled == set()
 
 

@@ -29,9 +29,8 @@ pytestmark = [
 def server(models_dir: Path) -> Iterator[LiveServer]:
     live = LiveServer({"CHARLSTM_MODELS_DIR": str(models_dir)})
     try:
-        live.wait_ready(
-            timeout=600
-        )  # compiling the step's kernels took 195 s on a 2-core machine at load 23
+        # compiling the step's kernels took 195 s on a 2-core machine at load 23
+        live.wait_ready(timeout=600)
     except Exception:
         live.stop()
         raise

@@ -74,9 +74,8 @@ def test_a_parked_sequence_is_not_stepped_and_ends_when_cancelled(engine_of) -> 
     assert held == 4 and not sinks[0].ended.is_set()
     sinks[1].wait()  # the other one runs to its end meanwhile
     time.sleep(0.05)
-    assert (
-        len(sinks[0].chunks) == held and engine.active == 0 and engine.paused == 1
-    )  # nothing steps it
+    # nothing steps it
+    assert len(sinks[0].chunks) == held and engine.active == 0 and engine.paused == 1
     assert sinks[0].ticket is not None
     sinks[0].ticket.cancel()
     assert sinks[0].wait().ended_with.finish_reason == "cancelled" and engine.paused == 0

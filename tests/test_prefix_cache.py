@@ -50,9 +50,8 @@ def test_the_longest_remembered_prefix_is_found() -> None:
         offset == 10 and logits is not None and logits.tolist() == [10.0] and state.h[0, 0, 0] == 10
     )
     assert cache.lookup(np.array(text))[0] == 10  # the same text: nothing to prime
-    assert (
-        cache.lookup(np.array([*text[:7], 0]))[0] == 4
-    )  # a branch at char 7: from the checkpoint before it
+    # a branch at char 7: from the checkpoint before it
+    assert cache.lookup(np.array([*text[:7], 0]))[0] == 4
     assert cache.lookup(np.array([5, 5, 5, 5, 5]))[0] == 0  # nothing shared
     assert cache.lookup(np.array(text[:3]))[0] == 0  # shorter than every checkpoint
 
@@ -70,9 +69,8 @@ def test_returned_states_are_copies() -> None:
 
 def test_the_budget_holds_and_the_least_recently_used_text_goes_first() -> None:
     one = state_of(0).h.nbytes * 2 + 4  # one checkpoint's bytes (h, c, one logit)
-    cache = PrefixCache(
-        budget_bytes=6 * one + 3 * 8 * 4, every=4
-    )  # room for about 3 texts of 8 chars
+    # room for about 3 texts of 8 chars
+    cache = PrefixCache(budget_bytes=6 * one + 3 * 8 * 4, every=4)
     texts = [[t] * 8 for t in range(1, 6)]
     for t in texts[:3]:
         remember(cache, t)

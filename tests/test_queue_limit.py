@@ -42,20 +42,17 @@ def test_prompts_queued_cost_their_rows_for_the_chars_they_share() -> None:
     assert rate.wait([2000], [500, 5000], generating=False) == pytest.approx(expected)
     # Two new prompts: each shares with the other, and the longer one waits longest.
     assert rate.wait([100, 2000], [], generating=False) == pytest.approx(0.25 * MS * 100)
-    assert (
-        PrimeRate().wait([2000], [10_000], generating=True) == 0.0
-    )  # nothing measured yet: no refusal
+    # nothing measured yet: no refusal
+    assert PrimeRate().wait([2000], [10_000], generating=True) == 0.0
 
 
 def test_the_rate_is_fitted_from_the_slices_and_steps_it_measures() -> None:
     rate = PrimeRate()
     for rows in [1, 6, 2, 12, 1, 6, 32, 3] * 3:
-        rate.slice(
-            (0.4 + 0.1 * rows) * MS * 16, chars=16, rows=rows
-        )  # a = 0.4 ms, b = 0.1 ms per char
-    assert rate.fitted is not None and rate.fitted[2] == pytest.approx(
-        0.5 * MS
-    )  # no step yet: a lone char's time
+        # a = 0.4 ms, b = 0.1 ms per char
+        rate.slice((0.4 + 0.1 * rows) * MS * 16, chars=16, rows=rows)
+    # no step yet: a lone char's time
+    assert rate.fitted is not None and rate.fitted[2] == pytest.approx(0.5 * MS)
     for _ in range(50):
         rate.step(3 * MS)
     a, b, step = rate.fitted
@@ -70,9 +67,8 @@ def test_the_rate_is_fitted_from_the_slices_and_steps_it_measures() -> None:
 
 
 def test_the_engine_counts_prompts_still_queued() -> None:
-    engine = Engine(
-        random_stack(units=8, vocab=len(VOCAB)), VOCAB
-    )  # not started: its inbox keeps them
+    # not started: its inbox keeps them
+    engine = Engine(random_stack(units=8, vocab=len(VOCAB)), VOCAB)
     engine.rate.fitted = (1 * MS, 0.25 * MS, 2 * MS)
     for _ in range(3):
         engine.submit(GenerationRequest("abcdefghij" * 100, 5, seed=1), RecordingSink())
@@ -125,9 +121,8 @@ def test_a_request_the_queue_would_keep_too_long_is_429_with_retry_after(
         else {"prompt": "ROMEO:"}
     )
     response = client.post(route, json=body)
-    assert (
-        response.status_code == 429 and response.headers["Retry-After"] == "3"
-    )  # 7.2 s, limit 5 s
+    # 7.2 s, limit 5 s
+    assert response.status_code == 429 and response.headers["Retry-After"] == "3"
     error = response.json()["error"]
     assert (
         error["type"] == "overloaded"

@@ -158,10 +158,8 @@ def test_openapi_publishes_the_default_models_layers_and_units(client: TestClien
     inspect = client.get("/openapi.json").json()["components"]["schemas"]["InspectParams"][
         "properties"
     ]
-    assert (inspect["layer"]["maximum"], inspect["units"]["items"]["maximum"]) == (
-        1,
-        15,
-    )  # tiny: 2 × 16
+    tiny = (1, 15)  # 2 layers × 16 units
+    assert (inspect["layer"]["maximum"], inspect["units"]["items"]["maximum"]) == tiny
 
 
 def test_cells(client: TestClient) -> None:

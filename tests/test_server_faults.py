@@ -253,9 +253,8 @@ def test_sigterm_ends_open_streams_and_exits_0(models_dir: Path) -> None:
     for ev in events:
         assert ev[-1][0] == "done" and ev[-1][1]["finish_reason"] == "cancelled"
     assert code == 0, output
-    assert "graceful shutdown exceeded" not in output, (
-        output
-    )  # the streams ended; uvicorn forced nothing
+    # the streams ended; uvicorn forced nothing
+    assert "graceful shutdown exceeded" not in output, output
     assert "Traceback" not in output and "ERROR" not in output, output
     assert secret not in output and secret.lower() not in output  # access logs carry no prompt text
 

@@ -95,9 +95,8 @@ def test_loss_falls_and_a_complete_model_directory_is_written(
     assert abs(card["held_out_bits_per_char"] - card["held_out_loss_nats"] / 0.6931) < 0.01
     assert card["corpus"]["sha256"] and card["corpus"]["chars"] == len(corpus.read_text("utf-8"))
     assert card["hyperparameters"]["units"] == 24 and card["epochs_run"] == 3
-    assert TrainConfig(
-        **{**card["hyperparameters"], "corpus": corpus, "out": tmp_path / "m"}
-    )  # saved whole
+    # saved whole
+    assert TrainConfig(**{**card["hyperparameters"], "corpus": corpus, "out": tmp_path / "m"})
     assert card["weights"] in {"ema", "raw"} and card["parent"] is None
     assert card["params"] == art.model.count_params() and card["vocab_size"] == len(art.vocab)
     assert {"tensorflow", "keras"} <= set(card["versions"]) and card["train_seconds"] > 0
@@ -284,9 +283,8 @@ def test_recipe_flags_reach_the_network_and_the_card(tmp_path: Path) -> None:
     card = load_artifact(tmp_path / "m").card
     assert card["config"]["locked_dropout"] is True and card["config"]["embedding_dropout"] == 0.1
     assert card["hyperparameters"]["max_chars"] == 2000
-    assert (
-        card["steps_per_epoch"] == ((2000 - 1) // 24 - 1) // 8
-    )  # windows of the 2,000-char prefix only
+    # windows of the 2,000-char prefix only
+    assert card["steps_per_epoch"] == ((2000 - 1) // 24 - 1) // 8
     assert card["weights"] == "raw"  # no average to keep
 
 

@@ -36,14 +36,12 @@ class RunState:
     def __init__(self, model: keras.Model, optimizer: keras.Optimizer, directory: Path):
         self.model, self.optimizer = model, optimizer
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs completed
-        self.batch = tf.Variable(
-            0, dtype=tf.int64, trainable=False
-        )  # steps done in the current epoch
+        # steps done in the current epoch
+        self.batch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)  # best held-out loss
         self.wait = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs since it improved
-        self.seconds = tf.Variable(
-            0.0, dtype=tf.float64, trainable=False
-        )  # training time, all runs
+        # training time, all runs
+        self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         counters = {"epoch": self.epoch, "batch": self.batch, "best": self.best, "wait": self.wait}
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, seconds=self.seconds, **counters

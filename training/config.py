@@ -111,9 +111,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or action.default is False or action.required:
             return action.help
-        if (
-            isinstance(action.default, str) and not action.default.isprintable()
-        ):  # the sample prompt's newline
+        # the sample prompt's newline
+        if isinstance(action.default, str) and not action.default.isprintable():
             return f"{action.help} (default: {action.default!r})"
         return super()._get_help_string(action)
 

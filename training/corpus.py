@@ -131,9 +131,8 @@ def read_corpus(
         if missing and not extend:
             raise UnknownCharsError(Path(path), missing)
         vocab = Vocab(vocab.chars + tuple(missing))
-        ids_name += (
-            "-" + hashlib.sha256(vocab.to_json().encode()).hexdigest()[:8]
-        )  # other ids, other file
+        # other ids, other file
+        ids_name += "-" + hashlib.sha256(vocab.to_json().encode()).hexdigest()[:8]
     work_dir.mkdir(parents=True, exist_ok=True)
     ids_path = work_dir / f"{ids_name}.npy"
     dtype = np.uint8 if len(vocab) <= 1 << 8 else np.uint16 if len(vocab) <= 1 << 16 else np.int32

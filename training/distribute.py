@@ -113,9 +113,8 @@ def role_of(strategy: tf.distribute.Strategy) -> Role:
 
 def check_same_run(strategy: tf.distribute.Strategy, fingerprint: str) -> None:
     """Fail clearly (on every worker) unless all workers got the same corpus and settings."""
-    value = float(
-        int(hashlib.sha256(fingerprint.encode()).hexdigest()[:5], 16)
-    )  # < 2**20: exact squares
+    # < 2**20: exact squares
+    value = float(int(hashlib.sha256(fingerprint.encode()).hexdigest()[:5], 16))
 
     @tf.function
     def moments() -> tf.Tensor:

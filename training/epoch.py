@@ -84,9 +84,8 @@ class EpochRunner:
         self.eval_step = make_eval_step(strategy, self.model)
         self.train_ids, self.held_out_ids = train_ids, corpus.held_out_ids
         self.first_epoch = int(state.epoch.numpy())
-        self.skip = int(
-            state.batch.numpy()
-        )  # a resume starts at the saved epoch's pass, past its done steps
+        # a resume starts at the saved epoch's pass, past its done steps
+        self.skip = int(state.batch.numpy())
         self.batches = iter(distributed(strategy, config.batch_size, self._train_data))
         self.eval_batches = iter(distributed(strategy, plan.eval_batch, self._eval_data))
         self.mark = time.monotonic()

@@ -189,9 +189,7 @@ def write_model(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     save_artifact(config.out, model, corpus.vocab, card)
-    from model.reading.memory import (
-        index_after_training,
-    )  # what the highlighter of copied text looks up
+    from model.reading import index_after_training  # what the highlighter of copied text looks up
 
     print(index_after_training(config.out, corpus.vocab, corpus.train_ids, config.memory_index))
     if config.figures and len(corpus.held_out_ids) < MIN_FIGURES_CHARS:

@@ -45,9 +45,8 @@ STREAM_DOC = {
 
 def plan_of(state: ServerState, params: GenerateParams) -> Plan:
     sampling = api_sampling(params, state.model(params.model).vocab)
-    max_chars = (
-        params.max_chars if "max_chars" in params.model_fields_set else None
-    )  # default: capped by MAX_CHARS
+    # default: capped by MAX_CHARS
+    max_chars = params.max_chars if "max_chars" in params.model_fields_set else None
     stop = tuple(params.stop or ())
     return plan(
         state,
@@ -84,9 +83,8 @@ async def generate(params: GenerateParams, request: Request, state: StateDep) ->
 
 
 async def sse_events(job: Job) -> AsyncIterator[str]:
-    yield sse(
-        {"seed": job.seeds[0], "model": job.model.name}, event="start"
-    )  # a client that stops still knows it
+    # a client that stops still knows it
+    yield sse({"seed": job.seeds[0], "model": job.model.name}, event="start")
     async for _, event in job.events():
         if isinstance(event, Chunk):
             chunk: dict[str, Any] = {"text": event.text}

@@ -93,9 +93,8 @@ def usage(params: CompletionParams, generated: int) -> dict[str, int]:
 async def completions(params: CompletionParams, request: Request, state: StateDep) -> Response:
     if (refused := unsupported(params)) is not None:
         raise refused
-    if (
-        params.echo or params.max_tokens == 0
-    ):  # the prompt's own logprobs, no generation (app/echo.py)
+    # the prompt's own logprobs, no generation (app/echo.py)
+    if params.echo or params.max_tokens == 0:
         head = {
             "id": f"cmpl-{uuid.uuid4().hex}",
             "object": "text_completion",

@@ -112,9 +112,8 @@ def packed_layers(ws: list[np.ndarray], k: int, n: int) -> np.ndarray:
     return out
 
 
-_launch = (
-    threading.Lock()
-)  # numba's fallback threading layer (workqueue) must not be entered twice at once
+# numba's fallback threading layer (workqueue) must not be entered twice at once
+_launch = threading.Lock()
 # Multiply-adds below which a call runs on one thread: handing work to a second thread and waiting
 # for it
 # costs microseconds on an idle machine (a scheduler time slice on a loaded one), more than a small

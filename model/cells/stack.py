@@ -112,11 +112,8 @@ class Stack:
         self.num_layers = len(layers)
         self.vocab_size = int(dense_w.shape[1])
         self.threads = default_threads() if threads is None else threads  # bits never depend on it
-        self.embedding, self.layers, self.dense = (
-            embedding,
-            layers,
-            (dense_w, dense_b),
-        )  # Keras layout
+        # Keras layout
+        self.embedding, self.layers, self.dense = embedding, layers, (dense_w, dense_b)
         first = layers[0]
         # Layer 0's input projection for every possible char, bias folded in: (vocab, columns).
         table = np.asarray(embedding, np.float64) @ first.kernel.astype(np.float64) + first.bias
@@ -266,9 +263,8 @@ class Stack:
         state and logits have the bits of priming that sequence alone.  Returns each
         sequence's last logits."""
         lengths = [len(ids) for ids in chunks]
-        order = sorted(
-            range(len(chunks)), key=lambda j: -lengths[j]
-        )  # still going: a prefix of rows
+        # still going: a prefix of rows
+        order = sorted(range(len(chunks)), key=lambda j: -lengths[j])
         t_len, rows = lengths[order[0]], len(chunks)
         ids = np.zeros((t_len, rows), np.int64)  # (time, row); past a row's end: char 0, never kept
         for r, j in enumerate(order):

@@ -79,9 +79,8 @@ class Engine:
         if stack.bursts:  # the burst kernel compiles (or loads) now, not in a request's burst:
             warm_burst(stack)  # that time would count as the engine's speed (and refuse prompts)
         self._batch = Batch(stack)  # engine thread only
-        self._parking = (
-            Parking()
-        )  # rows whose reader is behind, out of the batch (engine thread only)
+        # rows whose reader is behind, out of the batch (engine thread only)
+        self._parking = Parking()
         self._credit = 0.0  # seconds of slices owed to the rows being primed (engine thread only)
         self._backlog: tuple[
             int, ...
@@ -117,9 +116,8 @@ class Engine:
         self._inbox.close()
         if self._thread is None:
             self._shutdown()
-        elif (
-            self._thread is not threading.current_thread()
-        ):  # a sink may call stop() on the engine thread
+        # a sink may call stop() on the engine thread
+        elif self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
     def submit_work(self, work: Work) -> None:
@@ -172,9 +170,8 @@ class Engine:
                 self._batch.add([seq])  # a row being primed, from the cached state or zeros
         if any(s.ticket.cancelled for s in self._batch.seqs):
             self._leave([r for r, s in enumerate(self._batch.seqs) if s.ticket.cancelled])
-        self._parking.exchange(
-            self._batch, self._primer.remember_end
-        )  # paused rows out, resumed ones back
+        # paused rows out, resumed ones back
+        self._parking.exchange(self._batch, self._primer.remember_end)
         began, generating = time.perf_counter(), self._batch.generating()
         self._generating = generating
         if generating:  # priming rows ride along: one prompt char each
@@ -188,9 +185,8 @@ class Engine:
         stepped = max(time.perf_counter() - began, MIN_PRIME_BUDGET_S)
         self._prime(stepped, generating)
         self._backlog = tuple(int(s.ids.size - s.primed) for s in self._batch.seqs if s.priming)
-        if (
-            self._work
-        ):  # a step's worth too: streams keep half their speed (a third while priming too)
+        # a step's worth too: streams keep half their speed (a third while priming too)
+        if self._work:
             self._work.run(stepped)
 
     def _prime(self, stepped: float, generating: bool) -> None:

@@ -40,12 +40,10 @@ class Run:
     """One text (prompt, then the chars fed after it) and the checkpoints taken along it."""
 
     ids: array  # int32 ids of the text so far
-    offsets: list[int] = field(
-        default_factory=list
-    )  # sorted checkpoint offsets (chars of the text)
-    states: dict[int, tuple[np.ndarray, Any]] = field(
-        default_factory=dict
-    )  # offset → (logits, state)
+    # sorted checkpoint offsets (chars of the text)
+    offsets: list[int] = field(default_factory=list)
+    # offset → (logits, state)
+    states: dict[int, tuple[np.ndarray, Any]] = field(default_factory=dict)
     nbytes: int = 0  # ids, logits and states
     counted: int = 0  # of nbytes, what the cache's total includes (0 while not remembered)
 
@@ -73,9 +71,8 @@ class PrefixCache:
         if budget_bytes < 0 or every < 1:
             raise ValueError("budget_bytes must be ≥ 0 and every ≥ 1")
         self.budget_bytes, self.every = budget_bytes, every
-        self._runs: OrderedDict[int, Run] = (
-            OrderedDict()
-        )  # id(run) → run, least recently used first
+        # id(run) → run, least recently used first
+        self._runs: OrderedDict[int, Run] = OrderedDict()
         self.nbytes = 0
         self.hits = self.misses = 0
 
@@ -109,9 +106,8 @@ class PrefixCache:
         run.nbytes += size
         self._runs[id(run)] = run
         self._runs.move_to_end(id(run))
-        self.nbytes += (
-            run.nbytes - run.counted
-        )  # the new entry and the ids appended since the last one
+        # the new entry and the ids appended since the last one
+        self.nbytes += run.nbytes - run.counted
         run.counted = run.nbytes
         self._evict(run)
 
@@ -157,9 +153,8 @@ class PrefixCache:
         ) > 1:
             _, old = self._runs.popitem(last=False)
             self._forget(old)
-        while (
-            self.nbytes > self.budget_bytes and keep.offsets
-        ):  # one text over the budget: its oldest go
+        # one text over the budget: its oldest go
+        while self.nbytes > self.budget_bytes and keep.offsets:
             logits, state = keep.states.pop(keep.offsets.pop(0))
             size = logits.nbytes + state.h.nbytes + state.c.nbytes
             keep.nbytes -= size

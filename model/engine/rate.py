@@ -58,9 +58,8 @@ class PrimeRate:
         mx, my = sx / n, sy / n
         var = sxx / n - mx * mx
         b = (sxy / n - mx * my) / var if var > 0.25 else -1.0  # rows spread by half a row or more
-        if (
-            not 0 <= b * mx <= my
-        ):  # too little spread, or noise: keep the usual proportion of a to b
+        # too little spread, or noise: keep the usual proportion of a to b
+        if not 0 <= b * mx <= my:
             b = my * ROW_COST / (1 + ROW_COST * mx)
         a = my - b * mx
         self.fitted = (a, b, a + b if self._step is None else self._step)

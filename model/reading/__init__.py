@@ -11,7 +11,7 @@ finder, and the memorisation index of the training text.
 from model.reading.figures import FIGURES_FILE
 from model.reading.gates import MAX_UNITS, GateReading
 from model.reading.influence import MAX_CONTEXT, Influence, memory_span
-from model.reading.memory import INDEX_FILE, MemoryIndex
+from model.reading.memory import INDEX_FILE, MemoryIndex, index_after_training
 from model.reading.score import MAX_TOP, Probe, Reading
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "MemoryIndex",
     "Probe",
     "Reading",
+    "index_after_training",
     "memory_span",
 ]

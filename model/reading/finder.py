@@ -175,9 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     configure()  # numba: kernel cache, threading layer (model/runtime)
 
     import_tensorflow()  # its load-time log lines stay off stderr
-    with contextlib.suppress(
-        ImportError
-    ):  # small products: extra BLAS threads only spin (model/cells/stack.py)
+    # small products: extra BLAS threads only spin (model/cells/stack.py)
+    with contextlib.suppress(ImportError):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1, user_api="blas")

@@ -87,10 +87,8 @@ class GateReading:
         stack, units = self.stack, np.asarray(self.units, np.int64)
         ids = self.ids[at][:, None]  # (time, 1 row)
         xs, run = stack.run_layers(ids, self.state, self.layer + 1, record=True)[-1]
-        x, r = (
-            np.ascontiguousarray(xs[:, 0]),
-            np.ascontiguousarray(run["rs"][:, 0]),
-        )  # (time, columns)
+        # (time, columns)
+        x, r = np.ascontiguousarray(xs[:, 0]), np.ascontiguousarray(run["rs"][:, 0])
         out = np.zeros((len(self.gate_names), len(at), len(units)), np.float32)
         CELLS[stack.cell].gate_values(x, r, stack.units, units, out)
         self.gates[:, at] = out

@@ -90,9 +90,8 @@ def index_after_training(
 class MemoryIndex:
     def __init__(self, text: str, sa: np.ndarray):
         self.text = text
-        self.sa = array.array(
-            "i", np.asarray(sa, np.int32).tobytes()
-        )  # Python ints on indexing: fast bisect
+        # Python ints on indexing: fast bisect
+        self.sa = array.array("i", np.asarray(sa, np.int32).tobytes())
         codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
         self.newlines = np.flatnonzero(codes == 10)
 

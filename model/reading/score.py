@@ -76,9 +76,8 @@ class Reading:
         self.stack, self.vocab, self.text, self.top, self.probe = stack, vocab, text, top, probe
         self.on_done = on_done
         lookup = {ch: i for i, ch in enumerate(vocab.chars)}
-        self.ids = np.fromiter(
-            (lookup.get(ch, -1) for ch in text), np.int64, len(text)
-        )  # -1: not in vocab
+        # -1: not in vocab
+        self.ids = np.fromiter((lookup.get(ch, -1) for ch in text), np.int64, len(text))
         self.logprob = np.full(len(text), np.nan)  # nan: unscored
         self.top_ids = np.zeros((len(text), top), np.int64)
         self.top_lp = np.zeros((len(text), top))

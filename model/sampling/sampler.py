@@ -70,9 +70,8 @@ def sample_rows(
         raise ValueError("sample_rows needs logits (batch, vocab) and one params and rng per row")
     if not np.isfinite(logits).all():
         raise FloatingPointError("the model produced non-finite logits")
-    u = np.fromiter(
-        (rng.random() for rng in rngs), np.float64, len(rngs)
-    )  # exactly one draw per row, greedy too
+    # exactly one draw per row, greedy too
+    u = np.fromiter((rng.random() for rng in rngs), np.float64, len(rngs))
     if any(p.rewrites_logits for p in params):  # bias or penalties on some row
         logits = rewrite_rows(logits, params, histories)
     z = np.ascontiguousarray(logits, np.float64)
