@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from model.runtime.machine import cpu_name, target_features, target_name
+from model.runtime import cpu_name, target_features, target_name
 
 # Haswell's features as LLVM spells them (NUMBA_CPU_FEATURES replaces the whole list).
 AVX2_FEATURES = "+64bit,+avx,+avx2,+bmi,+bmi2,+cx16,+f16c,+fma,+lzcnt,+movbe,+popcnt"

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from model.artifact import ArtifactError
-from model.runtime import configure, import_tensorflow
+from model.runtime import configure, cpu_name, import_tensorflow
 from model.vocab import Vocab
 from training.config import TrainConfig, parse_args
 from training.corpus import Corpus, CorpusError, UnknownCharsError, read_corpus
@@ -54,7 +54,7 @@ def hardware() -> dict[str, Any]:
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),  # the model name: a card's training speed is read against it
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
         "platform": platform.platform(),
