@@ -318,8 +318,9 @@ def measure(loaded: Any, url: str, chars: int, streams: int) -> dict[tuple[str, 
 
 def report(results: dict[tuple[str, str], Figures], note: str, chars: int, streams: int) -> None:
     print(f"bench.http: {chars} chars per stream, prompt {PROMPT!r}, temperature 0.8; {note}")
+    print(heading("bench.http"))
     print(
-        f"{heading('bench.http')}  (at the end; the machine is shared: other work runs alongside)\n"
+        "(the load average is read at the end; the machine is shared: other work runs alongside)\n"
     )
     head = f"{'scenario':<12} {'path':<11} {'chars/s per stream':>18} {'aggregate chars/s':>18} "
     head += f"{'TTFC p50 ms':>12} {'TTFC p95 ms':>12} {'failed':>7}"

@@ -272,7 +272,8 @@ def report(
         f"{LONG_PROMPT:,}-char prompts (max_chars {LONG_MAX}) + {SHORT_CLIENTS} clients × "
         f"{SHORT_PROMPT}-char prompts (max_chars {SHORT_MAX}); model {args.model_dir}"
     )
-    print(f"{heading('bench.mixed')}  (load average at the end)\n")
+    print(heading("bench.mixed"))
+    print("(the load average is read at the end)\n")
     head = (
         f"{'kind':<18} {'requests':>8} {'failed':>6}   "
         f"{'whole p50/p99/max s':>20}   {'first char p50/p99/max':>22}"
