@@ -118,9 +118,9 @@ def test_a_wrong_key_is_asked_for_again_and_a_cancel_says_why(tab: Tab) -> None:
     assert page.is_visible("#key-refused")
     page.keyboard.press("Escape")  # cancel: the page says what is missing, Inside does not lie
     page.wait_for_selector("#key-dialog:not([open])", state="attached")
-    assert page.is_visible("#model-error") and "needs an API key" in page.text_content(
-        "#model-error"
-    )
+    # The refused request's error lands a task after the dialog closes: wait for it, not race it.
+    page.wait_for_selector("#model-error", state="visible")
+    assert "needs an API key" in page.text_content("#model-error")
     assert page.locator("[data-error-for]:visible").count() == 1  # that one message, no other
     page.check('input[name="read-view"][value="inside"]')
     assert "No list" not in page.text_content("#cell-pick-hint")
