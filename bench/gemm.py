@@ -80,7 +80,7 @@ def k_loop_stack_references(asm: str) -> list[int]:
 
 def per_call(fn: Callable[[], Any], clock: Callable[[], float], budget_s: float = 0.02) -> float:
     """Seconds per call, over as many calls as fill budget_s (the timer's cost stays out)."""
-    time.sleep(0.2)  # the other side's spinning worker threads go back to sleep first
+    time.sleep(SETTLE_S)  # the other side's spinning worker threads go back to sleep first
     fn()
     calls, began = 0, clock()
     while (elapsed := clock() - began) < budget_s:
@@ -137,10 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[tuple[int, int], list[tuple[float, float]]] = {case: [] for case in runs}
     for _ in range(args.rounds):
         for case, (kernel, sgemm) in runs.items():
-            time.sleep(SETTLE_S)  # OpenBLAS's threads still spinning would hold a core
-            ours = per_call(kernel, clock)
-            time.sleep(SETTLE_S)
-            times[case].append((ours, per_call(sgemm, clock)))
+            times[case].append((per_call(kernel, clock), per_call(sgemm, clock)))
 
     print(f"medians of {args.rounds} interleaved rounds, {'CPU' if args.cpu_time else 'wall'} time")
     print(f"{'K':>5} {'B':>3} {'kernel µs':>10} {'BLAS µs':>9} {'BLAS/kernel':>12}", end=" ")
